@@ -1,0 +1,44 @@
+// Command rotary is an FTP server built for NAT and firewalls, and the
+// gateway that fronts it. This file only dispatches subcommands; each
+// subcommand wires packages from internal/ together in its own file.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `rotary: an FTP server for firewalls and NAT, and its gateway
+
+Usage:
+  rotary serve [flags]            run the FTP server (rotary serve --help)
+  rotary gateway --config FILE    run the NAT gateway for a Cisco IOS NAT config
+  rotary version                  print the version
+
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	var code int
+	switch cmd {
+	case "serve":
+		code = runServe(args)
+	case "gateway":
+		code = runGateway(args)
+	case "version", "--version":
+		fmt.Println("rotary", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "rotary: unknown command %q\n\n%s", cmd, usage)
+		code = 2
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,338 @@
+package ftp
+
+import (
+	"bufio"
+	"io"
+	"io/fs"
+	"net"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Listings are written through a pooled buffer: a session that is not
+// listing holds none.
+var listBufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32*1024) }}
+
+// fact is one MLST fact (RFC 3659 section 7).
+type factSet uint8
+
+const (
+	factType factSet = 1 << iota
+	factSize
+	factModify
+	factPerm
+	factUnixMode
+)
+
+const defaultFacts = factType | factSize | factModify | factPerm | factUnixMode
+
+var factNames = []struct {
+	f    factSet
+	name string
+}{
+	{factType, "type"}, {factSize, "size"}, {factModify, "modify"}, {factPerm, "perm"}, {factUnixMode, "unix.mode"},
+}
+
+// featMLST is the MLST line of FEAT: every fact, the selected ones starred.
+func (fs factSet) featMLST() string {
+	var b strings.Builder
+	b.WriteString("MLST ")
+	for _, n := range factNames {
+		b.WriteString(n.name)
+		if fs&n.f != 0 {
+			b.WriteByte('*')
+		}
+		b.WriteByte(';')
+	}
+	return b.String()
+}
+
+// listEntry is a directory entry to print.
+type listEntry struct {
+	name string
+	info fs.FileInfo
+}
+
+// readListing returns the entries a LIST/NLST/MLSD argument names: the
+// entries of a directory, or the one file named. A last path element with
+// wildcards (*, ?, [) is matched against the directory's names, as ls would.
+func (s *session) readListing(p string, mustBeDir bool) ([]listEntry, error) {
+	fi, err := s.acct.FS.Stat(p)
+	if err == nil && !fi.IsDir() {
+		if mustBeDir {
+			return nil, errNotDirListing
+		}
+		return []listEntry{{name: path.Base(p), info: fi}}, nil
+	}
+	pattern := ""
+	if err != nil {
+		base := path.Base(p)
+		if mustBeDir || !strings.ContainsAny(base, "*?[") {
+			return nil, err
+		}
+		if _, perr := path.Match(base, ""); perr != nil {
+			return nil, err
+		}
+		pattern, p = base, path.Dir(p)
+	}
+	infos, err := s.acct.FS.ReadDir(p)
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]listEntry, 0, len(infos))
+	for _, fi := range infos {
+		if pattern != "" {
+			if ok, _ := path.Match(pattern, fi.Name()); !ok {
+				continue
+			}
+		}
+		entries = append(entries, listEntry{name: fi.Name(), info: fi})
+	}
+	slices.SortFunc(entries, func(a, b listEntry) int { return strings.Compare(a.name, b.name) })
+	return entries, nil
+}
+
+type listingError string
+
+func (e listingError) Error() string { return string(e) }
+
+const errNotDirListing = listingError("not a directory")
+
+// listArg strips ls-style options ("-la") that clients put before the path.
+func listArg(arg string) string {
+	for strings.HasPrefix(arg, "-") {
+		opt, rest, _ := strings.Cut(arg, " ")
+		if strings.ContainsAny(opt, "/.") {
+			break // a file name that starts with '-'
+		}
+		arg = strings.TrimLeft(rest, " ")
+	}
+	return arg
+}
+
+func (s *session) handleLIST(arg string) { s.list("LIST", listArg(arg), appendLongLine) }
+func (s *session) handleNLST(arg string) { s.list("NLST", listArg(arg), appendNameLine) }
+func (s *session) handleMLSD(arg string) { s.list("MLSD", arg, s.appendFactsLine) }
+
+type lineFormatter func(b []byte, e listEntry, now time.Time) []byte
+
+func (s *session) list(verb, arg string, format lineFormatter) {
+	if !s.allowed(PermList) {
+		s.discardData()
+		return
+	}
+	p := s.resolve(arg)
+	entries, err := s.readListing(p, verb == "MLSD")
+	if err != nil {
+		if err == errNotDirListing {
+			s.reply(501, "MLSD needs a directory; use MLST for a file")
+		} else {
+			s.replyErr(err)
+		}
+		s.discardData()
+		return
+	}
+	s.startTransfer(verb, p, "Opening ASCII mode data connection for file list", func(data net.Conn) (int64, error) {
+		return writeListing(data, entries, format)
+	}, nil)
+}
+
+// writeListing formats entries into w through a pooled buffer.
+func writeListing(w io.Writer, entries []listEntry, format lineFormatter) (int64, error) {
+	bw := listBufPool.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() { bw.Reset(nil); listBufPool.Put(bw) }()
+	now := time.Now()
+	var line []byte
+	var n int64
+	for _, e := range entries {
+		line = format(line[:0], e, now)
+		m, err := bw.Write(line)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, bw.Flush()
+}
+
+func appendNameLine(b []byte, e listEntry, _ time.Time) []byte {
+	b = append(b, e.name...)
+	return append(b, '\r', '\n')
+}
+
+// appendLongLine formats one "ls -l" line, the de-facto LIST format that
+// clients parse: mode, links, owner, group, size, date, name. Dates within
+// six months show the time, older ones the year, as ls does.
+func appendLongLine(b []byte, e listEntry, now time.Time) []byte {
+	fi := e.info
+	b = appendModeString(b, fi.Mode())
+	b = append(b, " 1 ftp      ftp      "...)
+	size := strconv.AppendInt(nil, fi.Size(), 10)
+	for i := len(size); i < 12; i++ {
+		b = append(b, ' ')
+	}
+	b = append(b, size...)
+	b = append(b, ' ')
+	mt := fi.ModTime().UTC()
+	if d := now.Sub(mt); d < 180*24*time.Hour && d > -180*24*time.Hour {
+		b = mt.AppendFormat(b, "Jan _2 15:04")
+	} else {
+		b = mt.AppendFormat(b, "Jan _2  2006")
+	}
+	b = append(b, ' ')
+	b = append(b, e.name...)
+	return append(b, '\r', '\n')
+}
+
+func appendModeString(b []byte, m fs.FileMode) []byte {
+	switch {
+	case m.IsDir():
+		b = append(b, 'd')
+	case m&fs.ModeSymlink != 0:
+		b = append(b, 'l')
+	default:
+		b = append(b, '-')
+	}
+	const rwx = "rwxrwxrwx"
+	for i := 0; i < 9; i++ {
+		if m&(1<<uint(8-i)) != 0 {
+			b = append(b, rwx[i])
+		} else {
+			b = append(b, '-')
+		}
+	}
+	return b
+}
+
+// appendFactsLine formats one RFC 3659 entry: "fact=value;... name".
+func (s *session) appendFactsLine(b []byte, e listEntry, _ time.Time) []byte {
+	b = s.appendFacts(b, e.info)
+	b = append(b, ' ')
+	b = append(b, e.name...)
+	return append(b, '\r', '\n')
+}
+
+func (s *session) appendFacts(b []byte, fi fs.FileInfo) []byte {
+	f := s.mlstFacts
+	if f&factType != 0 {
+		switch {
+		case fi.IsDir():
+			b = append(b, "type=dir;"...)
+		case fi.Mode().IsRegular():
+			b = append(b, "type=file;"...)
+		default:
+			b = append(b, "type=OS.unix=symlink;"...)
+		}
+	}
+	if f&factSize != 0 {
+		b = append(b, "size="...)
+		b = strconv.AppendInt(b, fi.Size(), 10)
+		b = append(b, ';')
+	}
+	if f&factModify != 0 {
+		b = append(b, "modify="...)
+		b = fi.ModTime().UTC().AppendFormat(b, "20060102150405")
+		b = append(b, ';')
+	}
+	if f&factPerm != 0 {
+		b = append(b, "perm="...)
+		b = append(b, s.permFact(fi.IsDir())...)
+		b = append(b, ';')
+	}
+	if f&factUnixMode != 0 {
+		b = append(b, "unix.mode=0"...)
+		b = strconv.AppendUint(b, uint64(fi.Mode().Perm()), 8)
+		b = append(b, ';')
+	}
+	return b
+}
+
+// permFact is the RFC 3659 7.5.5 perm fact for this user's rights.
+func (s *session) permFact(dir bool) string {
+	p := s.acct.Perm
+	var b []byte
+	if dir {
+		if p&PermWrite != 0 {
+			b = append(b, 'c')
+		}
+		if p&PermDelete != 0 {
+			b = append(b, 'd')
+		}
+		b = append(b, 'e')
+		if p&PermRename != 0 {
+			b = append(b, 'f')
+		}
+		if p&PermList != 0 {
+			b = append(b, 'l')
+		}
+		if p&PermMkdir != 0 {
+			b = append(b, 'm')
+		}
+		if p&PermDelete != 0 {
+			b = append(b, 'p')
+		}
+		return string(b)
+	}
+	if p&PermWrite != 0 {
+		b = append(b, 'a')
+	}
+	if p&PermDelete != 0 {
+		b = append(b, 'd')
+	}
+	if p&PermRename != 0 {
+		b = append(b, 'f')
+	}
+	if p&PermRead != 0 {
+		b = append(b, 'r')
+	}
+	if p&PermWrite != 0 {
+		b = append(b, 'w')
+	}
+	return string(b)
+}
+
+// handleMLST: RFC 3659 7.2, the facts of one entry over the control connection.
+func (s *session) handleMLST(arg string) {
+	if !s.allowed(PermList) {
+		return
+	}
+	p := s.resolve(arg)
+	fi, err := s.acct.FS.Stat(p)
+	if err != nil {
+		s.replyErr(err)
+		return
+	}
+	line := s.appendFacts(nil, fi)
+	s.reply(250, "Listing "+p+"\n"+string(line)+" "+p+"\nEnd")
+}
+
+// statPath: STAT with a path answers a listing on the control connection
+// (RFC 959: 213, or 211/212 for a directory listing).
+func (s *session) statPath(arg string) {
+	if !s.allowed(PermList) {
+		return
+	}
+	p := s.resolve(listArg(arg))
+	entries, err := s.readListing(p, false)
+	if err != nil {
+		s.replyErr(err)
+		return
+	}
+	var b []byte
+	b = append(b, "Status of "...)
+	b = append(b, p...)
+	b = append(b, ":\n"...)
+	now := time.Now()
+	for _, e := range entries {
+		b = appendLongLine(b, e, now)
+		b = b[:len(b)-2]
+		b = append(b, '\n')
+	}
+	b = append(b, "End of status"...)
+	s.reply(213, string(b))
+}

@@ -1,0 +1,115 @@
+package ftp
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+)
+
+// maxLoginFailures is how many wrong passwords one connection may try before
+// it is closed (vsftpd's max_login_fails).
+const maxLoginFailures = 3
+
+func isAnonymousName(u string) bool {
+	u = strings.ToLower(u)
+	return u == "anonymous" || u == "ftp"
+}
+
+// handleUSER: any state -> waiting for PASS. A logged-in user may change
+// user: RFC 959 says USER then starts a new login, as REIN would.
+func (s *session) handleUSER(arg string) {
+	if s.acct != nil {
+		s.waitTransfer()
+		s.releaseData()
+		s.logout()
+		s.cwd = "/"
+	}
+	if len(arg) > 256 {
+		s.reply(501, "User name too long")
+		return
+	}
+	s.user = arg
+	if isAnonymousName(arg) {
+		s.reply(331, "Anonymous login ok, send your e-mail address as password")
+		return
+	}
+	s.reply(331, "Password required for "+quoteVerb(arg))
+}
+
+// handlePASS: waiting for PASS -> logged in.
+func (s *session) handlePASS(arg string) {
+	if s.acct != nil {
+		s.reply(503, "Already logged in")
+		return
+	}
+	if s.user == "" {
+		s.reply(503, "Login with USER first")
+		return
+	}
+	user := s.user
+	s.user = ""
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	acct, err := s.srv.Backend.Login(ctx, s.info, user, arg)
+	cancel()
+	if err != nil {
+		s.failures++
+		if errors.Is(err, ErrLoginFailed) {
+			s.log.Info("login failed", "user", user, "failures", s.failures)
+		} else {
+			s.log.Warn("login error", "user", user, "err", err)
+		}
+		if s.failures >= maxLoginFailures {
+			s.reply(421, "Too many login failures, closing control connection")
+			s.quit.Store(true)
+			return
+		}
+		s.reply(530, "Login incorrect")
+		return
+	}
+	s.acct = acct
+	s.failures = 0
+	s.cwd = "/"
+	if acct.Anonymous {
+		s.log.Info("login", "user", acct.Name, "anonymous", true, "password", quoteVerb(arg))
+		s.reply(230, "Anonymous access granted, restrictions apply")
+		return
+	}
+	s.log.Info("login", "user", acct.Name)
+	s.reply(230, "User "+quoteVerb(acct.Name)+" logged in")
+}
+
+// handleACCT: no accounts beyond users here (RFC 959: 202 when superfluous).
+func (s *session) handleACCT(arg string) {
+	s.reply(202, "ACCT not needed")
+}
+
+// handleREIN: any state -> not logged in, parameters reset (RFC 959 4.1.1).
+// A running transfer has already been waited for by dispatch.
+func (s *session) handleREIN(arg string) {
+	s.releaseData()
+	s.logout()
+	s.cwd = "/"
+	s.asciiMode = false
+	s.restOffset = 0
+	s.epsvAll = false
+	s.hostSeen = false
+	s.reply(220, "Service ready for new user")
+}
+
+// handleQUIT: any state -> closed, after the transfer in progress ended.
+func (s *session) handleQUIT(arg string) {
+	s.reply(221, "Goodbye")
+	s.quit.Store(true)
+}
+
+// handleHOST: RFC 7151. Rotary serves one host, so any name is accepted, but
+// only before login, as the RFC requires.
+func (s *session) handleHOST(arg string) {
+	if s.acct != nil || s.user != "" {
+		s.reply(503, "HOST must be sent before USER")
+		return
+	}
+	s.hostSeen = true
+	s.reply(220, "Host accepted")
+}

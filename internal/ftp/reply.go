@@ -1,0 +1,73 @@
+package ftp
+
+import (
+	"errors"
+	"io/fs"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/rotary-ftp/rotary/internal/storage"
+)
+
+// appendReply formats one reply. RFC 959 section 4.2: a multi-line reply
+// starts with "code-" and ends with "code "; lines in between are sent with a
+// leading space so that none of them can be mistaken for the last line.
+func appendReply(b []byte, code int, text string) []byte {
+	c := strconv.Itoa(code)
+	if !strings.Contains(text, "\n") {
+		b = append(b, c...)
+		b = append(b, ' ')
+		b = append(b, text...)
+		return append(b, '\r', '\n')
+	}
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	for i, l := range lines {
+		l = strings.TrimRight(l, "\r")
+		switch {
+		case i == 0:
+			b = append(b, c...)
+			b = append(b, '-')
+		case i == len(lines)-1:
+			b = append(b, c...)
+			b = append(b, ' ')
+		default:
+			b = append(b, ' ')
+		}
+		b = append(b, l...)
+		b = append(b, '\r', '\n')
+	}
+	return b
+}
+
+// quotePath quotes a path for 257 replies: RFC 959 appendix II, embedded
+// double quotes are doubled.
+func quotePath(p string) string {
+	return `"` + strings.ReplaceAll(p, `"`, `""`) + `"`
+}
+
+// errorReply maps a storage error to an FTP reply. It is the one place where
+// error kinds become reply codes; handlers never pick codes for storage errors.
+func errorReply(err error) (int, string) {
+	switch {
+	case errors.Is(err, storage.ErrBadOffset):
+		return 554, "Invalid REST parameter: beyond end of file"
+	case errors.Is(err, storage.ErrInvalidName):
+		return 553, "File name not allowed"
+	case errors.Is(err, fs.ErrNotExist):
+		return 550, "No such file or directory"
+	case errors.Is(err, storage.ErrOutsideRoot), errors.Is(err, fs.ErrPermission):
+		return 550, "Permission denied"
+	case errors.Is(err, storage.ErrIsDir):
+		return 550, "Is a directory"
+	case errors.Is(err, storage.ErrNotDir):
+		return 550, "Not a directory"
+	case errors.Is(err, fs.ErrExist):
+		return 550, "File exists"
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return 452, "Insufficient storage space"
+	case errors.Is(err, syscall.ENOTEMPTY), errors.Is(err, syscall.EEXIST):
+		return 550, "Directory not empty"
+	}
+	return 451, "Local error in processing"
+}

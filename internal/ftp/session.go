@@ -1,0 +1,300 @@
+package ftp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rotary-ftp/rotary/internal/passive"
+)
+
+// readBufferSize is small on purpose: idle sessions cost memory, and almost
+// every command fits. Longer lines (up to MaxLine) are assembled in lineBuf.
+const readBufferSize = 512
+
+// maxErrors is how many bad commands in a row a session may send before it is
+// hung up on (go-smtp's protocolError idea): it stops scanners from holding a
+// connection forever.
+const maxErrors = 25
+
+// session is one control connection, from greeting to close.
+type session struct {
+	srv  *Server
+	conn net.Conn
+	info ConnInfo
+	log  *slog.Logger
+	r    *bufio.Reader
+
+	wmu sync.Mutex // serialises replies from the command loop and the transfer goroutine
+
+	lineBuf []byte // only used for lines longer than the bufio buffer
+	errors  int
+
+	// Login state.
+	user     string // from USER, waiting for PASS
+	acct     *Account
+	failures int
+	hostSeen bool
+
+	// Transfer parameters.
+	cwd        string
+	asciiMode  bool
+	restOffset int64
+	renameFrom string
+	pasv       *passive.Reservation
+	port       *net.TCPAddr // PORT/EPRT target
+	epsvAll    bool
+	hashAlgo   string
+	mlstFacts  factSet
+
+	// xfer is the running transfer, if any; guarded by xferMu.
+	xferMu sync.Mutex
+	xfer   *transfer
+	quit   atomic.Bool
+}
+
+func newSession(srv *Server, c net.Conn, info ConnInfo) *session {
+	return &session{
+		srv:       srv,
+		conn:      c,
+		info:      info,
+		log:       srv.logger().With("client", info.Client.Addr().String()),
+		cwd:       "/",
+		hashAlgo:  "SHA-256",
+		mlstFacts: defaultFacts,
+	}
+}
+
+// serve is the whole life of a session: greet, then read and dispatch
+// commands until QUIT, an error or a timeout.
+func (s *session) serve() {
+	start := time.Now()
+	defer s.srv.endSession(s)
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic serving session", "panic", v, "stack", string(debug.Stack()))
+			s.reply(421, "Internal error, closing control connection")
+		}
+		s.abortTransfer()
+		s.releaseData()
+		user := s.userName()
+		s.logout()
+		s.conn.Close()
+		s.log.Info("session closed", "user", user, "duration", time.Since(start).Round(time.Millisecond))
+	}()
+	setOOBInline(s.conn)
+	s.r = bufio.NewReaderSize(s.conn, readBufferSize)
+	s.log.Info("session opened", "local", s.info.Local.String())
+
+	greeting := s.srv.Greeting
+	if greeting == "" {
+		greeting = "Rotary FTP server ready"
+	}
+	if !s.reply(220, greeting) {
+		return
+	}
+	loginDeadline := time.Now().Add(s.srv.loginTimeout())
+	for !s.quit.Load() {
+		if s.srv.closing.Load() && !s.transferRunning() {
+			s.reply(421, "Server shutting down")
+			return
+		}
+		deadline := time.Time{}
+		if t := s.srv.idleTimeout(); t > 0 {
+			deadline = time.Now().Add(t)
+		}
+		if s.acct == nil && s.srv.LoginTimeout >= 0 && (deadline.IsZero() || loginDeadline.Before(deadline)) {
+			deadline = loginDeadline
+		}
+		s.conn.SetReadDeadline(deadline)
+		line, tooLong, err := s.readLine()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if s.transferRunning() {
+					continue // the control connection is quiet while data flows
+				}
+				if s.acct == nil && !time.Now().Before(loginDeadline) {
+					s.log.Info("login timeout")
+					s.reply(421, "Login timeout, closing control connection")
+				} else {
+					s.log.Info("idle timeout")
+					s.reply(421, "Timeout, closing control connection")
+				}
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("control connection read failed", "err", err)
+			}
+			return
+		}
+		if tooLong {
+			s.protocolError(500, fmt.Sprintf("Command line too long (over %d bytes)", MaxLine))
+			continue
+		}
+		s.handleLine(line)
+	}
+}
+
+// readLine reads one command line, strips Telnet IAC sequences and the line
+// end. A line over MaxLine is consumed up to its end and reported tooLong.
+func (s *session) readLine() (line []byte, tooLong bool, err error) {
+	chunk, err := s.r.ReadSlice('\n')
+	if err == nil {
+		return stripTelnet(chunk), false, nil
+	}
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, false, err
+	}
+	buf := append(s.lineBuf[:0], chunk...)
+	for {
+		chunk, err = s.r.ReadSlice('\n')
+		if !tooLong {
+			if len(buf)+len(chunk) > MaxLine+2 {
+				tooLong = true
+				buf = buf[:0]
+			} else {
+				buf = append(buf, chunk...)
+			}
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, false, err
+		}
+	}
+	if cap(buf) <= MaxLine+2 {
+		s.lineBuf = buf[:0]
+	}
+	if tooLong {
+		return nil, true, nil
+	}
+	return stripTelnet(buf), false, nil
+}
+
+// stripTelnet removes Telnet commands (RFC 854: IAC followed by a command,
+// with an option byte for WILL/WONT/DO/DONT; IAC IAC is a literal 0xFF) and
+// the trailing CRLF or LF, in place.
+func stripTelnet(b []byte) []byte {
+	const (
+		iac  = 255
+		will = 251
+		dont = 254
+	)
+	out := b[:0]
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != iac {
+			out = append(out, c)
+			continue
+		}
+		if i+1 >= len(b) {
+			break
+		}
+		i++
+		switch cmd := b[i]; {
+		case cmd == iac:
+			out = append(out, iac)
+		case cmd >= will && cmd <= dont:
+			i++ // skip the option byte
+		}
+	}
+	for len(out) > 0 && (out[len(out)-1] == '\n' || out[len(out)-1] == '\r') {
+		out = out[:len(out)-1]
+	}
+	return out
+}
+
+// handleLine validates and dispatches one command line.
+func (s *session) handleLine(line []byte) {
+	for i := 0; i < len(line); i++ {
+		if line[i] == 0 {
+			s.protocolError(501, "NUL byte in command")
+			return
+		}
+	}
+	// RFC 2640: path names are UTF-8. Invalid sequences never reach the
+	// file system.
+	if !utf8.Valid(line) {
+		s.protocolError(501, "Invalid UTF-8 in command")
+		return
+	}
+	verb, arg := parseCommand(string(line))
+	if verb == "" {
+		s.protocolError(500, "Empty command")
+		return
+	}
+	s.dispatch(verb, arg)
+}
+
+// protocolError answers a bad command and hangs up after too many in a row.
+func (s *session) protocolError(code int, text string) {
+	s.errors++
+	if s.errors >= maxErrors {
+		s.log.Info("too many errors, closing", "last", text)
+		s.reply(421, "Too many errors, closing control connection")
+		s.quit.Store(true)
+		return
+	}
+	s.reply(code, text)
+}
+
+// reply writes one reply. It reports false if the control connection is
+// broken, which also ends the command loop.
+func (s *session) reply(code int, text string) bool {
+	var stack [256]byte
+	b := appendReply(stack[:0], code, text)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if _, err := s.conn.Write(b); err != nil {
+		s.quit.Store(true)
+		s.conn.Close()
+		return false
+	}
+	return true
+}
+
+func (s *session) userName() string {
+	if s.acct != nil {
+		return s.acct.Name
+	}
+	return s.user
+}
+
+func (s *session) logout() {
+	if s.acct != nil && s.acct.Close != nil {
+		s.acct.Close()
+	}
+	s.acct = nil
+	s.user = ""
+}
+
+// closeIfIdle is called by Shutdown: an idle session is told 421 and closed;
+// a session in a transfer is closed when the transfer ends.
+func (s *session) closeIfIdle() {
+	if s.transferRunning() {
+		return
+	}
+	s.reply(421, "Server shutting down")
+	s.conn.Close()
+}
+
+// releaseData forgets the data connection set up by PASV/EPSV/PORT/EPRT.
+func (s *session) releaseData() {
+	if s.pasv != nil {
+		s.pasv.Release()
+		s.pasv = nil
+	}
+	s.port = nil
+}
+
+var _ = context.Background

@@ -1,0 +1,14 @@
+//go:build !unix
+
+package ftp
+
+import (
+	"errors"
+	"net"
+)
+
+var syscallEMFILE = errors.New("too many open files")
+
+// setOOBInline is a no-op where SO_OOBINLINE is not available through the
+// syscall package; ABOR sent in band still works there.
+func setOOBInline(c net.Conn) {}

@@ -1,0 +1,363 @@
+package ftp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rotary-ftp/rotary/internal/passive"
+	"github.com/rotary-ftp/rotary/internal/storage"
+)
+
+// transfer is one data transfer running in its own goroutine while the
+// command loop keeps reading the control connection for ABOR and STAT.
+type transfer struct {
+	verb   string
+	path   string
+	start  time.Time
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	aborted atomic.Bool
+	mu      sync.Mutex
+	data    net.Conn // set once the data connection is open
+}
+
+// abort stops the transfer: it wakes a pending accept/connect and closes the
+// data connection, which ends a blocked copy.
+func (t *transfer) abort() {
+	t.aborted.Store(true)
+	t.cancel()
+	t.mu.Lock()
+	if t.data != nil {
+		t.data.Close()
+	}
+	t.mu.Unlock()
+}
+
+func (t *transfer) setData(c net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.aborted.Load() {
+		return false
+	}
+	t.data = c
+	return true
+}
+
+// transferBody moves the data; it returns the byte count and the error. Errors
+// from storage keep their kind so errorReply can map them (a full disk is 452).
+type transferBody func(data net.Conn) (int64, error)
+
+// transferFinish runs after the body (with the body's error) and before the
+// final reply; STOR commits or discards the upload here. Its error replaces
+// a nil body error.
+type transferFinish func(bodyErr error) error
+
+func (s *session) currentTransfer() *transfer {
+	s.xferMu.Lock()
+	defer s.xferMu.Unlock()
+	return s.xfer
+}
+
+func (s *session) transferRunning() bool { return s.currentTransfer() != nil }
+
+// waitTransfer blocks until the running transfer, if any, has ended.
+func (s *session) waitTransfer() {
+	if t := s.currentTransfer(); t != nil {
+		<-t.done
+	}
+}
+
+// abortTransfer aborts the running transfer and waits for it to end.
+func (s *session) abortTransfer() {
+	if t := s.currentTransfer(); t != nil {
+		t.abort()
+		<-t.done
+	}
+}
+
+// startTransfer takes the data connection set up by PASV/EPSV/PORT/EPRT and
+// runs body in the transfer goroutine. The opener is the message of the 150
+// reply. finish, when not nil, always runs once, even when no data
+// connection could be opened.
+func (s *session) startTransfer(verb, p, opener string, body transferBody, finish transferFinish) {
+	res, target := s.pasv, s.port
+	s.pasv, s.port = nil, nil
+	s.restOffset = 0
+	if res == nil && target == nil {
+		if finish != nil {
+			finish(errNoDataConn)
+		}
+		s.reply(425, "Use PORT, PASV, EPRT or EPSV first")
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &transfer{verb: verb, path: p, start: time.Now(), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	s.xferMu.Lock()
+	s.xfer = t
+	s.xferMu.Unlock()
+	go s.runTransfer(t, res, target, opener, body, finish)
+}
+
+var errNoDataConn = errors.New("no data connection")
+
+func (s *session) runTransfer(t *transfer, res *passive.Reservation, target *net.TCPAddr, opener string, body transferBody, finish transferFinish) {
+	var (
+		n      int64
+		err    error
+		result string
+	)
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in transfer", "panic", v)
+			s.reply(451, "Internal error in transfer")
+			result = "panic"
+		}
+		if res != nil {
+			res.Release()
+		}
+		t.cancel()
+		s.log.Info("transfer", "user", s.userName(), "cmd", t.verb, "path", t.path,
+			"bytes", n, "duration", time.Since(t.start).Round(time.Microsecond), "result", result)
+		s.xferMu.Lock()
+		s.xfer = nil
+		s.xferMu.Unlock()
+		close(t.done)
+		if s.srv.closing.Load() {
+			s.reply(421, "Server shutting down")
+			s.conn.Close()
+		}
+	}()
+
+	data, err := s.openData(t.ctx, res, target)
+	if err != nil {
+		if finish != nil {
+			finish(err)
+		}
+		switch {
+		case t.aborted.Load():
+			result = "aborted"
+			s.reply(426, "Transfer aborted")
+		case errors.Is(err, passive.ErrTimeout):
+			result = "no data connection"
+			s.reply(425, "Can't open data connection: none arrived in time")
+		default:
+			result = "no data connection"
+			s.reply(425, "Can't open data connection")
+		}
+		s.log.Debug("data connection failed", "err", err)
+		return
+	}
+	if !t.setData(data) {
+		data.Close()
+		if finish != nil {
+			finish(context.Canceled)
+		}
+		result = "aborted"
+		s.reply(426, "Transfer aborted")
+		return
+	}
+	s.reply(150, opener)
+
+	n, err = body(data)
+	closeErr := data.Close()
+	if err == nil && closeErr != nil && !t.aborted.Load() {
+		err = closeErr
+	}
+	if finish != nil {
+		if ferr := finish(err); err == nil {
+			err = ferr
+		}
+	}
+	switch {
+	case t.aborted.Load():
+		result = "aborted"
+		s.reply(426, "Transfer aborted")
+	case err == nil:
+		result = "ok"
+		s.reply(226, "Transfer complete")
+	case isNetError(err):
+		result = "connection lost: " + err.Error()
+		s.reply(426, "Connection closed; transfer aborted")
+	default:
+		code, text := errorReply(err)
+		result = "failed: " + err.Error()
+		s.reply(code, text)
+	}
+}
+
+func isNetError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func (s *session) modeName() string {
+	if s.asciiMode {
+		return "ASCII"
+	}
+	return "BINARY"
+}
+
+// handleRETR: logged in, data connection set up -> file sent.
+func (s *session) handleRETR(arg string) {
+	if !s.allowed(PermRead) {
+		s.discardData()
+		return
+	}
+	p := s.resolve(arg)
+	offset := s.restOffset
+	fi, err := s.acct.FS.Stat(p)
+	if err == nil && fi.IsDir() {
+		err = storage.ErrIsDir
+	}
+	if err == nil && offset > fi.Size() {
+		err = storage.ErrBadOffset
+	}
+	if err != nil {
+		s.replyErr(err)
+		s.discardData()
+		return
+	}
+	f, err := s.acct.FS.Open(p, offset)
+	if err != nil {
+		s.replyErr(err)
+		s.discardData()
+		return
+	}
+	opener := fmt.Sprintf("Opening %s mode data connection for %s (%d bytes)", s.modeName(), p, fi.Size()-offset)
+	ascii := s.asciiMode
+	s.startTransfer("RETR", p, opener, func(data net.Conn) (int64, error) {
+		if ascii {
+			return io.Copy(data, newASCIIEncoder(f))
+		}
+		// f is an *os.File and data a *net.TCPConn: io.Copy uses sendfile.
+		return io.Copy(data, f)
+	}, func(error) error {
+		f.Close()
+		return nil
+	})
+}
+
+// discardData drops the data connection setup after a command failed before
+// its transfer began, so a stale port is not kept.
+func (s *session) discardData() {
+	s.releaseData()
+	s.restOffset = 0
+}
+
+func (s *session) replyErr(err error) {
+	code, text := errorReply(err)
+	if code == 451 {
+		s.log.Warn("storage error", "err", err)
+	}
+	s.reply(code, text)
+}
+
+// store runs STOR, APPE and STOU: the upload is written to a temporary file
+// and committed (renamed into place) only when the whole transfer succeeded.
+func (s *session) store(verb, p string, mode storage.CreateMode, opener string) {
+	offset := s.restOffset
+	if mode == storage.Truncate && offset > 0 {
+		mode = storage.Resume
+	}
+	up, err := s.acct.FS.Create(p, mode, offset)
+	if err != nil {
+		s.replyErr(err)
+		s.discardData()
+		return
+	}
+	ascii := s.asciiMode
+	if opener == "" {
+		opener = fmt.Sprintf("Opening %s mode data connection for %s", s.modeName(), p)
+	}
+	s.startTransfer(verb, p, opener, func(data net.Conn) (int64, error) {
+		if ascii {
+			return io.Copy(up, newASCIIDecoder(data))
+		}
+		// up forwards ReadFrom to its *os.File: Linux splices socket to file.
+		return io.Copy(up, data)
+	}, func(bodyErr error) error {
+		if bodyErr != nil || s.currentTransferAborted() {
+			up.Abort()
+			return nil
+		}
+		return up.Commit()
+	})
+}
+
+func (s *session) currentTransferAborted() bool {
+	t := s.currentTransfer()
+	return t != nil && t.aborted.Load()
+}
+
+func (s *session) handleSTOR(arg string) {
+	if !s.allowed(PermWrite) {
+		s.discardData()
+		return
+	}
+	s.store("STOR", s.resolve(arg), storage.Truncate, "")
+}
+
+func (s *session) handleAPPE(arg string) {
+	if !s.allowed(PermWrite) {
+		s.discardData()
+		return
+	}
+	s.restOffset = 0 // APPE always appends at the end
+	s.store("APPE", s.resolve(arg), storage.Append, "")
+}
+
+// handleSTOU stores under a name that does not exist yet. RFC 1123 4.1.2.9:
+// the 150 reply carries "FILE: name".
+func (s *session) handleSTOU(arg string) {
+	if !s.allowed(PermWrite) {
+		s.discardData()
+		return
+	}
+	base := "upload"
+	if arg != "" {
+		base = path.Base(s.resolve(arg))
+	}
+	dir := s.cwd
+	name := ""
+	for i := 0; i < 1000; i++ {
+		cand := base
+		if i > 0 {
+			cand = base + "." + strconv.Itoa(i)
+		}
+		if _, err := s.acct.FS.Stat(path.Join(dir, cand)); err != nil {
+			name = cand
+			break
+		}
+	}
+	if name == "" {
+		s.reply(450, "Could not find a unique file name")
+		s.discardData()
+		return
+	}
+	s.restOffset = 0
+	s.store("STOU", path.Join(dir, name), storage.Truncate, "FILE: "+name)
+}
+
+// handleABOR: RFC 959 4.1.3. With a transfer running: 426 for the transfer,
+// then 226 for ABOR. Without one: 225.
+func (s *session) handleABOR(arg string) {
+	t := s.currentTransfer()
+	if t == nil {
+		s.releaseData()
+		s.reply(225, "No transfer to abort")
+		return
+	}
+	t.abort()
+	<-t.done
+	s.reply(226, "ABOR command successful")
+}

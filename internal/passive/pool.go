@@ -1,0 +1,515 @@
+package passive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+)
+
+var (
+	// ErrExhausted is returned by Reserve when every port in the range has a
+	// pending transfer for the client IP, or cannot be bound.
+	ErrExhausted = errors.New("passive: no free data port")
+	// ErrTimeout is returned by Accept when no data connection arrived
+	// within the accept timeout.
+	ErrTimeout = errors.New("passive: timed out waiting for data connection")
+	// ErrClosed is returned by Accept after Release or Pool.Close, and by
+	// Reserve after Pool.Close.
+	ErrClosed = errors.New("passive: reservation closed")
+)
+
+// DefaultAcceptTimeout is the accept timeout used when Pool.AcceptTimeout is 0.
+const DefaultAcceptTimeout = 30 * time.Second
+
+// Pool hands out passive data ports from a Range. Set its exported fields
+// before the first Reserve and do not change them afterwards. A Pool is safe
+// for concurrent use.
+type Pool struct {
+	// AcceptTimeout: how long a reservation waits for its data connection,
+	// counted from Reserve. 0 means 30 s.
+	AcceptTimeout time.Duration
+	// Logger receives a line for every refused data connection (wrong
+	// client IP). nil means slog.Default().
+	Logger *slog.Logger
+	// ClientAddr, if set, is called (in its own goroutine, never blocking
+	// the accept loop) for each accepted connection and returns the
+	// connection to use and the client address it speaks for. This is the
+	// hook for PROXY protocol on data connections. nil means: the conn
+	// itself and its RemoteAddr's IP. The connection has a deadline of
+	// AcceptTimeout while the hook runs; it is cleared afterwards.
+	ClientAddr func(net.Conn) (net.Conn, netip.Addr, error)
+
+	rng Range
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[listenKey]*listener
+	cursor    map[netip.Addr]int    // next offset into rng, per local IP
+	inflight  map[net.Conn]struct{} // conns inside the ClientAddr hook
+	pending   int
+	delivered uint64
+	refused   uint64
+
+	wg sync.WaitGroup // accept loops and ClientAddr goroutines
+}
+
+// Stats is a snapshot of a Pool's state.
+type Stats struct {
+	Listeners int    // open listeners
+	Pending   int    // reservations waiting for their data connection
+	Delivered uint64 // data connections handed to reservations, since New
+	Refused   uint64 // data connections refused (no matching reservation), since New
+}
+
+type listenKey struct {
+	local netip.Addr
+	port  int
+}
+
+// listener is one bound (local IP, port) with its pending reservations.
+// All fields but ln, key and the constant ones are guarded by Pool.mu.
+type listener struct {
+	key     listenKey
+	ln      net.Listener
+	pending map[netip.Addr]*Reservation // by client IP
+	closed  bool
+}
+
+type resState uint8
+
+const (
+	statePending   resState = iota // in listener.pending, waiting
+	stateDelivered                 // conn arrived, not yet taken by Accept
+	stateTaken                     // conn returned by Accept
+	stateEnded                     // released, timed out or pool closed; err set
+)
+
+// Reservation is one passive port reserved for one transfer of one client.
+type Reservation struct {
+	pool   *Pool
+	local  netip.Addr
+	client netip.Addr
+	port   int
+	expiry time.Time     // Reserve + accept timeout
+	done   chan struct{} // closed when state leaves statePending
+
+	// guarded by pool.mu
+	l     *listener // non-nil while pending
+	timer *time.Timer
+	state resState
+	conn  net.Conn
+	err   error
+}
+
+// New returns a Pool for the ports of r. An invalid range gives a Pool whose
+// Reserve always fails with ErrExhausted.
+func New(r Range) *Pool {
+	return &Pool{
+		rng:       r,
+		listeners: make(map[listenKey]*listener),
+		cursor:    make(map[netip.Addr]int),
+		inflight:  make(map[net.Conn]struct{}),
+	}
+}
+
+// Range returns the pool's port range.
+func (p *Pool) Range() Range { return p.rng }
+
+func (p *Pool) acceptTimeout() time.Duration {
+	if p.AcceptTimeout > 0 {
+		return p.AcceptTimeout
+	}
+	return DefaultAcceptTimeout
+}
+
+func (p *Pool) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
+}
+
+// clientKey normalises a client address for matching: IPv4-mapped IPv6
+// addresses become IPv4 and zones are dropped.
+func clientKey(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
+
+// Reserve picks a port for a session whose control connection has local
+// address local and client client, makes sure a listener is bound on
+// local:port (the control connection's local address, not the wildcard
+// address), and returns a Reservation. Ports with no pending reservation are
+// preferred, round-robin; when there are none, a port is shared with pending
+// reservations of other client IPs. It returns ErrExhausted when every port
+// has a pending reservation for client or cannot be bound, and ErrClosed
+// after Close.
+func (p *Pool) Reserve(local, client netip.Addr) (*Reservation, error) {
+	if !local.IsValid() {
+		return nil, fmt.Errorf("passive: invalid local address")
+	}
+	if !client.IsValid() {
+		return nil, fmt.Errorf("passive: invalid client address")
+	}
+	local = local.Unmap()
+	client = clientKey(client)
+	n := p.rng.Len()
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	if p.listeners == nil { // zero Pool; New was not used
+		p.listeners = make(map[listenKey]*listener)
+		p.cursor = make(map[netip.Addr]int)
+		p.inflight = make(map[net.Conn]struct{})
+	}
+	start := p.cursor[local]
+
+	// Pass 1: a port with no pending reservation at all (hence no listener).
+	var bindErr error
+	for i := range n {
+		off := (start + i) % n
+		key := listenKey{local, p.rng.Lo + off}
+		if _, busy := p.listeners[key]; busy {
+			continue
+		}
+		l, err := p.listenLocked(key)
+		if err != nil {
+			bindErr = err // in use by something else: skip
+			continue
+		}
+		p.cursor[local] = (off + 1) % n
+		return p.addLocked(l, local, client), nil
+	}
+	// Pass 2: share a port with pending reservations of other client IPs.
+	for i := range n {
+		off := (start + i) % n
+		l := p.listeners[listenKey{local, p.rng.Lo + off}]
+		if l == nil {
+			continue // could not be bound in pass 1
+		}
+		if _, dup := l.pending[client]; dup {
+			continue
+		}
+		p.cursor[local] = (off + 1) % n
+		return p.addLocked(l, local, client), nil
+	}
+	if bindErr != nil {
+		return nil, fmt.Errorf("%w in %s on %s for client %s (last bind error: %w)", ErrExhausted, p.rng, local, client, bindErr)
+	}
+	return nil, fmt.Errorf("%w in %s on %s for client %s", ErrExhausted, p.rng, local, client)
+}
+
+// listenLocked binds key and starts its accept loop.
+func (p *Pool) listenLocked(key listenKey) (*listener, error) {
+	network := "tcp4"
+	if key.local.Is6() {
+		network = "tcp6"
+	}
+	ln, err := net.Listen(network, netip.AddrPortFrom(key.local, uint16(key.port)).String())
+	if err != nil {
+		return nil, err
+	}
+	l := &listener{key: key, ln: ln, pending: make(map[netip.Addr]*Reservation)}
+	p.listeners[key] = l
+	p.wg.Go(func() { p.acceptLoop(l) })
+	return l, nil
+}
+
+func (p *Pool) addLocked(l *listener, local, client netip.Addr) *Reservation {
+	r := &Reservation{
+		pool:   p,
+		local:  local,
+		client: client,
+		port:   l.key.port,
+		done:   make(chan struct{}),
+		l:      l,
+	}
+	l.pending[client] = r
+	p.pending++
+	timeout := p.acceptTimeout()
+	r.expiry = time.Now().Add(timeout)
+	r.timer = time.AfterFunc(timeout, func() { p.expire(r) })
+	return r
+}
+
+// unpendLocked removes a pending r from its listener, closing the listener
+// if it has no pending reservation left.
+func (p *Pool) unpendLocked(r *Reservation) {
+	l := r.l
+	r.l = nil
+	r.timer.Stop()
+	delete(l.pending, r.client)
+	p.pending--
+	if len(l.pending) == 0 {
+		p.closeListenerLocked(l)
+	}
+}
+
+// closeListenerLocked closes l. It is done under p.mu so that, once it
+// returns, the port can be bound again by a following Reserve.
+func (p *Pool) closeListenerLocked(l *listener) {
+	if l.closed {
+		return
+	}
+	l.closed = true
+	delete(p.listeners, l.key)
+	l.ln.Close()
+}
+
+// endLocked finishes a pending r with err.
+func (p *Pool) endLocked(r *Reservation, err error) {
+	p.unpendLocked(r)
+	r.state = stateEnded
+	r.err = err
+	close(r.done)
+}
+
+func (p *Pool) expire(r *Reservation) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r.state == statePending {
+		p.endLocked(r, ErrTimeout)
+	}
+}
+
+func (p *Pool) acceptLoop(l *listener) {
+	var backoff time.Duration
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			p.mu.Lock()
+			closed := l.closed
+			p.mu.Unlock()
+			if closed {
+				return
+			}
+			// Temporary trouble such as EMFILE: back off and retry.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			p.logger().Warn("passive: accept failed", "port", l.key.port, "local", l.key.local, "err", err)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if p.ClientAddr == nil {
+			var addr netip.Addr
+			if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+				addr = ta.AddrPort().Addr()
+			} else if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+				addr = ap.Addr()
+			}
+			p.dispatch(l, c, c, addr)
+			continue
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.inflight[c] = struct{}{}
+		p.wg.Go(func() { p.resolve(l, c) })
+		p.mu.Unlock()
+	}
+}
+
+// resolve runs the ClientAddr hook for c and dispatches the result.
+func (p *Pool) resolve(l *listener, c net.Conn) {
+	c.SetDeadline(time.Now().Add(p.acceptTimeout()))
+	conn, addr, err := p.ClientAddr(c)
+	p.mu.Lock()
+	delete(p.inflight, c)
+	closed := p.closed
+	if err != nil || conn == nil {
+		p.refused++
+	}
+	p.mu.Unlock()
+	if err != nil || conn == nil {
+		if err == nil {
+			err = errors.New("ClientAddr returned no connection")
+		}
+		if conn != nil {
+			conn.Close()
+		}
+		c.Close()
+		if closed {
+			return
+		}
+		p.logger().Warn("passive: refused data connection: client address", "port", l.key.port, "remote", c.RemoteAddr().String(), "err", err)
+		return
+	}
+	c.SetDeadline(time.Time{})
+	if conn != c {
+		conn.SetDeadline(time.Time{})
+	}
+	p.dispatch(l, c, conn, addr)
+}
+
+// dispatch hands conn (accepted as raw) to the pending reservation of addr on
+// l, or refuses it.
+func (p *Pool) dispatch(l *listener, raw, conn net.Conn, addr netip.Addr) {
+	addr = clientKey(addr)
+	p.mu.Lock()
+	var r *Reservation
+	if !l.closed && !p.closed {
+		r = l.pending[addr]
+	}
+	if r != nil {
+		p.unpendLocked(r)
+		r.state = stateDelivered
+		r.conn = conn
+		p.delivered++
+		close(r.done)
+		p.mu.Unlock()
+		return
+	}
+	p.refused++
+	shutdown := p.closed
+	p.mu.Unlock()
+	conn.Close()
+	if raw != conn {
+		raw.Close()
+	}
+	if shutdown {
+		return // the pool is shutting down; nothing to report
+	}
+	p.logger().Warn("passive: refused data connection: no pending transfer for this client on this port",
+		"port", l.key.port, "local", l.key.local.String(), "remote", raw.RemoteAddr().String(), "client", addr.String())
+}
+
+// Close closes all listeners. Pending reservations get ErrClosed, and
+// Reserve returns ErrClosed from now on. Connections already delivered to a
+// reservation stay with it (Release closes them if Accept never took them).
+// Close waits for the pool's goroutines to finish. It is idempotent.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	for _, l := range p.listeners {
+		for _, r := range l.pending {
+			p.endLocked(r, ErrClosed)
+		}
+		p.closeListenerLocked(l) // no-op if endLocked already closed it
+	}
+	inflight := p.inflight
+	p.inflight = make(map[net.Conn]struct{})
+	p.mu.Unlock()
+	for c := range inflight {
+		c.Close()
+	}
+	p.wg.Wait()
+	return nil
+}
+
+// Stats returns a snapshot of the pool's state.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Stats{
+		Listeners: len(p.listeners),
+		Pending:   p.pending,
+		Delivered: p.delivered,
+		Refused:   p.refused,
+	}
+}
+
+// Port returns the reserved port.
+func (r *Reservation) Port() int { return r.port }
+
+// Local returns the local address the port is bound on.
+func (r *Reservation) Local() netip.Addr { return r.local }
+
+// Client returns the client IP the reservation waits for.
+func (r *Reservation) Client() netip.Addr { return r.client }
+
+// AddrPort returns the local address and port the client must connect to.
+func (r *Reservation) AddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(r.local, uint16(r.port))
+}
+
+// String describes the reservation, for logs.
+func (r *Reservation) String() string {
+	return net.JoinHostPort(r.local.String(), strconv.Itoa(r.port)) + " for " + r.client.String()
+}
+
+// Accept waits for the data connection from the reservation's client IP. It
+// returns at the latest when the reservation's accept timeout (counted from
+// Reserve) expires (ErrTimeout), when ctx is done (ctx.Err(); the
+// reservation stays pending), or when Release is called (ErrClosed). A
+// connection that arrived before Accept was called is returned at once. The
+// connection is returned once; the caller owns it and must close it.
+func (r *Reservation) Accept(ctx context.Context) (net.Conn, error) {
+	r.expireIfDue()
+	select {
+	case <-r.done:
+	default:
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			select {
+			case <-r.done: // prefer a connection that is already there
+			default:
+				return nil, ctx.Err()
+			}
+		}
+	}
+	p := r.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch r.state {
+	case stateDelivered:
+		c := r.conn
+		r.conn = nil
+		r.state = stateTaken
+		return c, nil
+	case stateTaken:
+		return nil, fmt.Errorf("%w: connection already accepted", ErrClosed)
+	default:
+		return nil, r.err
+	}
+}
+
+// expireIfDue ends r with ErrTimeout if its accept timeout has passed but
+// the timer has not run yet (a busy machine can run it late).
+func (r *Reservation) expireIfDue() {
+	p := r.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r.state == statePending && !time.Now().Before(r.expiry) {
+		p.endLocked(r, ErrTimeout)
+	}
+}
+
+// Release gives the port back. It is idempotent and safe to call on every
+// path (transfer end, abort, timeout, session close). If a connection was
+// delivered but never taken by Accept, Release closes it. A connection taken
+// by Accept is not touched.
+func (r *Reservation) Release() {
+	p := r.pool
+	p.mu.Lock()
+	var c net.Conn
+	switch r.state {
+	case statePending:
+		p.endLocked(r, ErrClosed)
+	case stateDelivered:
+		c = r.conn
+		r.conn = nil
+		r.state = stateEnded
+		r.err = ErrClosed
+	}
+	p.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}

@@ -1,0 +1,373 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rotary-ftp/rotary/internal/storage"
+)
+
+// Compile-time checks that the driver satisfies the storage interfaces.
+var (
+	_ storage.Driver = (*Driver)(nil)
+	_ storage.Upload = (*Upload)(nil)
+)
+
+const (
+	dirPerm  fs.FileMode = 0o755
+	filePerm fs.FileMode = 0o644
+)
+
+// Driver is a storage.Driver backed by a directory on the local disk. Every
+// file-system call goes through an *os.Root opened on that directory. A
+// Driver is safe for concurrent use.
+type Driver struct {
+	root *os.Root
+
+	mu      sync.Mutex
+	closed  bool
+	uploads map[*Upload]struct{} // in flight, aborted by Close
+}
+
+// New returns a Driver rooted at dir (dir is created with MkdirAll if
+// missing). Callers Close it when the session ends.
+func New(dir string) (*Driver, error) {
+	if dir == "" {
+		return nil, &fs.PathError{Op: "new", Path: dir, Err: storage.ErrInvalidName}
+	}
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return nil, fmt.Errorf("local storage: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local storage: %w", err)
+	}
+	captureEscapeErr(root)
+	return &Driver{root: root, uploads: make(map[*Upload]struct{})}, nil
+}
+
+// Close aborts the uploads that are still in flight (removing their
+// temporary files) and releases the root directory. It is safe to call more
+// than once.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	pending := make([]*Upload, 0, len(d.uploads))
+	for u := range d.uploads {
+		pending = append(pending, u)
+	}
+	d.mu.Unlock()
+
+	var errs []error
+	for _, u := range pending {
+		errs = append(errs, u.Abort())
+	}
+	errs = append(errs, d.root.Close())
+	return errors.Join(errs...)
+}
+
+// Stat follows symlinks inside the root and describes name.
+func (d *Driver) Stat(name string) (fs.FileInfo, error) {
+	rel, err := resolve("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := d.root.Stat(rel)
+	if err != nil {
+		return nil, wrapErr("stat", name, err)
+	}
+	return fi, nil
+}
+
+// ReadDir lists directory name with one directory read. Each entry is
+// described by Lstat (a symlink is reported as a symlink; on Unix the stat is
+// an fstatat relative to the directory's descriptor). The driver's in-flight
+// upload files are left out.
+func (d *Driver) ReadDir(name string) ([]fs.FileInfo, error) {
+	rel, err := resolve("readdir", name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := d.root.OpenFile(rel, os.O_RDONLY|openReadFlag, 0)
+	if err != nil {
+		return nil, wrapErr("readdir", name, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, wrapErr("readdir", name, err)
+	}
+	if !fi.IsDir() {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: storage.ErrNotDir}
+	}
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, wrapErr("readdir", name, err)
+	}
+	infos := make([]fs.FileInfo, 0, len(entries))
+	for _, e := range entries {
+		if isTempName(e.Name()) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // removed since the directory was read
+			}
+			return nil, wrapErr("readdir", path.Join(name, e.Name()), err)
+		}
+		infos = append(infos, info)
+	}
+	return infos, nil
+}
+
+// Open opens the regular file name for reading, positioned at offset. The
+// result is the *os.File itself so io.Copy to a network connection can use
+// sendfile. A directory is an error wrapping storage.ErrIsDir, other
+// non-regular files (FIFOs, devices, sockets) are refused with
+// fs.ErrPermission, and an offset beyond the end of the file (RFC 3659 REST)
+// or a negative one is an error wrapping storage.ErrBadOffset.
+func (d *Driver) Open(name string, offset int64) (io.ReadCloser, error) {
+	rel, err := resolve("open", name)
+	if err != nil {
+		return nil, err
+	}
+	f, fi, err := d.openRegular("open", name, rel)
+	if err != nil {
+		return nil, err
+	}
+	if offset < 0 || offset > fi.Size() {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: name,
+			Err: fmt.Errorf("%w: offset %d, size %d", storage.ErrBadOffset, offset, fi.Size())}
+	}
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, wrapErr("seek", name, err)
+		}
+	}
+	return f, nil
+}
+
+// openRegular opens rel read-only (following symlinks inside the root) and
+// makes sure it is a regular file.
+func (d *Driver) openRegular(op, name, rel string) (*os.File, fs.FileInfo, error) {
+	f, err := d.root.OpenFile(rel, os.O_RDONLY|openReadFlag, 0)
+	if err != nil {
+		return nil, nil, wrapErr(op, name, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, wrapErr(op, name, err)
+	}
+	switch {
+	case fi.IsDir():
+		f.Close()
+		return nil, nil, &fs.PathError{Op: op, Path: name, Err: storage.ErrIsDir}
+	case !fi.Mode().IsRegular():
+		f.Close()
+		return nil, nil, &fs.PathError{Op: op, Path: name, Err: errNotRegular}
+	}
+	return f, fi, nil
+}
+
+// Mkdir creates directory name with mode 0755 (before umask).
+func (d *Driver) Mkdir(name string) error {
+	rel, err := resolve("mkdir", name)
+	if err != nil {
+		return err
+	}
+	return wrapErr("mkdir", name, d.root.Mkdir(rel, dirPerm))
+}
+
+// Remove deletes a file or symlink (the link itself, never its target). A
+// directory is an error wrapping storage.ErrIsDir.
+func (d *Driver) Remove(name string) error {
+	rel, err := resolve("remove", name)
+	if err != nil {
+		return err
+	}
+	fi, err := d.root.Lstat(rel)
+	if err != nil {
+		return wrapErr("remove", name, err)
+	}
+	if fi.IsDir() {
+		return &fs.PathError{Op: "remove", Path: name, Err: storage.ErrIsDir}
+	}
+	return wrapErr("remove", name, d.root.Remove(rel))
+}
+
+// RemoveDir deletes an empty directory. A file (or a symlink, even to a
+// directory) is an error wrapping storage.ErrNotDir; a non-empty directory
+// returns the operating system's error. The root itself cannot be removed.
+func (d *Driver) RemoveDir(name string) error {
+	rel, err := resolve("rmdir", name)
+	if err != nil {
+		return err
+	}
+	if rel == "." {
+		return &fs.PathError{Op: "rmdir", Path: name, Err: errIsRoot}
+	}
+	fi, err := d.root.Lstat(rel)
+	if err != nil {
+		return wrapErr("rmdir", name, err)
+	}
+	if !fi.IsDir() {
+		return &fs.PathError{Op: "rmdir", Path: name, Err: storage.ErrNotDir}
+	}
+	return wrapErr("rmdir", name, d.root.Remove(rel))
+}
+
+// Rename moves a file, symlink or directory to a new name inside the root,
+// replacing an existing file at the destination as rename(2) does. The root
+// itself cannot be renamed or replaced.
+func (d *Driver) Rename(from, to string) error {
+	relFrom, err := resolve("rename", from)
+	if err != nil {
+		return err
+	}
+	relTo, err := resolve("rename", to)
+	if err != nil {
+		return err
+	}
+	if relFrom == "." || relTo == "." {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: errIsRoot}
+	}
+	if err := d.root.Rename(relFrom, relTo); err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: innerErr(err)}
+	}
+	return nil
+}
+
+// Chmod sets the permission bits of name (following symlinks inside the
+// root). Other mode bits (setuid, setgid, sticky, type) are ignored. On
+// Windows only the read-only attribute can change, as with os.Chmod.
+func (d *Driver) Chmod(name string, mode fs.FileMode) error {
+	rel, err := resolve("chmod", name)
+	if err != nil {
+		return err
+	}
+	return wrapErr("chmod", name, d.root.Chmod(rel, mode.Perm()))
+}
+
+// Chtimes sets both the access and the modification time of name to mtime.
+func (d *Driver) Chtimes(name string, mtime time.Time) error {
+	rel, err := resolve("chtimes", name)
+	if err != nil {
+		return err
+	}
+	return wrapErr("chtimes", name, d.root.Chtimes(rel, mtime, mtime))
+}
+
+var (
+	errNotRegular = fmt.Errorf("not a regular file: %w", fs.ErrPermission)
+	errIsRoot     = fmt.Errorf("the root directory cannot be changed: %w", fs.ErrPermission)
+)
+
+// resolve turns a driver name ("/a/b", absolute, slash separated) into a name
+// relative to the root in the host's syntax ("a/b", or "a\b" on Windows; "/"
+// becomes "."). It refuses NUL bytes, relative names, names that cannot be
+// represented on the host (filepath.Localize: on Windows reserved names such
+// as CON, backslashes and colons, which would select alternate data streams)
+// and names with a component that looks like an in-flight upload. Cleaning
+// an absolute name can never produce "..", so "/../x" is simply "x": the
+// root behaves like "/" does for the process. Everything that survives this
+// is still opened through os.Root, which is what actually enforces the root.
+func resolve(op, name string) (string, error) {
+	if strings.IndexByte(name, 0) >= 0 || !strings.HasPrefix(name, "/") {
+		return "", &fs.PathError{Op: op, Path: name, Err: storage.ErrInvalidName}
+	}
+	clean := path.Clean(name)
+	if clean == "/" {
+		return ".", nil
+	}
+	rel := clean[1:]
+	for elem := range strings.SplitSeq(rel, "/") {
+		if isTempName(elem) {
+			return "", &fs.PathError{Op: op, Path: name, Err: storage.ErrInvalidName}
+		}
+	}
+	local, err := filepath.Localize(rel)
+	if err != nil || !fs.ValidPath(rel) {
+		return "", &fs.PathError{Op: op, Path: name, Err: storage.ErrInvalidName}
+	}
+	return local, nil
+}
+
+// wrapErr rewrites an error from os.Root so it names the driver path (never
+// the host path) and the operation, keeps the underlying error matchable
+// (fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, syscall errors) and turns
+// os.Root's "path escapes from parent" into storage.ErrOutsideRoot.
+func wrapErr(op, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &fs.PathError{Op: op, Path: name, Err: innerErr(err)}
+}
+
+// innerErr strips the *PathError / *LinkError os.Root put around err (they
+// carry the host-relative name) and maps root escapes to ErrOutsideRoot.
+func innerErr(err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		err = pe.Err
+	case errors.As(err, &le):
+		err = le.Err
+	}
+	if isEscape(err) {
+		return fmt.Errorf("%w (%w)", storage.ErrOutsideRoot, err)
+	}
+	return err
+}
+
+// os.Root reports an escape with an unexported sentinel error whose text is
+// "path escapes from parent". The sentinel is captured once from a real
+// os.Root (by asking it for "..") so that it can be matched by identity; the
+// text is the fallback.
+var (
+	escapeOnce sync.Once
+	escapeErr  error
+)
+
+const escapeText = "path escapes from parent"
+
+func captureEscapeErr(root *os.Root) {
+	escapeOnce.Do(func() {
+		_, err := root.Lstat("..")
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Err != nil && pe.Err.Error() == escapeText {
+			escapeErr = pe.Err
+		}
+	})
+}
+
+func isEscape(err error) bool {
+	if err == nil {
+		return false
+	}
+	if escapeErr != nil && errors.Is(err, escapeErr) {
+		return true
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if e.Error() == escapeText {
+			return true
+		}
+	}
+	return false
+}

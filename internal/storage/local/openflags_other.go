@@ -1,0 +1,6 @@
+//go:build !unix
+
+package local
+
+// openReadFlag: see openflags_unix.go. Other systems need no extra flag.
+const openReadFlag = 0

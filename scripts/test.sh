@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The project's test command (README "Run the tests"). CI runs it through .ci/run.
+# On a fresh machine it needs only Go and curl: the interop suite installs
+# lftp and python3 with apt-get when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== cross builds (windows, darwin)"
+GOOS=windows GOARCH=amd64 go build ./...
+GOOS=darwin GOARCH=arm64 go build ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 15m ./...
+
+if [ -f test/interop/run.sh ]; then
+  echo "== interop (lftp, Python ftplib)"
+  bash test/interop/run.sh
+fi
