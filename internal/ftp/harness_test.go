@@ -20,6 +20,7 @@ import (
 
 	"github.com/rotary-ftp/rotary/internal/ftp"
 	"github.com/rotary-ftp/rotary/internal/passive"
+	"github.com/rotary-ftp/rotary/internal/storage"
 	"github.com/rotary-ftp/rotary/internal/storage/local"
 )
 
@@ -30,6 +31,8 @@ type testBackend struct {
 	perms map[string]ftp.Perm // name -> permissions (default all)
 	anon  bool
 	panic atomic.Bool // make Login panic, to test recovery
+	// wrap, when set, wraps each session's driver (to inject failures).
+	wrap func(storage.Driver) storage.Driver
 }
 
 func (b *testBackend) Login(ctx context.Context, c ftp.ConnInfo, user, pass string) (*ftp.Account, error) {
@@ -52,7 +55,11 @@ func (b *testBackend) Login(ctx context.Context, c ftp.ConnInfo, user, pass stri
 	if err != nil {
 		return nil, err
 	}
-	return &ftp.Account{Name: user, FS: d, Perm: perm, Anonymous: anonymous, Close: func() { d.Close() }}, nil
+	var fs storage.Driver = d
+	if b.wrap != nil {
+		fs = b.wrap(d)
+	}
+	return &ftp.Account{Name: user, FS: fs, Perm: perm, Anonymous: anonymous, Close: func() { d.Close() }}, nil
 }
 
 // nextPortBase hands each test server its own passive range so parallel

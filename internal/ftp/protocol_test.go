@@ -78,6 +78,8 @@ func TestBadInput(t *testing.T) {
 		{"RETR nothing-here", 550},
 		{"RETR /", 550},
 		{"STAT", 211},
+		{"SIZE " + strings.Repeat("n", 300), 553}, // ENAMETOOLONG
+		{"MKD " + strings.Repeat("n", 300), 553},
 	}
 	for _, tt := range loggedIn {
 		code, msg := r.cmd("%s", tt.line)

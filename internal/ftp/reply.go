@@ -52,7 +52,7 @@ func errorReply(err error) (int, string) {
 	switch {
 	case errors.Is(err, storage.ErrBadOffset):
 		return 554, "Invalid REST parameter: beyond end of file"
-	case errors.Is(err, storage.ErrInvalidName):
+	case errors.Is(err, storage.ErrInvalidName), errors.Is(err, syscall.ENAMETOOLONG):
 		return 553, "File name not allowed"
 	case errors.Is(err, fs.ErrNotExist):
 		return 550, "No such file or directory"

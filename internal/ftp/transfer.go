@@ -185,11 +185,13 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, target *net
 	case err == nil:
 		result = "ok"
 		s.reply(226, "Transfer complete")
-	case isNetError(err):
-		result = "connection lost: " + err.Error()
-		s.reply(426, "Connection closed; transfer aborted")
 	default:
+		// A storage error (full disk: 452) keeps its own reply even when
+		// it reaches us wrapped in a *net.OpError by TCPConn.WriteTo.
 		code, text := errorReply(err)
+		if code == 451 && isNetError(err) {
+			code, text = 426, "Connection closed; transfer aborted"
+		}
 		result = "failed: " + err.Error()
 		s.reply(code, text)
 	}

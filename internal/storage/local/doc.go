@@ -37,8 +37,10 @@
 // so the rename is atomic and never crosses file systems. Until Commit, a
 // reader downloading the same file sees the complete old version, never a
 // half-written one; an aborted or broken transfer (ABOR, dropped connection,
-// disk full) leaves the old file untouched; the data is fsync'ed before the
-// rename, so a crash leaves the old or the complete new file. Writing into
+// disk full) leaves the old file untouched, and so does a killed server.
+// Only with SyncUploads is the data fsync'ed before the rename, which keeps
+// that promise across a power loss too; it is off by default, as in vsftpd,
+// ProFTPD and Pure-FTPd, because it costs a full disk flush per upload. Writing into
 // the destination directly would also follow a symlink planted at the
 // destination name; renaming over it replaces the link instead. A
 // replaced file keeps its permission bits (not setuid, setgid or sticky); a

@@ -30,6 +30,9 @@ const (
 // file-system call goes through an *os.Root opened on that directory. A
 // Driver is safe for concurrent use.
 type Driver struct {
+	// SyncUploads makes Commit fsync the data before renaming it into place.
+	SyncUploads bool
+
 	root *os.Root
 
 	mu      sync.Mutex

@@ -186,8 +186,9 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // Commit closes the temporary file and renames it over the destination.
-// The data is flushed to disk (fsync) before the rename, so that after a
-// crash the destination holds either the old or the complete new content.
+// With Driver.SyncUploads the data is flushed to disk (fsync) before the
+// rename, so that even after a power loss the destination holds either the
+// old or the complete new content.
 // On any error the temporary file is removed and the destination left as it
 // was. Commit after a successful Commit returns nil; after Abort (or a failed
 // Commit) it returns an error wrapping os.ErrClosed.
@@ -206,7 +207,7 @@ func (u *Upload) Commit() error {
 	if u.setPerm {
 		err = u.f.Chmod(u.perm)
 	}
-	if err == nil {
+	if err == nil && u.d.SyncUploads {
 		err = u.f.Sync()
 	}
 	if cerr := u.f.Close(); err == nil {

@@ -1,0 +1,125 @@
+package ftp_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Benchmarks for issue 2: 1 GiB RETR and STOR over loopback with the plain
+// (zero-copy) path, and the memory cost of idle sessions. Run with
+//   go test -run XXX -bench . -benchtime 3x ./internal/ftp/
+
+const benchFileSize = 1 << 30
+
+// benchSession returns a logged-in raw session on a fresh server, and the
+// server's root.
+func benchSession(b *testing.B) (*testServer, *rawConn) {
+	ts := startServer(b, 16, nil)
+	r := ts.raw(b)
+	r.c.SetDeadline(time.Time{})
+	r.login()
+	r.must(200, "TYPE I")
+	return ts, r
+}
+
+func BenchmarkRETR1GiB(b *testing.B) {
+	ts, r := benchSession(b)
+	path := filepath.Join(ts.root, "big.bin")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// A sparse file reads as zeros from the page cache without disk I/O.
+	if err := f.Truncate(benchFileSize); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	buf := make([]byte, 256<<10)
+	b.SetBytes(benchFileSize)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d := r.pasvConn()
+		d.SetDeadline(time.Now().Add(2 * time.Minute))
+		r.must(150, "RETR big.bin")
+		n, err := io.CopyBuffer(io.Discard, d, buf)
+		if err != nil || n != benchFileSize {
+			b.Fatalf("received %d bytes, %v", n, err)
+		}
+		d.Close()
+		r.expect(226)
+	}
+}
+
+func BenchmarkSTOR1GiB(b *testing.B) {
+	ts, r := benchSession(b)
+	chunk := make([]byte, 256<<10)
+	b.SetBytes(benchFileSize)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d := r.pasvConn()
+		d.SetDeadline(time.Now().Add(2 * time.Minute))
+		r.must(150, "STOR up.bin")
+		for sent := 0; sent < benchFileSize; sent += len(chunk) {
+			if _, err := d.Write(chunk); err != nil {
+				b.Fatal(err)
+			}
+		}
+		d.Close()
+		r.expect(226)
+		b.StopTimer()
+		os.Remove(filepath.Join(ts.root, "up.bin")) // keep the disk from filling
+		b.StartTimer()
+	}
+}
+
+// BenchmarkIdleSessions holds 1000 logged-in sessions and reports the Go
+// heap plus goroutine stacks they cost, per session. (Whole-process PSS,
+// with the client in another process, is `rotary bench idle-sessions`.)
+func BenchmarkIdleSessions(b *testing.B) {
+	const sessions = 1000
+	for i := 0; i < b.N; i++ {
+		ts := startServer(b, 2, nil)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		conns := make([]net.Conn, 0, sessions)
+		for j := 0; j < sessions; j++ {
+			c, err := net.Dial("tcp", ts.addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			conns = append(conns, c)
+			fmt.Fprintf(c, "USER u\r\nPASS p\r\n")
+		}
+		// Wait until every session has answered its login.
+		buf := make([]byte, 512)
+		for _, c := range conns {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got := ""
+			for !strings.Contains(got, "230 ") {
+				n, err := c.Read(buf)
+				if err != nil {
+					b.Fatalf("login: %v after %q", err, got)
+				}
+				got += string(buf[:n])
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		// The client side's conns live in this process too; subtract a
+		// rough estimate of them by measuring the server's share only:
+		// heap in use plus stacks in use.
+		server := float64(after.HeapInuse+after.StackInuse) - float64(before.HeapInuse+before.StackInuse)
+		b.ReportMetric(server/sessions/1024, "KiB/session")
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}
