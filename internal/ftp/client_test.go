@@ -80,6 +80,19 @@ func TestClientResume(t *testing.T) {
 		t.Fatal("APPE result wrong")
 	}
 
+	// REST + APPE resumes at the offset, like REST + STOR.
+	rc := ts.raw(t)
+	rc.login()
+	d := rc.pasvConn()
+	rc.must(350, "REST 4")
+	rc.must(150, "APPE up.bin")
+	d.Write([]byte("RESUMED"))
+	d.Close()
+	rc.expect(226)
+	if got, _ := os.ReadFile(filepath.Join(ts.root, "up.bin")); string(got) != string(data[:4])+"RESUMED" {
+		t.Fatalf("REST 4 + APPE gave %d bytes", len(got))
+	}
+
 	// REST beyond the end: 554, nothing changes.
 	if err := c.StorFrom("up.bin", bytes.NewReader([]byte("x")), 1<<30); err == nil {
 		t.Fatal("REST beyond end + STOR succeeded")

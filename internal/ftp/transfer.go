@@ -268,6 +268,9 @@ func (s *session) replyErr(err error) {
 // and committed (renamed into place) only when the whole transfer succeeded.
 func (s *session) store(verb, p string, mode storage.CreateMode, opener string) {
 	offset := s.restOffset
+	if mode == storage.Append {
+		offset = 0
+	}
 	if mode == storage.Truncate && offset > 0 {
 		mode = storage.Resume
 	}
@@ -314,8 +317,13 @@ func (s *session) handleAPPE(arg string) {
 		s.discardData()
 		return
 	}
-	s.restOffset = 0 // APPE always appends at the end
-	s.store("APPE", s.resolve(arg), storage.Append, "")
+	// REST n + APPE resumes at n, as REST n + STOR does (clients resuming an
+	// upload use either); without REST, APPE appends at the end.
+	mode := storage.Append
+	if s.restOffset > 0 {
+		mode = storage.Resume
+	}
+	s.store("APPE", s.resolve(arg), mode, "")
 }
 
 // handleSTOU stores under a name that does not exist yet. RFC 1123 4.1.2.9:
