@@ -13,6 +13,7 @@ const usage = `rotary: an FTP server for firewalls and NAT, and its gateway
 Usage:
   rotary serve [flags]            run the FTP server (rotary serve --help)
   rotary gateway --config FILE    run the NAT gateway for a Cisco IOS NAT config
+  rotary bench URL [flags]        load-test any FTP server (rotary bench --help)
   rotary version                  print the version
 
 `
@@ -32,6 +33,8 @@ func main() {
 		code = runServe(args)
 	case "gateway":
 		code = runGateway(args)
+	case "bench":
+		code = runBench(args)
 	case "version", "--version":
 		fmt.Println("rotary", version)
 	case "help", "-h", "--help":
