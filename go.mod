@@ -3,8 +3,11 @@ module github.com/rotary-ftp/rotary
 go 1.26.0
 
 require (
+	github.com/jlaffaye/ftp v0.2.4
+	github.com/pires/go-proxyproto v0.15.0
+)
+
+require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
-	github.com/jlaffaye/ftp v0.2.4 // indirect
-	github.com/pires/go-proxyproto v0.15.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 )

@@ -1,12 +1,150 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log"
 	"os"
+	"os/signal"
+	"time"
+
+	"github.com/rotary-ftp/rotary/internal/nat/admin"
+	"github.com/rotary-ftp/rotary/internal/nat/gateway"
+	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
 
-// runGateway is replaced by the gateway implementation (issue 5).
+const gatewayUsage = `Usage:
+  rotary gateway --config FILE [--lenient] [--strict] [--print-model] [--print-plan] [--admin ADDR] [--drain DURATION]
+  rotary gateway show translations [--verbose] [--admin ADDR]
+  rotary gateway show statistics [--admin ADDR]
+
+Runs a Cisco IOS NAT configuration (ip nat pool ... type rotary, access
+lists, ip nat inside destination list, ip nat inside source static tcp,
+ip nat translation timeouts) as a userspace TCP gateway.
+
+SIGHUP reloads FILE (new listeners open, removed ones close, established
+flows continue); SIGTERM or SIGINT stops listening and drains the flows.
+The show commands ask the running gateway over its admin endpoint, a
+loopback-only HTTP listener (default ` + admin.DefaultAddr + `; --admin "" turns it off).
+
+Flags:
+`
+
+// runGateway is `rotary gateway ...`: exit 0 on a clean stop, 1 when the
+// gateway cannot run (an outside port in use), 2 on a usage or config error.
 func runGateway(args []string) int {
-	fmt.Fprintln(os.Stderr, "rotary gateway: not built yet")
-	return 2
+	if len(args) > 0 && args[0] == "show" {
+		return runGatewayShow(args[1:], os.Stdout, os.Stderr)
+	}
+	fs := flag.NewFlagSet("rotary gateway", flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	configPath := fs.String("config", "", "IOS NAT configuration `FILE` (required)")
+	lenient := fs.Bool("lenient", false, "turn unknown lines into warnings instead of errors")
+	strict := fs.Bool("strict", false, "plain IOS: reject rotary extension lines, no health checks")
+	printModel := fs.Bool("print-model", false, "print the parsed model as JSON and exit (like caddy adapt)")
+	printPlan := fs.Bool("print-plan", false, "print the listener plan (outside address:port -> target) and exit")
+	adminAddr := fs.String("admin", admin.DefaultAddr, "loopback `ADDR` of the show-command endpoint; \"\" turns it off")
+	drain := fs.Duration("drain", gateway.DefaultDrainTimeout, "on stop, wait this long for flows before closing them")
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, gatewayUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *configPath == "" || fs.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "rotary gateway: --config FILE is required")
+		fs.Usage()
+		return 2
+	}
+	opts := ios.ParseOptions{Lenient: *lenient, Strict: *strict}
+	cfg, warnings, err := gateway.Load(*configPath, opts)
+	gateway.PrintWarnings(os.Stderr, warnings)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rotary gateway:", err)
+		return 2
+	}
+	switch {
+	case *printModel:
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "rotary gateway:", err)
+			return 1
+		}
+		return 0
+	case *printPlan:
+		plan, err := cfg.Plan()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rotary gateway:", err)
+			return 2
+		}
+		fmt.Print(plan)
+		return 0
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), gateway.StopSignals()...)
+	defer stop()
+	reload := make(chan os.Signal, 1)
+	if sigs := gateway.ReloadSignals(); len(sigs) > 0 {
+		signal.Notify(reload, sigs...)
+		defer signal.Stop(reload)
+	}
+	err = gateway.Run(ctx, gateway.Options{
+		ConfigPath:   *configPath,
+		Parse:        opts,
+		AdminAddr:    *adminAddr,
+		DrainTimeout: *drain,
+		Log:          log.New(os.Stderr, "", log.LstdFlags),
+	}, cfg, reload)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rotary gateway:", err)
+		return 1
+	}
+	return 0
+}
+
+// runGatewayShow is `rotary gateway show translations|statistics`.
+func runGatewayShow(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "translations" && args[0] != "statistics") {
+		fmt.Fprint(stderr, "rotary gateway show: expected \"translations\" or \"statistics\"\n\n"+gatewayUsage)
+		return 2
+	}
+	what := args[0]
+	fs := flag.NewFlagSet("rotary gateway show "+what, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("admin", admin.DefaultAddr, "admin endpoint `ADDR` of the running gateway")
+	verbose := false
+	if what == "translations" {
+		fs.BoolVar(&verbose, "verbose", false, "timers and flags for each entry, as show ip nat translations verbose")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "rotary gateway show %s: unexpected %q\n", what, fs.Arg(0))
+		return 2
+	}
+	if verbose {
+		what += "?verbose=1"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := admin.Fetch(ctx, *addr, what)
+	if err != nil {
+		fmt.Fprintln(stderr, "rotary gateway show:", err)
+		return 1
+	}
+	fmt.Fprint(stdout, out)
+	return 0
 }

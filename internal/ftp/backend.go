@@ -36,6 +36,10 @@ type Account struct {
 	// Anonymous accounts are logged by the password they gave (an e-mail
 	// address by tradition) and never get write permissions.
 	Anonymous bool
+	// UploadRate and DownloadRate limit each transfer, in bytes per second
+	// (0 = unlimited). Throttled transfers are copied through a token
+	// bucket; unthrottled ones keep the zero-copy path.
+	UploadRate, DownloadRate int64
 	// Close, if set, is called once when the session logs out or ends.
 	Close func()
 }

@@ -119,11 +119,12 @@ func (s *session) handleEPRT(arg string) {
 // reservePassive releases any previous passive port and reserves a new one.
 func (s *session) reservePassive() (*passive.Reservation, bool) {
 	s.releaseData()
-	if s.srv.Passive == nil {
+	pool := s.srv.settings().pool
+	if pool == nil {
 		s.reply(425, "Passive mode is disabled on this server")
 		return nil, false
 	}
-	res, err := s.srv.Passive.Reserve(s.info.Local.Addr(), s.info.Client.Addr())
+	res, err := pool.Reserve(s.info.Local.Addr(), s.info.Client.Addr())
 	if err != nil {
 		s.log.Warn("passive port reservation failed", "err", err)
 		if errors.Is(err, passive.ErrExhausted) {

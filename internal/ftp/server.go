@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/passive"
+	"github.com/rotary-ftp/rotary/internal/proxyheader"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -26,13 +27,14 @@ const (
 	DefaultIdleTimeout    = 5 * time.Minute
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultLoginTimeout   = 60 * time.Second
+	DefaultDataTimeout    = 5 * time.Minute
 	// MaxLine is the longest command line accepted, without CRLF. Longer
 	// lines are answered with 500 and skipped; the session goes on.
 	MaxLine = 4096
 )
 
 // Server is an FTP server. Its exported fields are its configuration; set
-// them before Serve and do not change them afterwards.
+// them before Serve, and change them afterwards only inside Update.
 type Server struct {
 	// Backend authenticates users. Required.
 	Backend Backend
@@ -58,15 +60,36 @@ type Server struct {
 	MaxConnsPerIP int
 	// Logger receives session and transfer lines. nil means slog.Default().
 	Logger *slog.Logger
+	// DataTimeout ends a transfer that makes no progress for this long, with
+	// 426. 0 means DefaultDataTimeout; negative means never.
+	DataTimeout time.Duration
+	// ProxyFrom lists the peers (a gateway) whose control connections start
+	// with a PROXY protocol header naming the real client. Their headers
+	// are required; nobody else's are read.
+	ProxyFrom proxyheader.Trust
+	// ConnFilter, when set, is asked about every new connection (after its
+	// PROXY header); an error refuses it with 421 and the error's text.
+	// This is where bans are enforced.
+	ConnFilter func(ConnInfo) error
+	// TransferLog, when set, is called after every transfer (xferlog).
+	TransferLog func(TransferRecord)
 	// TLSConfig, when set, enables AUTH TLS (reserved for FTPS).
 	TLSConfig *tls.Config
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
+	admitted  int // sessions past admission (counted by MaxConns)
 	perIP     map[netip.Addr]int
 	closing   atomic.Bool
 	wg        sync.WaitGroup // one per running session
+}
+
+// proxyFrom reports whether the peer must send a PROXY header.
+func (srv *Server) proxyFrom(peer netip.Addr) bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.ProxyFrom.Contains(peer)
 }
 
 func (srv *Server) logger() *slog.Logger {
@@ -76,25 +99,40 @@ func (srv *Server) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (srv *Server) idleTimeout() time.Duration {
-	if srv.IdleTimeout == 0 {
-		return DefaultIdleTimeout
-	}
-	return srv.IdleTimeout
+// Update changes the server's configuration while it runs (a reload):
+// fn may set any exported field. Running sessions see the new values from
+// their next command or transfer on.
+func (srv *Server) Update(fn func(*Server)) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	fn(srv)
 }
 
-func (srv *Server) loginTimeout() time.Duration {
-	if srv.LoginTimeout == 0 {
-		return DefaultLoginTimeout
-	}
-	return srv.LoginTimeout
+// settings is a snapshot of the fields sessions read while they run.
+type settings struct {
+	idle, login, connect, data time.Duration
+	pool                       *passive.Pool
+	transferLog                func(TransferRecord)
 }
 
-func (srv *Server) connectTimeout() time.Duration {
-	if srv.ConnectTimeout <= 0 {
-		return DefaultConnectTimeout
+func (srv *Server) settings() settings {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	st := settings{idle: srv.IdleTimeout, login: srv.LoginTimeout, connect: srv.ConnectTimeout, data: srv.DataTimeout,
+		pool: srv.Passive, transferLog: srv.TransferLog}
+	if st.idle == 0 {
+		st.idle = DefaultIdleTimeout
 	}
-	return srv.ConnectTimeout
+	if st.login == 0 {
+		st.login = DefaultLoginTimeout
+	}
+	if st.connect <= 0 {
+		st.connect = DefaultConnectTimeout
+	}
+	if st.data == 0 {
+		st.data = DefaultDataTimeout
+	}
+	return st
 }
 
 // ListenAndServe listens on the TCP address addr and serves it.
@@ -157,51 +195,71 @@ func (srv *Server) trackListener(l net.Listener, add bool) bool {
 	return true
 }
 
+// startSession registers the connection (so Shutdown and Close reach it)
+// and starts its goroutine; admission happens there, after any PROXY
+// header, so that limits and bans see the real client.
 func (srv *Server) startSession(c net.Conn) {
-	client := addrPortOf(c.RemoteAddr())
-	local := addrPortOf(c.LocalAddr())
-	s := newSession(srv, c, ConnInfo{Client: client, Local: local})
-
+	s := newSession(srv, c, ConnInfo{Client: addrPortOf(c.RemoteAddr()), Local: addrPortOf(c.LocalAddr())})
 	srv.mu.Lock()
 	if srv.sessions == nil {
 		srv.sessions = make(map[*session]struct{})
 		srv.perIP = make(map[netip.Addr]int)
 	}
+	srv.sessions[s] = struct{}{}
+	srv.wg.Add(1)
+	srv.mu.Unlock()
+	go s.serve()
+}
+
+// admit decides whether a new session may go on; it returns the text of the
+// 421 reply when not.
+func (srv *Server) admit(s *session) string {
+	ip := s.info.Client.Addr()
+	srv.mu.Lock()
+	filter := srv.ConnFilter
 	refuse := ""
 	switch {
 	case srv.closing.Load():
 		refuse = "Server shutting down"
-	case srv.MaxConns > 0 && len(srv.sessions) >= srv.MaxConns:
+	case srv.MaxConns > 0 && srv.admitted >= srv.MaxConns:
 		refuse = "Too many users, try again later"
-	case srv.MaxConnsPerIP > 0 && srv.perIP[client.Addr()] >= srv.MaxConnsPerIP:
+	case srv.MaxConnsPerIP > 0 && srv.perIP[ip] >= srv.MaxConnsPerIP:
 		refuse = "Too many connections from your address"
 	}
 	if refuse == "" {
-		srv.sessions[s] = struct{}{}
-		srv.perIP[client.Addr()]++
-		srv.wg.Add(1)
+		srv.admitted++
+		srv.perIP[ip]++
+		s.admitted = true
 	}
 	srv.mu.Unlock()
-
-	if refuse != "" {
-		srv.logger().Info("connection refused", "client", client.String(), "reason", refuse)
-		go func() {
-			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			c.Write(appendReply(nil, 421, refuse))
-			c.Close()
-		}()
-		return
+	if refuse == "" && filter != nil {
+		if err := filter(s.info); err != nil {
+			srv.release(s)
+			refuse = err.Error()
+		}
 	}
-	go s.serve()
+	return refuse
 }
 
-func (srv *Server) endSession(s *session) {
+// release undoes admit's counting.
+func (srv *Server) release(s *session) {
 	srv.mu.Lock()
-	delete(srv.sessions, s)
+	defer srv.mu.Unlock()
+	if !s.admitted {
+		return
+	}
+	s.admitted = false
+	srv.admitted--
 	ip := s.info.Client.Addr()
 	if srv.perIP[ip]--; srv.perIP[ip] <= 0 {
 		delete(srv.perIP, ip)
 	}
+}
+
+func (srv *Server) endSession(s *session) {
+	srv.release(s)
+	srv.mu.Lock()
+	delete(srv.sessions, s)
 	srv.mu.Unlock()
 	srv.wg.Done()
 }
@@ -264,3 +322,5 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 	ap, _ := netip.ParseAddrPort(a.String())
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
+
+func (srv *Server) connectTimeout() time.Duration { return srv.settings().connect }

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rotary-ftp/rotary/internal/passive"
+	"github.com/rotary-ftp/rotary/internal/proxyheader"
 )
 
 // readBufferSize is small on purpose: idle sessions cost memory, and almost
@@ -37,8 +38,9 @@ type session struct {
 
 	wmu sync.Mutex // serialises replies from the command loop and the transfer goroutine
 
-	lineBuf []byte // only used for lines longer than the bufio buffer
-	errors  int
+	lineBuf  []byte // only used for lines longer than the bufio buffer
+	errors   int
+	admitted bool // counted by the server's connection limits; guarded by srv.mu
 
 	// Login state.
 	user     string // from USER, waiting for PASS
@@ -93,6 +95,23 @@ func (s *session) serve() {
 		s.log.Info("session closed", "user", user, "duration", time.Since(start).Round(time.Millisecond))
 	}()
 	setOOBInline(s.conn)
+	if s.srv.proxyFrom(s.info.Client.Addr()) {
+		// A trusted gateway names the real client first.
+		peer := s.info.Client
+		client, dest, err := proxyheader.Read(s.conn, proxyheader.DefaultTimeout)
+		if err != nil {
+			s.log.Warn("PROXY header from trusted peer failed", "peer", peer.String(), "err", err)
+			return
+		}
+		s.info.Client, s.info.Local = client, dest
+		s.log = s.srv.logger().With("client", client.Addr().String())
+		s.log.Debug("PROXY header", "peer", peer.String(), "dest", dest.String())
+	}
+	if refuse := s.srv.admit(s); refuse != "" {
+		s.log.Info("connection refused", "reason", refuse)
+		s.reply(421, refuse)
+		return
+	}
 	s.r = bufio.NewReaderSize(s.conn, readBufferSize)
 	s.log.Info("session opened", "local", s.info.Local.String())
 
@@ -103,17 +122,19 @@ func (s *session) serve() {
 	if !s.reply(220, greeting) {
 		return
 	}
-	loginDeadline := time.Now().Add(s.srv.loginTimeout())
+	st := s.srv.settings()
+	loginDeadline := time.Now().Add(st.login)
 	for !s.quit.Load() {
 		if s.srv.closing.Load() && !s.transferRunning() {
 			s.reply(421, "Server shutting down")
 			return
 		}
+		st = s.srv.settings()
 		deadline := time.Time{}
-		if t := s.srv.idleTimeout(); t > 0 {
-			deadline = time.Now().Add(t)
+		if st.idle > 0 {
+			deadline = time.Now().Add(st.idle)
 		}
-		if s.acct == nil && s.srv.LoginTimeout >= 0 && (deadline.IsZero() || loginDeadline.Before(deadline)) {
+		if s.acct == nil && st.login > 0 && (deadline.IsZero() || loginDeadline.Before(deadline)) {
 			deadline = loginDeadline
 		}
 		s.conn.SetReadDeadline(deadline)
@@ -123,7 +144,7 @@ func (s *session) serve() {
 				if s.transferRunning() {
 					continue // the control connection is quiet while data flows
 				}
-				if s.acct == nil && !time.Now().Before(loginDeadline) {
+				if s.acct == nil && st.login > 0 && !time.Now().Before(loginDeadline) {
 					s.log.Info("login timeout")
 					s.reply(421, "Login timeout, closing control connection")
 				} else {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"os"
 	"path"
 	"strconv"
 	"sync"
@@ -13,14 +15,31 @@ import (
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/passive"
+	"github.com/rotary-ftp/rotary/internal/ratelimit"
 	"github.com/rotary-ftp/rotary/internal/storage"
 )
+
+// TransferRecord describes a finished transfer, for transfer logs.
+type TransferRecord struct {
+	End       time.Time
+	Duration  time.Duration
+	Client    netip.Addr
+	User      string
+	Anonymous bool
+	Path      string
+	Bytes     int64
+	Upload    bool // STOR, APPE, STOU; false for RETR
+	ASCII     bool
+	Complete  bool
+}
 
 // transfer is one data transfer running in its own goroutine while the
 // command loop keeps reading the control connection for ABOR and STAT.
 type transfer struct {
 	verb   string
 	path   string
+	file   bool // a file transfer (logged to the transfer log), not a listing
+	ascii  bool
 	start  time.Time
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -101,7 +120,8 @@ func (s *session) startTransfer(verb, p, opener string, body transferBody, finis
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &transfer{verb: verb, path: p, start: time.Now(), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	t := &transfer{verb: verb, path: p, start: time.Now(), ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		file: verb != "LIST" && verb != "NLST" && verb != "MLSD", ascii: s.asciiMode}
 	s.xferMu.Lock()
 	s.xfer = t
 	s.xferMu.Unlock()
@@ -126,8 +146,14 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, target *net
 			res.Release()
 		}
 		t.cancel()
+		elapsed := time.Since(t.start)
 		s.log.Info("transfer", "user", s.userName(), "cmd", t.verb, "path", t.path,
-			"bytes", n, "duration", time.Since(t.start).Round(time.Microsecond), "result", result)
+			"bytes", n, "duration", elapsed.Round(time.Microsecond), "result", result)
+		if log := s.srv.settings().transferLog; log != nil && t.file {
+			log(TransferRecord{End: time.Now(), Duration: elapsed, Client: s.info.Client.Addr(), User: s.userName(),
+				Anonymous: s.acct != nil && s.acct.Anonymous, Path: t.path, Bytes: n, Upload: t.verb != "RETR",
+				ASCII: t.ascii, Complete: result == "ok"})
+		}
 		s.xferMu.Lock()
 		s.xfer = nil
 		s.xferMu.Unlock()
@@ -182,6 +208,9 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, target *net
 	case t.aborted.Load():
 		result = "aborted"
 		s.reply(426, "Transfer aborted")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		result = "stalled"
+		s.reply(426, "Data connection timed out: no progress; transfer aborted")
 	case err == nil:
 		result = "ok"
 		s.reply(226, "Transfer complete")
@@ -236,13 +265,15 @@ func (s *session) handleRETR(arg string) {
 		return
 	}
 	opener := fmt.Sprintf("Opening %s mode data connection for %s (%d bytes)", s.modeName(), p, fi.Size()-offset)
-	ascii := s.asciiMode
+	ascii, rate := s.asciiMode, s.acct.DownloadRate
 	s.startTransfer("RETR", p, opener, func(data net.Conn) (int64, error) {
+		var src io.Reader = f
 		if ascii {
-			return io.Copy(data, newASCIIEncoder(f))
+			src = newASCIIEncoder(f)
 		}
-		// f is an *os.File and data a *net.TCPConn: io.Copy uses sendfile.
-		return io.Copy(data, f)
+		// Plain binary: f is an *os.File and data a *net.TCPConn, so the copy
+		// uses sendfile.
+		return s.copyData(data, data, src, rate)
 	}, func(error) error {
 		f.Close()
 		return nil
@@ -280,16 +311,18 @@ func (s *session) store(verb, p string, mode storage.CreateMode, opener string) 
 		s.discardData()
 		return
 	}
-	ascii := s.asciiMode
+	ascii, rate := s.asciiMode, s.acct.UploadRate
 	if opener == "" {
 		opener = fmt.Sprintf("Opening %s mode data connection for %s", s.modeName(), p)
 	}
 	s.startTransfer(verb, p, opener, func(data net.Conn) (int64, error) {
+		var src io.Reader = data
 		if ascii {
-			return io.Copy(up, newASCIIDecoder(data))
+			src = newASCIIDecoder(data)
 		}
-		// up forwards ReadFrom to its *os.File: Linux splices socket to file.
-		return io.Copy(up, data)
+		// Plain binary: up forwards ReadFrom to its *os.File, so Linux
+		// splices the socket into the file.
+		return s.copyData(data, up, src, rate)
 	}, func(bodyErr error) error {
 		if bodyErr != nil || s.currentTransferAborted() {
 			up.Abort()
@@ -370,4 +403,41 @@ func (s *session) handleABOR(arg string) {
 	t.abort()
 	<-t.done
 	s.reply(226, "ABOR command successful")
+}
+
+// copyData copies a transfer's data from src to dst; data is the data
+// connection. It keeps the kernel's zero-copy paths: with no data timeout it
+// is a plain io.Copy; with one, it copies in chunks with io.CopyN (sendfile
+// and splice both accept the io.LimitedReader that CopyN adds) and renews the
+// connection's deadline before each chunk, so a stalled peer ends the
+// transfer while a slow but moving one does not. Chunks are sized to about
+// a second of transfer at the rate seen so far. A rate above zero throttles
+// through a token bucket, which copies through user space.
+func (s *session) copyData(data net.Conn, dst io.Writer, src io.Reader, rate int64) (int64, error) {
+	if rate > 0 {
+		src = &ratelimit.Reader{R: src, B: ratelimit.New(rate)}
+	}
+	timeout := s.srv.settings().data
+	if timeout < 0 {
+		return io.Copy(dst, src)
+	}
+	defer data.SetDeadline(time.Time{})
+	const minChunk, maxChunk = 64 << 10, 64 << 20
+	chunk := int64(256 << 10)
+	var total int64
+	for {
+		data.SetDeadline(time.Now().Add(timeout))
+		start := time.Now()
+		n, err := io.CopyN(dst, src, chunk)
+		total += n
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		if el := time.Since(start).Seconds(); el > 0 {
+			chunk = min(max(int64(float64(n)/el), minChunk), maxChunk)
+		}
+	}
 }

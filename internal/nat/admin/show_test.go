@@ -1,0 +1,131 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotary-ftp/rotary/internal/nat/forward"
+	"github.com/rotary-ftp/rotary/internal/nat/ios"
+)
+
+var sample = []forward.Translation{
+	{Protocol: "tcp", InsideGlobal: netip.MustParseAddrPort("127.0.0.2:2121"), InsideLocal: netip.MustParseAddrPort("127.0.0.1:2121"), Static: true, Left: -1},
+	{Protocol: "tcp", InsideGlobal: netip.MustParseAddrPort("127.0.0.2:5500"), InsideLocal: netip.MustParseAddrPort("127.0.0.1:5500"),
+		OutsideLocal: netip.MustParseAddrPort("192.0.2.7:40001"), OutsideGlobal: netip.MustParseAddrPort("192.0.2.7:40001"),
+		Pool: "ftp", Created: time.Now().Add(-3 * time.Second), Use: time.Second, Left: 86399 * time.Second},
+}
+
+func TestWriteTranslations(t *testing.T) {
+	var b bytes.Buffer
+	WriteTranslations(&b, sample, false)
+	want := `Pro Inside global         Inside local          Outside local         Outside global
+tcp 127.0.0.2:2121        127.0.0.1:2121        ---                   ---
+tcp 127.0.0.2:5500        127.0.0.1:5500        192.0.2.7:40001       192.0.2.7:40001
+Total active translations: 2 (1 static, 1 dynamic; 2 extended)
+`
+	if b.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	WriteTranslations(&b, sample, true)
+	for _, s := range []string{"static, extended, use_count: 0", "create 00:00:03, use 00:00:01, left 23:59:59,", "extended, rotary pool ftp"} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("verbose output lacks %q:\n%s", s, b.String())
+		}
+	}
+}
+
+func TestWriteStatistics(t *testing.T) {
+	cfg, _, err := ios.Parse("t.ios", strings.NewReader(`interface Gi0/0
+ ip address 127.0.0.2 255.0.0.0
+ ip nat outside
+interface Gi0/1
+ ip address 127.0.0.1 255.0.0.0
+ ip nat inside
+ip nat pool ftp 127.0.0.11 127.0.0.12 prefix-length 24 type rotary
+access-list 100 permit tcp any host 127.0.0.2 eq 2121
+ip nat inside destination list 100 pool ftp
+`), ios.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := forward.Statistics{Dynamic: 1, Hits: 5, Misses: 2, Expired: 1, Listeners: 1, Pools: []forward.PoolStatistics{{
+		Name: "ftp", Allocated: 1, DialFailures: 2, Members: []forward.MemberStatistics{
+			{Address: netip.MustParseAddr("127.0.0.11"), Up: true, Flows: 1},
+			{Address: netip.MustParseAddr("127.0.0.12"), DownPorts: []uint16{2121}},
+		}}}}
+	var b bytes.Buffer
+	WriteStatistics(&b, cfg, st)
+	want := `Total active translations: 1 (0 static, 1 dynamic; 1 extended)
+Outside interfaces:
+  Gi0/0
+Inside interfaces:
+  Gi0/1
+Hits: 5  Misses: 2
+Expired translations: 1
+Dynamic mappings:
+-- Inside Destination
+[Id: 1] access-list 100 pool ftp refcount 1
+ pool ftp: netmask 255.255.255.0
+	start 127.0.0.11 end 127.0.0.12
+	type rotary, total addresses 2, allocated 1 (50%), misses 2
+	member 127.0.0.11 up, 1 flows
+	member 127.0.0.12 down for port(s) [2121] (skipped until a health check succeeds), 0 flows
+Listeners: 1
+`
+	if b.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+type fakeSource struct{ cfg *ios.Config }
+
+func (f fakeSource) Translations() []forward.Translation { return sample }
+func (f fakeSource) Statistics() forward.Statistics      { return forward.Statistics{} }
+func (f fakeSource) Config() *ios.Config                 { return f.cfg }
+
+func TestHandlerAndFetch(t *testing.T) {
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: Handler(fakeSource{cfg: &ios.Config{}})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	addr := ln.Addr().String()
+	out, err := Fetch(context.Background(), addr, "translations?verbose=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "rotary pool ftp") || !strings.HasPrefix(out, "Pro Inside global") {
+		t.Fatalf("translations:\n%s", out)
+	}
+	out, err = Fetch(context.Background(), addr, "statistics")
+	if err != nil || !strings.HasPrefix(out, "Total active translations: 0") {
+		t.Fatalf("statistics %v:\n%s", err, out)
+	}
+	if _, err := Fetch(context.Background(), addr, "nothing"); err == nil {
+		t.Fatal("unknown show path answered")
+	}
+}
+
+func TestListenLoopbackOnly(t *testing.T) {
+	for _, a := range []string{"0.0.0.0:2180", "192.0.2.1:2180", ":2180", "example.com:2180"} {
+		if ln, err := Listen(a); err == nil {
+			ln.Close()
+			t.Errorf("Listen(%q) accepted a non-loopback address", a)
+		}
+	}
+	for _, a := range []string{"127.0.0.1:0", "localhost:0"} {
+		ln, err := Listen(a)
+		if err != nil {
+			t.Fatalf("Listen(%q): %v", a, err)
+		}
+		ln.Close()
+	}
+}

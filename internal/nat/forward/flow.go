@@ -1,0 +1,217 @@
+package forward
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+)
+
+// flow is one translated connection: the client's socket on the outside
+// address and the gateway's socket to the inside host.
+type flow struct {
+	client, backend *net.TCPConn
+	route           *boundRoute
+	member          *member // nil for static maps
+	insideLocal     netip.AddrPort
+	outside         netip.AddrPort
+	created         time.Time
+
+	lastActive atomic.Int64 // unix nanos; maintained only where the kernel cannot tell (see activity_*.go)
+	finAt      atomic.Int64 // unix nanos of the first FIN, 0 before
+	closeOnce  sync.Once
+}
+
+// abort resets both sockets (SO_LINGER 0): an error or a timer ends the
+// flow, and each peer learns it at once, as a RST through IOS would tell it.
+// The copies return and the flow ends.
+func (f *flow) abort() {
+	f.closeOnce.Do(func() {
+		f.client.SetLinger(0)
+		f.backend.SetLinger(0)
+		f.client.Close()
+		f.backend.Close()
+	})
+}
+
+// close ends a flow whose two directions both saw a FIN: the kernel still
+// delivers whatever is queued.
+func (f *flow) close() {
+	f.closeOnce.Do(func() {
+		f.client.Close()
+		f.backend.Close()
+	})
+}
+
+// handle is the whole life of one client connection.
+func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
+	defer func() {
+		<-s.sem
+		s.flowWG.Done()
+	}()
+	defer func() {
+		if v := recover(); v != nil {
+			s.logf("panic serving %s: %v", c.RemoteAddr(), v)
+			c.Close()
+		}
+	}()
+	r := s.rules.Load()
+	src := addrPort(c.RemoteAddr())
+	if rt.Permit != nil && !rt.Permit(src) {
+		// "deny" for this source: no translation, so no connection.
+		s.misses.Add(1)
+		c.SetLinger(0)
+		c.Close()
+		return
+	}
+	dst := rt.Static
+	var m *member
+	if rt.pool != nil {
+		if m = rt.pool.pick(rt.Listen.Port()); m == nil {
+			s.misses.Add(1)
+			s.logf("%s from %s: every member of pool %s is down; client closed", rt.Listen, src, rt.Pool)
+			c.Close()
+			return
+		}
+		dst = netip.AddrPortFrom(m.addr, rt.Listen.Port())
+	}
+	d := net.Dialer{Timeout: r.DialTimeout}
+	bc, err := d.DialContext(s.ctx, "tcp", dst.String())
+	if err != nil {
+		s.misses.Add(1)
+		if rt.pool != nil {
+			rt.pool.dialFailures.Add(1)
+			if r.HealthInterval > 0 && rt.pool.tracksHealth() && m.setDown(dst.Port(), true) {
+				s.logf("pool %s: member %s is down for port %d, skipped until a health check succeeds", rt.Pool, m.addr, dst.Port())
+			}
+		}
+		s.logf("%s from %s: %v; client closed", rt.Listen, src, err)
+		c.Close()
+		return
+	}
+	b := bc.(*net.TCPConn)
+	f := &flow{client: c, backend: b, route: rt, member: m, insideLocal: dst, outside: src, created: time.Now()}
+	f.lastActive.Store(f.created.UnixNano())
+	if rt.ProxyProtocol == 2 {
+		// The header names the client and the outside address it reached, so
+		// the server sees the real peer and the public address (PROXY v2, §2.2).
+		h := proxyproto.HeaderProxyFromAddrs(2, c.RemoteAddr(), c.LocalAddr())
+		if r.DialTimeout > 0 {
+			b.SetWriteDeadline(time.Now().Add(r.DialTimeout))
+		}
+		if _, err := h.WriteTo(b); err != nil {
+			s.misses.Add(1)
+			s.logf("%s from %s: PROXY header to %s: %v; client closed", rt.Listen, src, dst, err)
+			f.abort()
+			return
+		}
+		b.SetWriteDeadline(time.Time{})
+	}
+	if !s.register(f) {
+		f.abort()
+		return
+	}
+	s.hits.Add(1)
+	if m != nil {
+		m.flows.Add(1)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.pipe(f, c, b, r)
+	}()
+	s.pipe(f, b, c, r)
+	<-done
+	f.close()
+	if m != nil {
+		m.flows.Add(-1)
+	}
+	s.unregister(f)
+}
+
+// pipe copies src to dst until src's FIN, then passes the half-close on
+// (CloseWrite) and starts the finrst timer. Any error (RST, a timer's
+// deadline, the other direction's abort) ends both directions.
+func (s *Server) pipe(f *flow, dst, src *net.TCPConn, r *Rules) {
+	_, err := copyConn(dst, src, &f.lastActive)
+	if err == nil {
+		dst.CloseWrite()
+		now := time.Now()
+		if f.finAt.CompareAndSwap(0, now.UnixNano()) && r.FinTimeout > 0 {
+			dl := now.Add(r.FinTimeout)
+			f.client.SetDeadline(dl)
+			f.backend.SetDeadline(dl)
+		}
+		return
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		s.expired.Add(1)
+	}
+	f.abort()
+}
+
+func (s *Server) register(f *flow) bool {
+	s.flowsMu.Lock()
+	defer s.flowsMu.Unlock()
+	if s.ctx.Err() != nil {
+		return false
+	}
+	s.flows[f] = struct{}{}
+	return true
+}
+
+func (s *Server) unregister(f *flow) {
+	s.flowsMu.Lock()
+	delete(s.flows, f)
+	s.flowsMu.Unlock()
+}
+
+// idleLoop enforces tcp-timeout: a flow whose sockets have received nothing
+// for IdleTimeout is closed. It reads the kernel's last-receive time instead
+// of counting bytes, so the copies stay unwrapped.
+func (s *Server) idleLoop() {
+	defer s.bg.Done()
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	var batch []*flow
+	for {
+		r := s.rules.Load()
+		tick := time.Second
+		if r.IdleTimeout > 0 {
+			tick = min(max(r.IdleTimeout/10, 10*time.Millisecond), 5*time.Second)
+			batch = batch[:0]
+			s.flowsMu.Lock()
+			for f := range s.flows {
+				batch = append(batch, f)
+			}
+			s.flowsMu.Unlock()
+			for _, f := range batch {
+				if f.idle() >= r.IdleTimeout {
+					s.expired.Add(1)
+					f.abort()
+				}
+			}
+			clear(batch)
+		}
+		t.Reset(tick)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}

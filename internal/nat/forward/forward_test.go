@@ -1,0 +1,540 @@
+package forward
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/rotary-ftp/rotary/internal/nat/ios"
+)
+
+func staticRules(listen, to netip.AddrPort) *Rules {
+	return &Rules{Routes: []Route{{Listen: listen, Static: to}}, DialTimeout: 5 * time.Second}
+}
+
+// staticTo starts a backend on 127.0.0.11 and a gateway route to it from 127.0.0.2.
+func staticTo(t *testing.T, h func(*net.TCPConn)) (*Server, netip.AddrPort) {
+	t.Helper()
+	port, lns := listenSame(t, outsideIP, backendA)
+	lns[0].Close()
+	serveBackend(t, lns[1], h)
+	out := netip.AddrPortFrom(outsideIP, port)
+	s := startServer(t, staticRules(out, netip.AddrPortFrom(backendA, port)))
+	return s, out
+}
+
+func TestForwardSHA256(t *testing.T) {
+	_, out := staticTo(t, echo)
+	data := make([]byte, 4<<20)
+	rand.Read(data)
+	c := dial(t, out)
+	defer c.Close()
+	go func() {
+		c.Write(data)
+		c.CloseWrite()
+	}()
+	h := sha256.New()
+	n, err := io.Copy(h, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(data)
+	if n != int64(len(data)) || hex.EncodeToString(h.Sum(nil)) != hex.EncodeToString(want[:]) {
+		t.Fatalf("echoed %d bytes, sha256 mismatch", n)
+	}
+}
+
+// TestHalfClose checks that a FIN crosses the gateway in each direction
+// while the other direction keeps flowing.
+func TestHalfClose(t *testing.T) {
+	t.Run("client first", func(t *testing.T) {
+		_, out := staticTo(t, hashSink)
+		data := make([]byte, 1<<20)
+		rand.Read(data)
+		c := dial(t, out)
+		defer c.Close()
+		if _, err := c.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		c.CloseWrite()
+		want := sha256.Sum256(data)
+		if got := readAll(c); got != hex.EncodeToString(want[:]) {
+			t.Fatalf("reply %q: the backend did not see the client's FIN", got)
+		}
+	})
+	t.Run("backend first", func(t *testing.T) {
+		after := make(chan string, 1)
+		_, out := staticTo(t, func(c *net.TCPConn) {
+			io.WriteString(c, "banner")
+			c.CloseWrite()
+			b, _ := io.ReadAll(c)
+			after <- string(b)
+		})
+		c := dial(t, out)
+		defer c.Close()
+		if got := readAll(c); got != "banner" {
+			t.Fatalf("read %q before EOF", got)
+		}
+		io.WriteString(c, "still open")
+		c.CloseWrite()
+		select {
+		case got := <-after:
+			if got != "still open" {
+				t.Fatalf("backend read %q", got)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("backend got nothing after its own FIN")
+		}
+	})
+}
+
+func TestRoundRobinPerPool(t *testing.T) {
+	p1, lns1 := listenSame(t, outsideIP, backendA, backendB)
+	p2, lns2 := listenSame(t, outsideIP, backendA, backendB)
+	lns1[0].Close()
+	lns2[0].Close()
+	for _, ln := range append(lns1[1:], lns2[1:]...) {
+		serveBackend(t, ln, identify)
+	}
+	members := []netip.Addr{backendA, backendB}
+	r := &Rules{DialTimeout: 5 * time.Second, Routes: []Route{
+		{Listen: netip.AddrPortFrom(outsideIP, p1), Pool: "one", Members: members},
+		{Listen: netip.AddrPortFrom(outsideIP, p2), Pool: "two", Members: members},
+	}}
+	startServer(t, r)
+	who := func(p uint16) string {
+		c := dial(t, netip.AddrPortFrom(outsideIP, p))
+		defer c.Close()
+		return readAll(c)
+	}
+	a, b := backendA.String(), backendB.String()
+	steps := []struct {
+		port uint16
+		want string
+	}{{p1, a}, {p1, b}, {p2, a}, {p1, a}, {p2, b}, {p2, a}, {p1, b}}
+	for i, st := range steps {
+		if got := who(st.port); got != st.want {
+			t.Fatalf("connection %d to port %d went to %q, want %q", i, st.port, got, st.want)
+		}
+	}
+}
+
+func TestDeadMemberSkippedThenRestored(t *testing.T) {
+	port, lns := listenSame(t, outsideIP, backendA, backendB)
+	lns[0].Close()
+	lns[1].Close() // member A starts dead
+	serveBackend(t, lns[2], identify)
+	out := netip.AddrPortFrom(outsideIP, port)
+	s := startServer(t, &Rules{DialTimeout: 2 * time.Second, HealthInterval: 50 * time.Millisecond,
+		Routes: []Route{{Listen: out, Pool: "ftp", Members: []netip.Addr{backendA, backendB}}}})
+	who := func() string {
+		c := dial(t, out)
+		defer c.Close()
+		return readAll(c)
+	}
+	if got := who(); got != "" {
+		t.Fatalf("first connection (to dead A) got %q, want a closed connection", got)
+	}
+	for i := 0; i < 4; i++ {
+		if got := who(); got != backendB.String() {
+			t.Fatalf("with A down, connection %d went to %q", i, got)
+		}
+	}
+	if st := s.Statistics(); st.Pools[0].Members[0].Up || st.Pools[0].Members[0].DownPorts[0] != port {
+		t.Fatalf("A reported %+v, want down for port %d", st.Pools[0].Members[0], port)
+	}
+	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(backendA, port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveBackend(t, ln, identify)
+	if !waitFor(3*time.Second, func() bool { return s.Statistics().Pools[0].Members[0].Up }) {
+		t.Fatal("A not restored by the health check")
+	}
+	seen := map[string]int{}
+	for i := 0; i < 4; i++ {
+		seen[who()]++
+	}
+	if seen[backendA.String()] != 2 || seen[backendB.String()] != 2 {
+		t.Fatalf("after restore: %v, want 2 each", seen)
+	}
+}
+
+func TestProxyProtocolV2(t *testing.T) {
+	port, lns := listenSame(t, outsideIP, backendA)
+	lns[0].Close()
+	type got struct {
+		src, dst string
+		data     string
+		err      error
+	}
+	ch := make(chan got, 1)
+	serveBackend(t, lns[1], func(c *net.TCPConn) {
+		br := bufio.NewReader(c)
+		h, err := proxyproto.Read(br)
+		if err != nil {
+			ch <- got{err: err}
+			return
+		}
+		line, _ := br.ReadString('\n')
+		ch <- got{src: h.SourceAddr.String(), dst: h.DestinationAddr.String(), data: line}
+		io.WriteString(c, "ok\n")
+	})
+	out := netip.AddrPortFrom(outsideIP, port)
+	startServer(t, &Rules{DialTimeout: 5 * time.Second,
+		Routes: []Route{{Listen: out, Pool: "ftp", Members: []netip.Addr{backendA}, ProxyProtocol: 2}}})
+	c := dial(t, out)
+	defer c.Close()
+	io.WriteString(c, "USER x\n")
+	g := <-ch
+	if g.err != nil {
+		t.Fatal(g.err)
+	}
+	if g.src != c.LocalAddr().String() || g.dst != out.String() || g.data != "USER x\n" {
+		t.Fatalf("backend saw src=%s dst=%s data=%q; want src=%s dst=%s", g.src, g.dst, g.data, c.LocalAddr(), out)
+	}
+	if r, _ := bufio.NewReader(c).ReadString('\n'); r != "ok\n" {
+		t.Fatalf("reply %q", r)
+	}
+}
+
+func TestReloadKeepsFlows(t *testing.T) {
+	p1, lns1 := listenSame(t, outsideIP, backendA)
+	p2, lns2 := listenSame(t, outsideIP, backendA)
+	lns1[0].Close()
+	lns2[0].Close()
+	serveBackend(t, lns1[1], echo)
+	serveBackend(t, lns2[1], echo)
+	a := Route{Listen: netip.AddrPortFrom(outsideIP, p1), Static: netip.AddrPortFrom(backendA, p1)}
+	b := Route{Listen: netip.AddrPortFrom(outsideIP, p2), Static: netip.AddrPortFrom(backendA, p2)}
+	s := startServer(t, &Rules{DialTimeout: 5 * time.Second, Routes: []Route{a}})
+	flow := dial(t, a.Listen)
+	defer flow.Close()
+	roundTrip(t, flow, "before reload")
+
+	if err := s.Reload(&Rules{DialTimeout: 5 * time.Second, Routes: []Route{b}}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", a.Listen.String(), time.Second); err == nil {
+		c.Close()
+		t.Fatal("removed listener still accepts")
+	}
+	roundTrip(t, flow, "after the listener closed")
+	nb := dial(t, b.Listen)
+	roundTrip(t, nb, "new listener")
+	nb.Close()
+
+	if err := s.Reload(&Rules{DialTimeout: 5 * time.Second, Routes: []Route{a, b}}); err != nil {
+		t.Fatal(err)
+	}
+	na := dial(t, a.Listen)
+	roundTrip(t, na, "reopened")
+	na.Close()
+	roundTrip(t, flow, "still the first flow")
+	if n := len(s.Addrs()); n != 2 {
+		t.Fatalf("%d listeners, want 2", n)
+	}
+}
+
+func TestReloadFailureKeepsOldRules(t *testing.T) {
+	p1, lns := listenSame(t, outsideIP, backendA)
+	lns[0].Close()
+	serveBackend(t, lns[1], echo)
+	a := Route{Listen: netip.AddrPortFrom(outsideIP, p1), Static: netip.AddrPortFrom(backendA, p1)}
+	s := startServer(t, &Rules{DialTimeout: 5 * time.Second, Routes: []Route{a}})
+	busy, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	bad := Route{Listen: netip.MustParseAddrPort(busy.Addr().String()), Static: a.Static}
+	err = s.Reload(&Rules{Routes: []Route{bad}})
+	if err == nil || !strings.Contains(err.Error(), bad.Listen.String()) || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("Reload error = %v, want one naming %s as in use", err, bad.Listen)
+	}
+	c := dial(t, a.Listen)
+	roundTrip(t, c, "old rules still run")
+	c.Close()
+}
+
+func TestStartPortInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	ap := netip.MustParseAddrPort(busy.Addr().String())
+	s := &Server{ErrorLog: quietLog()}
+	err = s.Start(staticRules(ap, netip.MustParseAddrPort("127.0.0.11:21")))
+	if err == nil || !strings.Contains(err.Error(), "outside address "+ap.String()) || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("Start error = %v", err)
+	}
+}
+
+func TestSourceFilter(t *testing.T) {
+	port, lns := listenSame(t, outsideIP, backendA)
+	lns[0].Close()
+	serveBackend(t, lns[1], identify)
+	out := netip.AddrPortFrom(outsideIP, port)
+	r := staticRules(out, netip.AddrPortFrom(backendA, port))
+	r.Routes[0].Permit = func(src netip.AddrPort) bool { return src.Addr() != netip.MustParseAddr("127.0.0.1") }
+	s := startServer(t, r)
+	c, err := net.DialTimeout("tcp", out.String(), 5*time.Second)
+	if err == nil { // the refusal may already show as a reset on connect
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if got := readAll(c); got != "" {
+			t.Fatalf("denied source got %q", got)
+		}
+		c.Close()
+	}
+	if !waitFor(2*time.Second, func() bool { return s.Statistics().Misses == 1 }) {
+		t.Fatalf("statistics %+v", s.Statistics())
+	}
+}
+
+// TestTimers checks tcp-timeout (idle) and finrst-timeout.
+func TestTimers(t *testing.T) {
+	t.Run("idle flow closed, busy flow kept", func(t *testing.T) {
+		port, lns := listenSame(t, outsideIP, backendA)
+		lns[0].Close()
+		serveBackend(t, lns[1], echo)
+		out := netip.AddrPortFrom(outsideIP, port)
+		r := staticRules(out, netip.AddrPortFrom(backendA, port))
+		r.IdleTimeout = 300 * time.Millisecond
+		s := startServer(t, r)
+		idle := dial(t, out)
+		defer idle.Close()
+		busy := dial(t, out)
+		defer busy.Close()
+		roundTrip(t, idle, "x")
+		start := time.Now()
+		for time.Since(start) < 900*time.Millisecond {
+			roundTrip(t, busy, "tick")
+			time.Sleep(50 * time.Millisecond)
+		}
+		idle.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := idle.Read(make([]byte, 1)); err == nil {
+			t.Fatal("idle flow still open")
+		}
+		if s.Statistics().Expired == 0 {
+			t.Error("no expired translation counted")
+		}
+	})
+	t.Run("finrst after the first FIN", func(t *testing.T) {
+		hold := make(chan struct{})
+		defer close(hold)
+		port, lns := listenSame(t, outsideIP, backendA)
+		lns[0].Close()
+		serveBackend(t, lns[1], func(c *net.TCPConn) {
+			io.Copy(io.Discard, c) // sees the FIN, then never closes its side
+			select {
+			case <-hold:
+			case <-time.After(10 * time.Second):
+			}
+		})
+		out := netip.AddrPortFrom(outsideIP, port)
+		r := staticRules(out, netip.AddrPortFrom(backendA, port))
+		r.FinTimeout = 200 * time.Millisecond
+		startServer(t, r)
+		c := dial(t, out)
+		defer c.Close()
+		c.CloseWrite()
+		start := time.Now()
+		readAll(c)
+		if d := time.Since(start); d > 3*time.Second || d < 150*time.Millisecond {
+			t.Fatalf("flow closed after %v, want about 200ms", d)
+		}
+	})
+}
+
+func countFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
+
+// TestDeadBackendBounded sends 1000 connections at a backend that refuses:
+// goroutines and fds must return to where they were.
+func TestDeadBackendBounded(t *testing.T) {
+	// Without health checks every connection dials; with them, the two dead
+	// members are marked down and later connections are closed at once.
+	for _, health := range []time.Duration{0, time.Second} {
+		port, lns := listenSame(t, outsideIP, backendA, backendB)
+		for _, ln := range lns {
+			ln.Close() // nothing listens on the backends
+		}
+		out := netip.AddrPortFrom(outsideIP, port)
+		s := startServer(t, &Rules{DialTimeout: time.Second, HealthInterval: health,
+			Routes: []Route{{Listen: out, Pool: "dead", Members: []netip.Addr{backendA, backendB}}}})
+		runtime.GC()
+		g0, f0 := runtime.NumGoroutine(), countFDs()
+		const total, parallel = 1000, 50
+		var wg sync.WaitGroup
+		work := make(chan struct{})
+		for w := 0; w < parallel; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range work {
+					c, err := net.DialTimeout("tcp", out.String(), 5*time.Second)
+					if err != nil {
+						continue
+					}
+					c.SetDeadline(time.Now().Add(5 * time.Second))
+					readAll(c)
+					c.Close()
+				}
+			}()
+		}
+		for i := 0; i < total; i++ {
+			work <- struct{}{}
+		}
+		close(work)
+		wg.Wait()
+		ok := waitFor(5*time.Second, func() bool {
+			return runtime.NumGoroutine() <= g0+2 && (f0 < 0 || countFDs() <= f0+2)
+		})
+		if !ok {
+			t.Fatalf("health %v: goroutines %d (were %d), fds %d (were %d)", health, runtime.NumGoroutine(), g0, countFDs(), f0)
+		}
+		st := s.Statistics()
+		if st.Misses != total || st.Hits != 0 || st.Dynamic != 0 {
+			t.Fatalf("health %v: statistics %+v", health, st)
+		}
+		if down := !st.Pools[0].Members[0].Up; down != (health > 0) {
+			t.Fatalf("health %v: member A down = %v", health, down)
+		}
+		s.Close()
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	t.Run("drain", func(t *testing.T) {
+		s, out := staticTo(t, echo)
+		c := dial(t, out)
+		roundTrip(t, c, "a")
+		done := make(chan error, 1)
+		go func() { done <- s.Shutdown(context.Background()) }()
+		if !waitFor(2*time.Second, func() bool { return len(s.Addrs()) == 0 || s.closing }) {
+			t.Fatal("listeners not closed")
+		}
+		roundTrip(t, c, "draining flow continues")
+		c.CloseWrite()
+		readAll(c)
+		c.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Shutdown did not return after the last flow ended")
+		}
+		if err := s.Reload(&Rules{}); !errors.Is(err, ErrServerClosed) {
+			t.Fatalf("Reload after Shutdown: %v", err)
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		s, out := staticTo(t, echo)
+		c := dial(t, out)
+		defer c.Close()
+		roundTrip(t, c, "a")
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown = %v", err)
+		}
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("flow survived a forced shutdown")
+		}
+	})
+}
+
+func TestTranslations(t *testing.T) {
+	s, out := staticTo(t, echo)
+	c := dial(t, out)
+	defer c.Close()
+	roundTrip(t, c, "a")
+	ts := s.Translations()
+	if len(ts) != 2 || !ts[0].Static || ts[1].Static {
+		t.Fatalf("translations %+v", ts)
+	}
+	client := netip.MustParseAddrPort(c.LocalAddr().String())
+	if ts[1].InsideGlobal != out || ts[1].OutsideLocal != client || ts[1].InsideLocal.Addr() != backendA || ts[1].Left != -1 {
+		t.Fatalf("live entry %+v", ts[1])
+	}
+	st := s.Statistics()
+	if st.Static != 1 || st.Dynamic != 1 || st.Hits != 1 {
+		t.Fatalf("statistics %+v", st)
+	}
+}
+
+func TestCompileSeed(t *testing.T) {
+	f, err := os.Open("../ios/testdata/seed-single-server.ios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, _, err := ios.Parse(f.Name(), f, ios.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Routes) != 22 || r.IdleTimeout != 86400*time.Second || r.FinTimeout != time.Minute ||
+		r.DialTimeout != time.Minute || r.HealthInterval != 5*time.Second {
+		t.Fatalf("rules %+v", r)
+	}
+	if r.Routes[0].Static != netip.MustParseAddrPort("127.0.0.1:2121") || r.Routes[1].Pool != "ftp" || r.Routes[1].Listen.Port() != 5500 {
+		t.Fatalf("routes %+v %+v", r.Routes[0], r.Routes[1])
+	}
+}
+
+// TestSingleMemberPoolNeverSkipped: with one member there is nothing to skip
+// to, and a health check could steal a pending passive connection, so every
+// connection dials the member (FTP passive ports are refused until PASV).
+func TestSingleMemberPoolNeverSkipped(t *testing.T) {
+	port, lns := listenSame(t, outsideIP, backendA)
+	lns[0].Close()
+	lns[1].Close()
+	out := netip.AddrPortFrom(outsideIP, port)
+	s := startServer(t, &Rules{DialTimeout: time.Second, HealthInterval: time.Hour,
+		Routes: []Route{{Listen: out, Pool: "pasv", Members: []netip.Addr{backendA}}}})
+	c := dial(t, out)
+	if got := readAll(c); got != "" {
+		t.Fatalf("got %q from a closed port", got)
+	}
+	c.Close()
+	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(backendA, port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveBackend(t, ln, identify)
+	c = dial(t, out)
+	defer c.Close()
+	if got := readAll(c); got != backendA.String() {
+		t.Fatalf("after the port opened: %q", got)
+	}
+	if !s.Statistics().Pools[0].Members[0].Up {
+		t.Fatal("single member marked down")
+	}
+}

@@ -1,0 +1,291 @@
+// Package forward runs the gateway's listener plan in userspace: it accepts
+// TCP connections on outside addresses, picks the inside host (a rotary pool
+// member round-robin, or a static map), and splices bytes both ways.
+//
+// The data path is two goroutines per flow, each a (*net.TCPConn).ReadFrom
+// from one raw *net.TCPConn into the other, so Linux moves the bytes with
+// splice(2) and no buffer is touched in userspace. Nothing wraps the
+// connections: the IOS timers are enforced with deadlines (finrst-timeout)
+// and a periodic check of the kernel's last-receive time (tcp-timeout).
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// ErrServerClosed is returned by Reload after Shutdown or Close.
+var ErrServerClosed = errors.New("forward: server closed")
+
+// DefaultMaxFlows bounds concurrent flows when Server.MaxFlows is 0; each
+// flow holds two sockets and two goroutines.
+const DefaultMaxFlows = 8192
+
+// Server runs Rules. Its zero value is ready to Start.
+type Server struct {
+	// ErrorLog receives one line per refused or failed connection and per
+	// member state change; nil means log.Default().
+	ErrorLog *log.Logger
+	// MaxFlows bounds concurrent flows; connections past it are closed at
+	// once (counted as misses). 0 means DefaultMaxFlows.
+	MaxFlows int
+
+	mu        sync.Mutex
+	started   bool
+	closing   bool
+	listeners map[netip.AddrPort]*listener
+	pools     map[string]*pool
+
+	rules atomic.Pointer[Rules]
+	sem   chan struct{}
+
+	flowsMu sync.Mutex
+	flows   map[*flow]struct{}
+	flowWG  sync.WaitGroup
+
+	ctx      context.Context // canceled when the Server is forced down; bounds dials
+	cancel   context.CancelFunc
+	done     chan struct{}  // closed when Shutdown starts
+	acceptWG sync.WaitGroup // the accept loops
+	bg       sync.WaitGroup // health and idle loops; they stop with ctx
+
+	hits, misses, expired atomic.Uint64
+}
+
+type listener struct {
+	ln     *net.TCPListener
+	route  atomic.Pointer[boundRoute]
+	closed atomic.Bool
+	done   chan struct{}
+}
+
+// boundRoute is a Route with its run-time pool.
+type boundRoute struct {
+	Route
+	pool *pool
+}
+
+func (s *Server) logf(format string, args ...any) {
+	l := s.ErrorLog
+	if l == nil {
+		l = log.Default()
+	}
+	l.Printf("gateway: "+format, args...)
+}
+
+// Start opens a listener for every route and serves them in the background.
+// If any outside address cannot be opened, nothing is left open and the
+// error names it.
+func (s *Server) Start(r *Rules) error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("forward: server already started")
+	}
+	s.started = true
+	s.listeners = map[netip.AddrPort]*listener{}
+	s.pools = map[string]*pool{}
+	s.flows = map[*flow]struct{}{}
+	n := s.MaxFlows
+	if n <= 0 {
+		n = DefaultMaxFlows
+	}
+	s.sem = make(chan struct{}, n)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.done = make(chan struct{})
+	s.mu.Unlock()
+	if err := s.Reload(r); err != nil {
+		s.Close()
+		return err
+	}
+	s.bg.Add(2)
+	go s.healthLoop()
+	go s.idleLoop()
+	return nil
+}
+
+// Reload switches to new rules: listeners for new outside addresses open,
+// those no longer in the rules close, the rest stay open with their new
+// target. Established flows are not touched. When a new listener cannot be
+// opened the old rules stay in force and the error names the address.
+func (s *Server) Reload(r *Rules) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.closing {
+		return ErrServerClosed
+	}
+	pools := map[string]*pool{}
+	for _, rt := range r.Routes {
+		if rt.Pool == "" || pools[rt.Pool] != nil {
+			continue
+		}
+		if old := s.pools[rt.Pool]; old != nil && old.sameMembers(rt.Members) {
+			pools[rt.Pool] = old
+		} else {
+			pools[rt.Pool] = newPool(rt.Pool, rt.Members)
+		}
+	}
+	opened := map[netip.AddrPort]*listener{}
+	keep := map[netip.AddrPort]bool{}
+	for _, rt := range r.Routes {
+		keep[rt.Listen] = true
+		if s.listeners[rt.Listen] != nil || opened[rt.Listen] != nil {
+			continue
+		}
+		l, err := listen(s.ctx, rt)
+		if err != nil {
+			for _, o := range opened {
+				o.ln.Close()
+			}
+			return err
+		}
+		opened[rt.Listen] = l
+	}
+	s.rules.Store(r)
+	s.pools = pools
+	for addr, l := range s.listeners {
+		if !keep[addr] {
+			l.close()
+			delete(s.listeners, addr)
+		}
+	}
+	for _, rt := range r.Routes {
+		br := &boundRoute{Route: rt, pool: pools[rt.Pool]}
+		if l := opened[rt.Listen]; l != nil {
+			l.route.Store(br)
+			s.listeners[rt.Listen] = l
+			s.acceptWG.Add(1)
+			go s.serve(l)
+		} else {
+			s.listeners[rt.Listen].route.Store(br)
+		}
+	}
+	return nil
+}
+
+func listen(ctx context.Context, rt Route) (*listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", rt.Listen.String())
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("outside address %s (for %s) is already in use by another program: %w", rt.Listen, rt.target(), err)
+		}
+		return nil, fmt.Errorf("listen on outside address %s (for %s): %w", rt.Listen, rt.target(), err)
+	}
+	return &listener{ln: ln.(*net.TCPListener), done: make(chan struct{})}, nil
+}
+
+func (l *listener) close() {
+	if l.closed.CompareAndSwap(false, true) {
+		l.ln.Close()
+	}
+}
+
+// Addrs lists the outside addresses being listened on.
+func (s *Server) Addrs() []netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]netip.AddrPort, 0, len(s.listeners))
+	for a := range s.listeners {
+		out = append(out, a)
+	}
+	return out
+}
+
+// serve is the accept loop of one listener.
+func (s *Server) serve(l *listener) {
+	defer s.acceptWG.Done()
+	var backoff time.Duration
+	for {
+		c, err := l.ln.AcceptTCP()
+		if err != nil {
+			if l.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of fds or similar: back off as net/http does rather than spin.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logf("accept on %s: %v; retrying in %v", l.ln.Addr(), err, backoff)
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-s.done:
+				return
+			}
+		}
+		backoff = 0
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			s.misses.Add(1)
+			c.SetLinger(0)
+			c.Close()
+			continue
+		}
+		s.flowWG.Add(1)
+		go s.handle(l.route.Load(), c)
+	}
+}
+
+// Shutdown closes the listeners, then waits for the flows to end by
+// themselves (the drain) until ctx is done, when it closes the rest.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.started {
+		s.mu.Unlock()
+		return nil
+	}
+	first := !s.closing
+	s.closing = true
+	for _, l := range s.listeners {
+		l.close()
+	}
+	s.mu.Unlock()
+	if first {
+		close(s.done)
+	}
+	// No accept loop may add a flow once the wait below has begun.
+	s.acceptWG.Wait()
+	drained := make(chan struct{})
+	go func() {
+		s.flowWG.Wait()
+		close(drained)
+	}()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.cancel()
+		s.flowsMu.Lock()
+		for f := range s.flows {
+			f.abort()
+		}
+		s.flowsMu.Unlock()
+		<-drained
+	}
+	s.cancel()
+	s.bg.Wait()
+	return err
+}
+
+// Close stops at once: listeners and flows are closed.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.Shutdown(ctx)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+var _ io.ReaderFrom = (*net.TCPConn)(nil)

@@ -1,0 +1,198 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rotary-ftp/rotary/internal/nat/admin"
+	"github.com/rotary-ftp/rotary/internal/nat/ios"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freePort(t *testing.T, host string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", host+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cond()
+}
+
+func canDial(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func echoOnce(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
+		t.Fatalf("echo %q: %q, %v", msg, buf, err)
+	}
+}
+
+// TestRunReloadDrain runs a gateway from a file, asks the admin endpoint,
+// reloads to another port while a flow continues, survives a broken
+// reload, and drains on stop.
+func TestRunReloadDrain(t *testing.T) {
+	backend, err := net.Listen("tcp", "127.0.0.11:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	go func() {
+		for {
+			c, err := backend.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	bport := backend.Addr().(*net.TCPAddr).Port
+	p1, p2 := freePort(t, "127.0.0.2"), freePort(t, "127.0.0.2")
+	adminAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	path := filepath.Join(t.TempDir(), "gw.ios")
+	write := func(body string) {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	static := func(p int) string {
+		return fmt.Sprintf("ip nat inside source static tcp 127.0.0.11 %d 127.0.0.2 %d\n", bport, p)
+	}
+	write(static(p1))
+	cfg, _, err := Load(path, ios.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reload := make(chan os.Signal, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{ConfigPath: path, AdminAddr: adminAddr, DrainTimeout: 5 * time.Second, Log: log.New(logs, "", 0)}, cfg, reload)
+	}()
+	a1 := fmt.Sprintf("127.0.0.2:%d", p1)
+	a2 := fmt.Sprintf("127.0.0.2:%d", p2)
+	if !waitFor(5*time.Second, func() bool { return canDial(a1) }) {
+		t.Fatalf("gateway not listening on %s; log:\n%s", a1, logs)
+	}
+	flow, err := net.Dial("tcp", a1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flow.Close()
+	flow.SetDeadline(time.Now().Add(20 * time.Second))
+	echoOnce(t, flow, "hello")
+
+	var stats string
+	waitFor(5*time.Second, func() bool {
+		stats, err = admin.Fetch(ctx, adminAddr, "statistics")
+		return err == nil
+	})
+	if err != nil || !strings.HasPrefix(stats, "Total active translations: 2 (1 static, 1 dynamic; 2 extended)") {
+		t.Fatalf("statistics (%v):\n%s", err, stats)
+	}
+
+	write(static(p2))
+	reload <- os.Interrupt
+	if !waitFor(5*time.Second, func() bool { return canDial(a2) && !canDial(a1) }) {
+		t.Fatalf("reload did not move the listener; log:\n%s", logs)
+	}
+	echoOnce(t, flow, "after reload")
+
+	write("ip nat pool broken 127.0.0.1 127.0.0.1 prefix-length 32 type match-host\n")
+	reload <- os.Interrupt
+	if !waitFor(5*time.Second, func() bool { return strings.Contains(logs.String(), "reload failed") }) {
+		t.Fatalf("broken reload not reported; log:\n%s", logs)
+	}
+	if !strings.Contains(logs.String(), `gw.ios:1:62: unexpected "match-host"`) {
+		t.Errorf("reload error lacks the position; log:\n%s", logs)
+	}
+	if !canDial(a2) {
+		t.Fatal("broken reload closed the running listener")
+	}
+
+	cancel()
+	time.Sleep(50 * time.Millisecond)
+	echoOnce(t, flow, "draining") // the flow outlives the stop signal
+	flow.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the last flow closed")
+	}
+	if canDial(a2) {
+		t.Fatal("still listening after stop")
+	}
+}
+
+func TestRunPortInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := busy.Addr().(*net.TCPAddr).Port
+	cfg, _, err := ios.Parse("t.ios", strings.NewReader(fmt.Sprintf("ip nat inside source static tcp 127.0.0.11 21 127.0.0.2 %d\n", port)), ios.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Run(context.Background(), Options{Log: log.New(io.Discard, "", 0)}, cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("outside address 127.0.0.2:%d", port)) {
+		t.Fatalf("Run = %v", err)
+	}
+}

@@ -1,0 +1,202 @@
+package ios
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is the typed model of one IOS NAT configuration. Its JSON form is
+// what `rotary gateway --print-model` shows.
+type Config struct {
+	File             string             `json:"file"`
+	Interfaces       []*Interface       `json:"interfaces,omitempty"`
+	Pools            []*Pool            `json:"pools,omitempty"`
+	ACLs             []*ACL             `json:"access_lists,omitempty"`
+	DestinationRules []*DestinationRule `json:"destination_rules,omitempty"`
+	StaticMaps       []*StaticMap       `json:"static_maps,omitempty"`
+	Timeouts         Timeouts           `json:"timeouts"`
+	Rotary           Extensions         `json:"rotary"`
+}
+
+// Pos is where a statement starts in the file.
+type Pos struct {
+	Line   int `json:"line"`
+	Column int `json:"column"`
+}
+
+// Interface is an `interface NAME` block.
+type Interface struct {
+	Name        string         `json:"name"`
+	Description string         `json:"description,omitempty"`
+	Addresses   []netip.Prefix `json:"addresses,omitempty"` // primary first, then secondaries
+	NAT         string         `json:"nat,omitempty"`       // "inside", "outside" or ""
+	Shutdown    bool           `json:"shutdown,omitempty"`
+	Pos         Pos            `json:"pos"`
+}
+
+// PoolTypeRotary is the only pool type the gateway runs.
+const PoolTypeRotary = "rotary"
+
+// Pool is `ip nat pool NAME START END {netmask M | prefix-length N} type rotary`.
+type Pool struct {
+	Name      string     `json:"name"`
+	Start     netip.Addr `json:"start"`
+	End       netip.Addr `json:"end"`
+	PrefixLen int        `json:"prefix_length"`
+	Type      string     `json:"type"`
+	Pos       Pos        `json:"pos"`
+}
+
+// Members lists the pool's addresses from Start to End.
+func (p *Pool) Members() []netip.Addr {
+	var out []netip.Addr
+	for a := p.Start; a.IsValid() && a.Compare(p.End) <= 0 && len(out) < MaxPoolMembers; a = a.Next() {
+		out = append(out, a)
+	}
+	return out
+}
+
+// Action is what an ACL entry does with a match.
+type Action string
+
+const (
+	Permit Action = "permit"
+	Deny   Action = "deny"
+)
+
+// ACL is a numbered (100-199, 2000-2699) or named extended access list.
+type ACL struct {
+	Name     string      `json:"name"`
+	Numbered bool        `json:"numbered,omitempty"`
+	Remarks  []string    `json:"remarks,omitempty"`
+	Entries  []*ACLEntry `json:"entries"`
+	Pos      Pos         `json:"pos"`
+}
+
+// ACLEntry is one `permit|deny tcp SRC [op port] DST [op port]` line.
+type ACLEntry struct {
+	Seq        int       `json:"seq"`
+	Action     Action    `json:"action"`
+	Protocol   string    `json:"protocol"`
+	Source     AddrMatch `json:"source"`
+	SourcePort PortMatch `json:"source_port,omitzero"`
+	Dest       AddrMatch `json:"destination"`
+	DestPort   PortMatch `json:"destination_port,omitzero"`
+	Pos        Pos       `json:"pos"`
+	destPos    Pos       // the DST token, for "cannot be listed" errors
+	portPos    Pos       // the destination port operator, or the end of the line
+}
+
+// DestinationRule is `ip nat inside destination list ACL pool POOL`.
+type DestinationRule struct {
+	ACL     string `json:"access_list"`
+	Pool    string `json:"pool"`
+	Pos     Pos    `json:"pos"`
+	aclPos  Pos
+	poolPos Pos
+}
+
+// StaticMap is `ip nat inside source static tcp LOCAL LPORT GLOBAL GPORT [extendable]`.
+type StaticMap struct {
+	Protocol   string         `json:"protocol"`
+	Local      netip.AddrPort `json:"local"`
+	Global     netip.AddrPort `json:"global"`
+	Extendable bool           `json:"extendable,omitempty"`
+	Pos        Pos            `json:"pos"`
+}
+
+// Timeout is an `ip nat translation` timer: Seconds, or Never.
+type Timeout struct {
+	Seconds int  `json:"seconds,omitempty"`
+	Never   bool `json:"never,omitempty"`
+}
+
+// Duration is the timer as a duration; 0 means never.
+func (t Timeout) Duration() time.Duration {
+	if t.Never {
+		return 0
+	}
+	return time.Duration(t.Seconds) * time.Second
+}
+
+// Timeouts are the IOS translation timers the gateway applies; Parse fills
+// the IOS defaults for the ones the file does not set.
+type Timeouts struct {
+	TCP    Timeout `json:"tcp"`    // idle limit of an established flow (IOS default 86400 s)
+	FinRst Timeout `json:"finrst"` // after the first FIN or a RST (IOS default 60 s)
+	Syn    Timeout `json:"syn"`    // connecting to the inside host (IOS default 60 s)
+}
+
+// IOS defaults (`show ip nat translations verbose` on 15.x).
+const (
+	DefaultTCPTimeout    = 86400
+	DefaultFinRstTimeout = 60
+	DefaultSynTimeout    = 60
+	// DefaultHealthInterval is the Rotary health-check period in seconds.
+	DefaultHealthInterval = 5
+)
+
+// Extensions are the `rotary ...` lines: things IOS does not have.
+type Extensions struct {
+	// Strict is set by ParseOptions.Strict: plain IOS, no extensions, no health checks.
+	Strict        bool            `json:"strict,omitempty"`
+	ProxyProtocol []ProxyProtocol `json:"proxy_protocol,omitempty"`
+	HealthCheck   HealthCheck     `json:"health_check"`
+}
+
+// ProxyProtocol is `rotary proxy-protocol v2 pool NAME` or `... static [GLOBAL GPORT]`.
+type ProxyProtocol struct {
+	Version int            `json:"version"`
+	Pool    string         `json:"pool,omitempty"`
+	Static  bool           `json:"static,omitempty"`
+	Global  netip.AddrPort `json:"global,omitzero"` // one static map; zero means all of them
+	Pos     Pos            `json:"pos"`
+	namePos Pos
+}
+
+// HealthCheck is `rotary health-check interval SECONDS|off`.
+type HealthCheck struct {
+	Off             bool `json:"off,omitempty"`
+	IntervalSeconds int  `json:"interval_seconds,omitempty"`
+}
+
+// Interval is the period of the background TCP check; 0 means off.
+func (e Extensions) HealthInterval() time.Duration {
+	if e.Strict || e.HealthCheck.Off {
+		return 0
+	}
+	s := e.HealthCheck.IntervalSeconds
+	if s == 0 {
+		s = DefaultHealthInterval
+	}
+	return time.Duration(s) * time.Second
+}
+
+// ProxyVersionForPool is the PROXY protocol version to send to members of pool (0: none).
+func (e Extensions) ProxyVersionForPool(pool string) int {
+	for _, p := range e.ProxyProtocol {
+		if p.Pool == pool && pool != "" {
+			return p.Version
+		}
+	}
+	return 0
+}
+
+// ProxyVersionForStatic is the PROXY protocol version to send through the static map with this global (0: none).
+func (e Extensions) ProxyVersionForStatic(global netip.AddrPort) int {
+	for _, p := range e.ProxyProtocol {
+		if p.Static && (!p.Global.IsValid() || p.Global == global) {
+			return p.Version
+		}
+	}
+	return 0
+}
+
+// Limits that keep a hostile or mistaken file from exhausting the machine.
+const (
+	MaxFileBytes   = 1 << 20
+	MaxLineBytes   = 4096
+	MaxPoolMembers = 4096
+	MaxListeners   = 4096
+	MaxACLEntries  = 4096
+)

@@ -1,0 +1,883 @@
+package ios
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// ParseOptions change how strictly Parse reads the file.
+type ParseOptions struct {
+	// Lenient turns unknown lines (and the indented lines under an unknown
+	// block) into warnings. Known NAT statements in forms the gateway cannot
+	// run (match-host pools, source NAT lists, ...) stay errors: skipping them
+	// would silently change what is translated.
+	Lenient bool
+	// Strict accepts plain IOS only: `rotary ...` lines are errors and the
+	// Rotary health checks are off.
+	Strict bool
+}
+
+// Parse reads an IOS NAT configuration named name (used in messages) and
+// returns its model. It fails with an *Error on the first problem; the model
+// it returns has passed every check, including deriving the listener plan.
+func Parse(name string, r io.Reader, opts ParseOptions) (*Config, []Warning, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, nil, &Error{File: name, Line: 1, Column: 1, Detail: fmt.Sprintf("file larger than %d bytes", MaxFileBytes)}
+	}
+	p := &parser{
+		file:   name,
+		opts:   opts,
+		cfg:    &Config{File: name},
+		acls:   map[string]*ACL{},
+		pools:  map[string]*Pool{},
+		ifaces: map[string]*Interface{},
+	}
+	p.cfg.Rotary.Strict = opts.Strict
+	p.cfg.Timeouts = Timeouts{
+		TCP:    Timeout{Seconds: DefaultTCPTimeout},
+		FinRst: Timeout{Seconds: DefaultFinRstTimeout},
+		Syn:    Timeout{Seconds: DefaultSynTimeout},
+	}
+	for i, raw := range bytes.Split(data, []byte("\n")) {
+		num := i + 1
+		if len(raw) > MaxLineBytes {
+			return nil, nil, &Error{File: name, Line: num, Column: MaxLineBytes + 1,
+				Detail: fmt.Sprintf("line longer than %d bytes", MaxLineBytes)}
+		}
+		text := strings.TrimRight(string(raw), "\r")
+		if err := p.line(splitLine(num, text)); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := p.finish(); err != nil {
+		return nil, nil, err
+	}
+	return p.cfg, p.warnings, nil
+}
+
+type blockKind int
+
+const (
+	noBlock blockKind = iota
+	interfaceBlock
+	aclBlock
+	skippedBlock // an unknown block in lenient mode
+)
+
+type parser struct {
+	file     string
+	opts     ParseOptions
+	cfg      *Config
+	warnings []Warning
+
+	block blockKind
+	iface *Interface
+	acl   *ACL
+
+	acls   map[string]*ACL
+	pools  map[string]*Pool
+	ifaces map[string]*Interface
+}
+
+func (p *parser) warn(l *line, col int, format string, args ...any) {
+	p.warnings = append(p.warnings, Warning{File: p.file, Line: l.num, Column: col, Message: fmt.Sprintf(format, args...)})
+}
+
+// unknown handles a line whose command the gateway does not know: an error,
+// or in lenient mode a warning that also skips the indented lines under it.
+func (p *parser) unknown(c *cursor, t token, expected string) error {
+	if p.opts.Lenient {
+		p.warn(c.l, t.col, "unknown command %q: line ignored", strings.TrimSpace(c.l.text))
+		if !c.l.indented {
+			p.block = skippedBlock
+		}
+		return nil
+	}
+	return c.errAt(t, expected, "")
+}
+
+func (p *parser) line(l line) error {
+	if len(l.toks) == 0 || strings.HasPrefix(l.toks[0].s, "!") {
+		return nil
+	}
+	c := &cursor{file: p.file, l: &l}
+	if l.indented {
+		switch p.block {
+		case interfaceBlock:
+			return p.interfaceLine(c)
+		case aclBlock:
+			return p.aclLine(c)
+		case skippedBlock:
+			return nil
+		}
+		return c.errAt(l.toks[0], "a global command at the start of the line",
+			"indented lines belong to an interface or ip access-list extended block")
+	}
+	p.block = noBlock
+	return p.global(c)
+}
+
+const globalCommands = `"interface", "ip", "access-list", "rotary" or "!"`
+
+func (p *parser) global(c *cursor) error {
+	first := c.l.toks[0]
+	switch strings.ToLower(first.s) {
+	case "interface":
+		c.i++
+		return p.interfaceHeader(c)
+	case "ip":
+		c.i++
+		return p.ipGlobal(c, first)
+	case "access-list":
+		c.i++
+		return p.numberedACL(c)
+	case "rotary":
+		c.i++
+		return p.rotary(c, first)
+	case "end", "exit":
+		c.i++
+		return c.end()
+	case "permit", "deny", "remark":
+		if !p.opts.Lenient {
+			return c.errAt(first, "a global command ("+globalCommands+")",
+				"access-list entries must be indented under ip access-list extended NAME")
+		}
+	}
+	return p.unknown(c, first, globalCommands)
+}
+
+// interface NAME
+func (p *parser) interfaceHeader(c *cursor) error {
+	t, err := c.next("an interface name")
+	if err != nil {
+		return err
+	}
+	// IOS accepts "interface GigabitEthernet 0/0" and stores it joined.
+	name := t.s
+	for c.more() {
+		name += c.l.toks[c.i].s
+		c.i++
+	}
+	ifc := p.ifaces[name]
+	if ifc == nil {
+		ifc = &Interface{Name: name, Pos: Pos{c.l.num, c.l.toks[0].col}}
+		p.ifaces[name] = ifc
+		p.cfg.Interfaces = append(p.cfg.Interfaces, ifc)
+	}
+	p.block, p.iface = interfaceBlock, ifc
+	return nil
+}
+
+func (p *parser) interfaceLine(c *cursor) error {
+	first := c.l.toks[0]
+	kw := strings.ToLower(first.s)
+	c.i++
+	switch kw {
+	case "exit":
+		p.block = noBlock
+		return c.end()
+	case "description":
+		p.iface.Description = c.rest()
+		return nil
+	case "shutdown":
+		p.iface.Shutdown = true
+		return c.end()
+	case "no":
+		if c.peek() == "shutdown" {
+			c.i++
+			p.iface.Shutdown = false
+			return c.end()
+		}
+		return p.unknown(c, first, `"ip address", "ip nat", "description", "shutdown" or "no shutdown"`)
+	case "ip":
+		switch c.peek() {
+		case "address":
+			c.i++
+			return p.interfaceAddress(c)
+		case "nat":
+			c.i++
+			role, _, err := c.keyword("inside", "outside")
+			if err != nil {
+				return err
+			}
+			p.iface.NAT = role
+			return c.end()
+		}
+	}
+	return p.unknown(c, first, `"ip address", "ip nat", "description", "shutdown" or "no shutdown"`)
+}
+
+// ip address A M [secondary]
+func (p *parser) interfaceAddress(c *cursor) error {
+	a, _, err := p.ipv4(c, "an IPv4 address")
+	if err != nil {
+		return err
+	}
+	bits, err := p.netmask(c)
+	if err != nil {
+		return err
+	}
+	pfx := netip.PrefixFrom(a, bits)
+	if c.peek() == "secondary" {
+		c.i++
+		p.iface.Addresses = append(p.iface.Addresses, pfx)
+		return c.end()
+	}
+	if err := c.end(); err != nil {
+		return err
+	}
+	if len(p.iface.Addresses) > 0 {
+		p.iface.Addresses[0] = pfx // a new primary replaces the old one, as in IOS
+	} else {
+		p.iface.Addresses = append(p.iface.Addresses, pfx)
+	}
+	return nil
+}
+
+func (p *parser) ipGlobal(c *cursor, first token) error {
+	switch c.peek() {
+	case "nat":
+		c.i++
+		return p.ipNat(c)
+	case "access-list":
+		c.i++
+		kind, _, err := c.keyword("extended", "standard")
+		if err != nil {
+			return err
+		}
+		if kind == "standard" {
+			return c.errAt(c.l.toks[c.i-1], `"extended"`, "standard access lists match sources only; the gateway needs destinations")
+		}
+		t, err := c.next("an access list name")
+		if err != nil {
+			return err
+		}
+		if err := c.end(); err != nil {
+			return err
+		}
+		acl, err := p.aclNamed(c, t, false)
+		if err != nil {
+			return err
+		}
+		p.block, p.acl = aclBlock, acl
+		return nil
+	}
+	return p.unknown(c, first, `"ip nat" or "ip access-list"`)
+}
+
+func (p *parser) ipNat(c *cursor) error {
+	kw, _, err := c.keywordWhy("not supported by the gateway", "pool", "inside", "translation")
+	if err != nil {
+		return err
+	}
+	switch kw {
+	case "pool":
+		return p.pool(c)
+	case "translation":
+		return p.translation(c)
+	}
+	kw, _, err = c.keyword("destination", "source")
+	if err != nil {
+		return err
+	}
+	if kw == "destination" {
+		return p.destination(c)
+	}
+	return p.static(c)
+}
+
+// ip nat pool NAME START END {netmask M | prefix-length N} type rotary
+func (p *parser) pool(c *cursor) error {
+	nameTok, err := c.next("a pool name")
+	if err != nil {
+		return err
+	}
+	if prev := p.pools[nameTok.s]; prev != nil {
+		return c.errAt(nameTok, "a new pool name", fmt.Sprintf("pool %s is already defined on line %d", nameTok.s, prev.Pos.Line))
+	}
+	if k := c.peek(); k == "netmask" || k == "prefix-length" {
+		return c.errHere("a start address", "pools with address sub-commands are not supported by the gateway: write START END on the pool line")
+	}
+	start, _, err := p.ipv4(c, "a start address")
+	if err != nil {
+		return err
+	}
+	end, endTok, err := p.ipv4(c, "an end address")
+	if err != nil {
+		return err
+	}
+	if end.Less(start) {
+		return c.errAt(endTok, "an end address not below "+start.String(), "")
+	}
+	kw, _, err := c.keyword("netmask", "prefix-length")
+	if err != nil {
+		return err
+	}
+	var bits int
+	if kw == "netmask" {
+		if bits, err = p.netmask(c); err != nil {
+			return err
+		}
+	} else {
+		t, err := c.next("a prefix length (1-32)")
+		if err != nil {
+			return err
+		}
+		n, perr := strconv.Atoi(t.s)
+		if perr != nil || n < 1 || n > 32 {
+			return c.errAt(t, "a prefix length (1-32)", "")
+		}
+		bits = n
+	}
+	if pfx := netip.PrefixFrom(start, bits).Masked(); !pfx.Contains(end) {
+		return c.errAt(endTok, "an end address in "+pfx.String(), "a pool's addresses must share one network")
+	}
+	if n := u32(end) - u32(start); n >= MaxPoolMembers {
+		return c.errAt(endTok, fmt.Sprintf("at most %d addresses in a pool", MaxPoolMembers), "")
+	}
+	if !c.more() {
+		return c.errHere(`"type rotary"`, "a pool without a type is not supported by the gateway: it runs rotary pools for ip nat inside destination")
+	}
+	if _, _, err := c.keyword("type"); err != nil {
+		return err
+	}
+	typ, typTok, err := c.keyword(PoolTypeRotary)
+	if err != nil {
+		if typTok.s != "" {
+			return c.errAt(typTok, `"rotary"`, fmt.Sprintf("type %s is not supported by the gateway", typTok.s))
+		}
+		return err
+	}
+	if err := c.end(); err != nil {
+		return err
+	}
+	pool := &Pool{Name: nameTok.s, Start: start, End: end, PrefixLen: bits, Type: typ, Pos: Pos{c.l.num, c.l.toks[0].col}}
+	p.pools[pool.Name] = pool
+	p.cfg.Pools = append(p.cfg.Pools, pool)
+	return nil
+}
+
+// ip nat inside destination list ACL pool POOL
+func (p *parser) destination(c *cursor) error {
+	if _, _, err := c.keywordWhy("only ip nat inside destination list ACL pool POOL is supported by the gateway", "list"); err != nil {
+		return err
+	}
+	aclTok, err := c.next("an access list number or name")
+	if err != nil {
+		return err
+	}
+	if _, _, err := c.keyword("pool"); err != nil {
+		return err
+	}
+	poolTok, err := c.next("a pool name")
+	if err != nil {
+		return err
+	}
+	if err := c.end(); err != nil {
+		return err
+	}
+	p.cfg.DestinationRules = append(p.cfg.DestinationRules, &DestinationRule{
+		ACL: aclTok.s, Pool: poolTok.s,
+		Pos:     Pos{c.l.num, c.l.toks[0].col},
+		aclPos:  Pos{c.l.num, aclTok.col},
+		poolPos: Pos{c.l.num, poolTok.col},
+	})
+	return nil
+}
+
+// ip nat inside source static tcp LOCAL LPORT GLOBAL GPORT [extendable]
+func (p *parser) static(c *cursor) error {
+	if _, _, err := c.keywordWhy("source NAT (list, route-map) translates inside clients going out; not supported by the gateway", "static"); err != nil {
+		return err
+	}
+	if _, _, err := c.keywordWhy("the gateway forwards TCP ports: use static tcp LOCAL LPORT GLOBAL GPORT", "tcp"); err != nil {
+		return err
+	}
+	local, _, err := p.ipv4(c, "an inside local address")
+	if err != nil {
+		return err
+	}
+	lport, _, err := p.port(c)
+	if err != nil {
+		return err
+	}
+	global, _, err := p.ipv4(c, "an inside global address")
+	if err != nil {
+		return err
+	}
+	gport, gportTok, err := p.port(c)
+	if err != nil {
+		return err
+	}
+	if gport == 0 || lport == 0 {
+		return c.errAt(gportTok, "ports 1-65535", "")
+	}
+	sm := &StaticMap{Protocol: "tcp", Local: netip.AddrPortFrom(local, lport), Global: netip.AddrPortFrom(global, gport), Pos: Pos{c.l.num, c.l.toks[0].col}}
+	if c.peek() == "extendable" {
+		c.i++
+		sm.Extendable = true
+	}
+	if err := c.end(); err != nil {
+		return err
+	}
+	for _, o := range p.cfg.StaticMaps {
+		if o.Global == sm.Global {
+			return c.errAt(gportTok, "an inside global address and port not yet mapped",
+				fmt.Sprintf("%s is already mapped on line %d", sm.Global, o.Pos.Line))
+		}
+	}
+	p.cfg.StaticMaps = append(p.cfg.StaticMaps, sm)
+	return nil
+}
+
+// ip nat translation {tcp-timeout|finrst-timeout|syn-timeout} SECONDS|never
+func (p *parser) translation(c *cursor) error {
+	kw, _, err := c.keywordWhy("the other translation settings do not apply to a TCP gateway", "tcp-timeout", "finrst-timeout", "syn-timeout")
+	if err != nil {
+		return err
+	}
+	v, err := c.next("a number of seconds (1-2147483) or \"never\"")
+	if err != nil {
+		return err
+	}
+	var to Timeout
+	if strings.EqualFold(v.s, "never") {
+		to.Never = true
+	} else {
+		n, perr := strconv.Atoi(v.s)
+		if perr != nil || n < 1 || n > 2147483 {
+			return c.errAt(v, "a number of seconds (1-2147483) or \"never\"", "")
+		}
+		to.Seconds = n
+	}
+	if err := c.end(); err != nil {
+		return err
+	}
+	switch kw {
+	case "tcp-timeout":
+		p.cfg.Timeouts.TCP = to
+	case "finrst-timeout":
+		p.cfg.Timeouts.FinRst = to
+	case "syn-timeout":
+		p.cfg.Timeouts.Syn = to
+	}
+	return nil
+}
+
+// access-list N {permit|deny|remark} ...
+func (p *parser) numberedACL(c *cursor) error {
+	t, err := c.next("an access list number")
+	if err != nil {
+		return err
+	}
+	n, perr := strconv.Atoi(t.s)
+	switch {
+	case perr != nil:
+		return c.errAt(t, "an extended access list number (100-199, 2000-2699)", "")
+	case (n >= 1 && n <= 99) || (n >= 1300 && n <= 1999):
+		return c.errAt(t, "an extended access list number (100-199, 2000-2699)",
+			"standard access lists match sources only; the gateway needs destinations")
+	case !((n >= 100 && n <= 199) || (n >= 2000 && n <= 2699)):
+		return c.errAt(t, "an extended access list number (100-199, 2000-2699)", "")
+	}
+	acl, err := p.aclNamed(c, t, true)
+	if err != nil {
+		return err
+	}
+	if c.peek() == "remark" {
+		c.i++
+		acl.Remarks = append(acl.Remarks, c.rest())
+		return nil
+	}
+	seq := 10
+	if len(acl.Entries) > 0 {
+		seq = acl.Entries[len(acl.Entries)-1].Seq + 10
+	}
+	return p.aclEntry(c, acl, seq)
+}
+
+func (p *parser) aclNamed(c *cursor, t token, numbered bool) (*ACL, error) {
+	acl := p.acls[t.s]
+	if acl == nil {
+		acl = &ACL{Name: t.s, Numbered: numbered, Pos: Pos{c.l.num, c.l.toks[0].col}}
+		if !numbered {
+			if n, err := strconv.Atoi(t.s); err == nil && ((n >= 100 && n <= 199) || (n >= 2000 && n <= 2699)) {
+				acl.Numbered = true
+			}
+		}
+		p.acls[t.s] = acl
+		p.cfg.ACLs = append(p.cfg.ACLs, acl)
+	}
+	return acl, nil
+}
+
+// An indented line of ip access-list extended NAME: [SEQ] permit|deny ..., remark, exit.
+func (p *parser) aclLine(c *cursor) error {
+	acl := p.acl
+	switch c.peek() {
+	case "exit":
+		c.i++
+		p.block = noBlock
+		return c.end()
+	case "remark":
+		c.i++
+		acl.Remarks = append(acl.Remarks, c.rest())
+		return nil
+	}
+	seq := 10
+	if len(acl.Entries) > 0 {
+		seq = acl.Entries[len(acl.Entries)-1].Seq + 10
+	}
+	if t := c.l.toks[0]; t.s[0] >= '0' && t.s[0] <= '9' {
+		n, err := strconv.Atoi(t.s)
+		if err != nil || n < 1 || n > 2147483647 {
+			return c.errAt(t, "a sequence number (1-2147483647)", "")
+		}
+		for _, e := range acl.Entries {
+			if e.Seq == n {
+				return c.errAt(t, "an unused sequence number", fmt.Sprintf("entry %d is already on line %d", n, e.Pos.Line))
+			}
+		}
+		seq = n
+		c.i++
+	}
+	return p.aclEntry(c, acl, seq)
+}
+
+// {permit|deny} tcp SRC [op port] DST [op port]
+func (p *parser) aclEntry(c *cursor, acl *ACL, seq int) error {
+	if len(acl.Entries) >= MaxACLEntries {
+		return c.errHere("", fmt.Sprintf("access list %s has more than %d entries", acl.Name, MaxACLEntries))
+	}
+	start := c.l.toks[0].col
+	action, _, err := c.keyword("permit", "deny", "remark")
+	if err != nil {
+		return err
+	}
+	if action == "remark" {
+		acl.Remarks = append(acl.Remarks, c.rest())
+		return nil
+	}
+	if _, _, err := c.keywordWhy("the gateway forwards TCP only", "tcp"); err != nil {
+		return err
+	}
+	e := &ACLEntry{Seq: seq, Action: Action(action), Protocol: "tcp", Pos: Pos{c.l.num, start}}
+	if e.Source, err = p.addrMatch(c, "a source (any, host A, or A WILDCARD)"); err != nil {
+		return err
+	}
+	if e.SourcePort, err = p.portMatch(c); err != nil {
+		return err
+	}
+	if c.i < len(c.l.toks) {
+		e.destPos = Pos{c.l.num, c.l.toks[c.i].col}
+	}
+	if e.Dest, err = p.addrMatch(c, "a destination (any, host A, or A WILDCARD)"); err != nil {
+		return err
+	}
+	e.portPos = Pos{c.l.num, len(c.l.text) + 1}
+	if c.i < len(c.l.toks) {
+		e.portPos = Pos{c.l.num, c.l.toks[c.i].col}
+	}
+	if e.DestPort, err = p.portMatch(c); err != nil {
+		return err
+	}
+	if err := c.end(); err != nil {
+		return err
+	}
+	i, _ := slices.BinarySearchFunc(acl.Entries, seq, func(x *ACLEntry, s int) int { return x.Seq - s })
+	acl.Entries = slices.Insert(acl.Entries, i, e)
+	return nil
+}
+
+func (p *parser) addrMatch(c *cursor, expected string) (AddrMatch, error) {
+	t, err := c.next(expected)
+	if err != nil {
+		return AddrMatch{}, err
+	}
+	switch strings.ToLower(t.s) {
+	case "any":
+		return AddrMatch{Any: true}, nil
+	case "host":
+		a, _, err := p.ipv4(c, "an IPv4 address")
+		if err != nil {
+			return AddrMatch{}, err
+		}
+		return AddrMatch{Address: a, Wildcard: netip.IPv4Unspecified()}, nil
+	}
+	a, err := netip.ParseAddr(t.s)
+	if err != nil || !a.Is4() {
+		return AddrMatch{}, c.errAt(t, expected, "")
+	}
+	w, _, err := p.ipv4(c, "a wildcard mask")
+	if err != nil {
+		return AddrMatch{}, err
+	}
+	return AddrMatch{Address: fromU32(u32(a) &^ u32(w)), Wildcard: w}, nil
+}
+
+func (p *parser) portMatch(c *cursor) (PortMatch, error) {
+	op := c.peek()
+	switch op {
+	case "eq", "neq":
+		c.i++
+		m := PortMatch{Op: op}
+		port, _, err := p.port(c)
+		if err != nil {
+			return m, err
+		}
+		m.Ports = append(m.Ports, port)
+		// IOS takes up to ten ports after eq/neq.
+		for c.more() && len(m.Ports) < 10 {
+			q, ok := parsePort(c.l.toks[c.i].s)
+			if !ok {
+				break
+			}
+			m.Ports = append(m.Ports, q)
+			c.i++
+		}
+		return m, nil
+	case "lt", "gt":
+		c.i++
+		port, _, err := p.port(c)
+		return PortMatch{Op: op, Ports: []uint16{port}}, err
+	case "range":
+		c.i++
+		lo, _, err := p.port(c)
+		if err != nil {
+			return PortMatch{}, err
+		}
+		hi, hiTok, err := p.port(c)
+		if err != nil {
+			return PortMatch{}, err
+		}
+		if hi < lo {
+			return PortMatch{}, c.errAt(hiTok, fmt.Sprintf("an upper port not below %d", lo), "")
+		}
+		return PortMatch{Op: op, Ports: []uint16{lo, hi}}, nil
+	}
+	return PortMatch{}, nil
+}
+
+func (p *parser) port(c *cursor) (uint16, token, error) {
+	const expected = "a port number (0-65535) or name (ftp, ftp-data, www, ...)"
+	t, err := c.next(expected)
+	if err != nil {
+		return 0, t, err
+	}
+	v, ok := parsePort(t.s)
+	if !ok {
+		return 0, t, c.errAt(t, expected, "")
+	}
+	return v, t, nil
+}
+
+func parsePort(s string) (uint16, bool) {
+	if v, ok := tcpPortNames[strings.ToLower(s)]; ok {
+		return v, true
+	}
+	n, err := strconv.ParseUint(s, 10, 16)
+	return uint16(n), err == nil
+}
+
+func (p *parser) ipv4(c *cursor, expected string) (netip.Addr, token, error) {
+	t, err := c.next(expected)
+	if err != nil {
+		return netip.Addr{}, t, err
+	}
+	a, perr := netip.ParseAddr(t.s)
+	if perr != nil || !a.Is4() {
+		return netip.Addr{}, t, c.errAt(t, expected, "")
+	}
+	return a, t, nil
+}
+
+// netmask reads a dotted mask and returns its prefix length; IOS rejects
+// non-contiguous masks ("% Invalid netmask") and so do we.
+func (p *parser) netmask(c *cursor) (int, error) {
+	const expected = "a netmask (contiguous, like 255.255.255.0)"
+	m, t, err := p.ipv4(c, expected)
+	if err != nil {
+		return 0, err
+	}
+	v := u32(m)
+	ones := 0
+	for ones < 32 && v&(1<<(31-ones)) != 0 {
+		ones++
+	}
+	if ones < 32 && v<<ones != 0 {
+		return 0, c.errAt(t, expected, "")
+	}
+	return ones, nil
+}
+
+// rotary proxy-protocol v2 {pool NAME | static [GLOBAL GPORT]}
+// rotary health-check {interval SECONDS | off}
+func (p *parser) rotary(c *cursor, first token) error {
+	if p.opts.Strict {
+		return c.errAt(first, "an IOS command", "Rotary extensions are off in strict IOS mode")
+	}
+	kw, _, err := c.keyword("proxy-protocol", "health-check")
+	if err != nil {
+		return err
+	}
+	pos := Pos{c.l.num, first.col}
+	if kw == "health-check" {
+		what, _, err := c.keyword("interval", "off")
+		if err != nil {
+			return err
+		}
+		if what == "off" {
+			p.cfg.Rotary.HealthCheck = HealthCheck{Off: true}
+			return c.end()
+		}
+		t, err := c.next("a number of seconds (1-3600)")
+		if err != nil {
+			return err
+		}
+		n, perr := strconv.Atoi(t.s)
+		if perr != nil || n < 1 || n > 3600 {
+			return c.errAt(t, "a number of seconds (1-3600)", "")
+		}
+		p.cfg.Rotary.HealthCheck = HealthCheck{IntervalSeconds: n}
+		return c.end()
+	}
+	if _, _, err := c.keyword("v2"); err != nil {
+		return err
+	}
+	target, _, err := c.keyword("pool", "static")
+	if err != nil {
+		return err
+	}
+	pp := ProxyProtocol{Version: 2, Pos: pos}
+	if target == "pool" {
+		t, err := c.next("a pool name")
+		if err != nil {
+			return err
+		}
+		pp.Pool, pp.namePos = t.s, Pos{c.l.num, t.col}
+	} else {
+		pp.Static = true
+		if c.more() {
+			a, at, err := p.ipv4(c, "an inside global address")
+			if err != nil {
+				return err
+			}
+			port, _, err := p.port(c)
+			if err != nil {
+				return err
+			}
+			pp.Global, pp.namePos = netip.AddrPortFrom(a, port), Pos{c.l.num, at.col}
+		}
+	}
+	if err := c.end(); err != nil {
+		return err
+	}
+	p.cfg.Rotary.ProxyProtocol = append(p.cfg.Rotary.ProxyProtocol, pp)
+	return nil
+}
+
+// finish resolves names across the file, checks the interfaces, and derives
+// the listener plan so that every run-time problem is a parse-time error.
+func (p *parser) finish() error {
+	errAt := func(pos Pos, tok, expected, detail string) error {
+		return &Error{File: p.file, Line: pos.Line, Column: pos.Column, Token: tok, Expected: expected, Detail: detail}
+	}
+	usedACL, usedPool := map[string]bool{}, map[string]bool{}
+	for _, r := range p.cfg.DestinationRules {
+		if p.acls[r.ACL] == nil {
+			return errAt(r.aclPos, r.ACL, "an access list defined in this file", "")
+		}
+		if p.pools[r.Pool] == nil {
+			return errAt(r.poolPos, r.Pool, "a pool defined in this file", "")
+		}
+		usedACL[r.ACL], usedPool[r.Pool] = true, true
+	}
+	for _, pp := range p.cfg.Rotary.ProxyProtocol {
+		if pp.Pool != "" && p.pools[pp.Pool] == nil {
+			return errAt(pp.namePos, pp.Pool, "a pool defined in this file", "")
+		}
+		if pp.Global.IsValid() && !slices.ContainsFunc(p.cfg.StaticMaps, func(s *StaticMap) bool { return s.Global == pp.Global }) {
+			return errAt(pp.namePos, pp.Global.Addr().String(), "the inside global address and port of an ip nat inside source static line", "")
+		}
+	}
+	for _, a := range p.cfg.ACLs {
+		if !usedACL[a.Name] {
+			p.warnings = append(p.warnings, Warning{File: p.file, Line: a.Pos.Line, Column: a.Pos.Column,
+				Message: fmt.Sprintf("access list %s is not used by any ip nat inside destination rule", a.Name)})
+		}
+	}
+	for _, pl := range p.cfg.Pools {
+		if !usedPool[pl.Name] {
+			p.warnings = append(p.warnings, Warning{File: p.file, Line: pl.Pos.Line, Column: pl.Pos.Column,
+				Message: fmt.Sprintf("pool %s is not used by any ip nat inside destination rule", pl.Name)})
+		}
+	}
+	plan, err := p.cfg.Plan()
+	if err != nil {
+		return err
+	}
+	opened := map[int]bool{}
+	for _, l := range plan.Listeners {
+		opened[l.Line] = true
+	}
+	for _, r := range p.cfg.DestinationRules {
+		if !opened[r.Pos.Line] {
+			p.warnings = append(p.warnings, Warning{File: p.file, Line: r.Pos.Line, Column: r.Pos.Column,
+				Message: fmt.Sprintf("access list %s denies every destination it names: this rule opens no listener", r.ACL)})
+		}
+	}
+	return p.checkInterfaces(plan)
+}
+
+// checkInterfaces holds the addresses to the interface blocks, when there
+// are any: outside addresses the gateway listens on must be on an `ip nat
+// outside` interface, and the inside hosts on an `ip nat inside` one.
+func (p *parser) checkInterfaces(plan *Plan) error {
+	if len(p.cfg.Interfaces) == 0 {
+		return nil
+	}
+	on := func(role string, a netip.Addr) bool {
+		for _, ifc := range p.cfg.Interfaces {
+			if ifc.NAT != role {
+				continue
+			}
+			for _, pfx := range ifc.Addresses {
+				if pfx.Contains(a) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, l := range plan.Listeners {
+		if !on("outside", l.Address.Addr()) {
+			return &Error{File: p.file, Line: l.Line, Column: 1, Token: l.Address.Addr().String(),
+				Expected: "an address on an interface with ip nat outside",
+				Detail:   "the gateway listens on outside addresses; add it to an outside interface or remove the interface blocks"}
+		}
+	}
+	for _, pl := range p.cfg.Pools {
+		for _, a := range []netip.Addr{pl.Start, pl.End} {
+			if !on("inside", a) {
+				return &Error{File: p.file, Line: pl.Pos.Line, Column: pl.Pos.Column, Token: a.String(),
+					Expected: "an address on an interface with ip nat inside", Detail: "pool members are inside hosts"}
+			}
+		}
+	}
+	for _, s := range p.cfg.StaticMaps {
+		if !on("inside", s.Local.Addr()) {
+			return &Error{File: p.file, Line: s.Pos.Line, Column: s.Pos.Column, Token: s.Local.Addr().String(),
+				Expected: "an address on an interface with ip nat inside", Detail: "the inside local address is an inside host"}
+		}
+	}
+	return nil
+}
