@@ -33,6 +33,8 @@ type testBackend struct {
 	panic atomic.Bool // make Login panic, to test recovery
 	// wrap, when set, wraps each session's driver (to inject failures).
 	wrap func(storage.Driver) storage.Driver
+	// wrapAcct, when set, adjusts each account (rates).
+	wrapAcct func(*ftp.Account)
 }
 
 func (b *testBackend) Login(ctx context.Context, c ftp.ConnInfo, user, pass string) (*ftp.Account, error) {
@@ -59,7 +61,11 @@ func (b *testBackend) Login(ctx context.Context, c ftp.ConnInfo, user, pass stri
 	if b.wrap != nil {
 		fs = b.wrap(d)
 	}
-	return &ftp.Account{Name: user, FS: fs, Perm: perm, Anonymous: anonymous, Close: func() { d.Close() }}, nil
+	acct := &ftp.Account{Name: user, FS: fs, Perm: perm, Anonymous: anonymous, Close: func() { d.Close() }}
+	if b.wrapAcct != nil {
+		b.wrapAcct(acct)
+	}
+	return acct, nil
 }
 
 // nextPortBase hands each test server its own passive range so parallel
@@ -149,6 +155,8 @@ func (ts *testServer) raw(t testing.TB) *rawConn {
 	t.Helper()
 	return dialRaw(t, ts.addr, nil)
 }
+
+func newTextproto(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }
 
 func dialRaw(t testing.TB, addr string, local net.Addr) *rawConn {
 	t.Helper()

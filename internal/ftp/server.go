@@ -67,6 +67,9 @@ type Server struct {
 	// with a PROXY protocol header naming the real client. Their headers
 	// are required; nobody else's are read.
 	ProxyFrom proxyheader.Trust
+	// ProxyHeaderTimeout bounds the wait for a PROXY header. 0 means
+	// proxyheader.DefaultTimeout.
+	ProxyHeaderTimeout time.Duration
 	// ConnFilter, when set, is asked about every new connection (after its
 	// PROXY header); an error refuses it with 421 and the error's text.
 	// This is where bans are enforced.

@@ -98,7 +98,7 @@ func (s *session) serve() {
 	if s.srv.proxyFrom(s.info.Client.Addr()) {
 		// A trusted gateway names the real client first.
 		peer := s.info.Client
-		client, dest, err := proxyheader.Read(s.conn, proxyheader.DefaultTimeout)
+		client, dest, err := proxyheader.Read(s.conn, s.srv.ProxyHeaderTimeout)
 		if err != nil {
 			s.log.Warn("PROXY header from trusted peer failed", "peer", peer.String(), "err", err)
 			return
