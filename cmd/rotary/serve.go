@@ -18,6 +18,7 @@ import (
 	"github.com/rotary-ftp/rotary/internal/auth"
 	"github.com/rotary-ftp/rotary/internal/ftp"
 	"github.com/rotary-ftp/rotary/internal/passive"
+	"github.com/rotary-ftp/rotary/internal/proxyheader"
 	"github.com/rotary-ftp/rotary/internal/publicip"
 )
 
@@ -42,6 +43,7 @@ type serveOptions struct {
 	maxConns      int
 	maxConnsPerIP int
 	logLevel      string
+	proxyFrom     listFlag
 }
 
 func serveFlags(o *serveOptions) *flag.FlagSet {
@@ -56,6 +58,7 @@ func serveFlags(o *serveOptions) *flag.FlagSet {
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close an idle session with 421 after `DUR`")
 	fs.IntVar(&o.maxConns, "max-conns", 0, "refuse connection N+1 with 421 (0 = unlimited)")
 	fs.IntVar(&o.maxConnsPerIP, "max-conns-per-ip", 0, "refuse connection N+1 from one IP with 421 (0 = unlimited)")
+	fs.Var(&o.proxyFrom, "proxy-protocol-from", "trust PROXY protocol headers (v1/v2) from peers in `CIDR` (a gateway), on control and data connections; repeatable")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: rotary serve [flags]\n\nRuns the FTP server. With neither --user nor --anonymous it creates the user\n\"rotary\" with a random password and prints the password once.\n\nFlags:\n")
@@ -149,8 +152,15 @@ func buildServer(o *serveOptions, out *os.File) (*ftp.Server, []net.Listener, er
 		}
 		listeners = append(listeners, l)
 	}
+	trust, err := proxyheader.ParseTrust(o.proxyFrom)
+	if err != nil {
+		return nil, nil, err
+	}
 	pool := passive.New(rng)
 	pool.Logger = logger
+	if len(trust) > 0 {
+		pool.ClientAddr = trust.DataConnHook(proxyheader.DefaultTimeout)
+	}
 	srv := &ftp.Server{
 		Backend:        backend,
 		Passive:        pool,
@@ -158,6 +168,7 @@ func buildServer(o *serveOptions, out *os.File) (*ftp.Server, []net.Listener, er
 		IdleTimeout:    o.idleTimeout,
 		MaxConns:       o.maxConns,
 		MaxConnsPerIP:  o.maxConnsPerIP,
+		ProxyFrom:      trust,
 		Logger:         logger,
 	}
 	if o.idleTimeout <= 0 {

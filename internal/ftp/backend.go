@@ -21,11 +21,14 @@ type Backend interface {
 var ErrLoginFailed = errors.New("login incorrect")
 
 // ConnInfo describes a control connection. Client is the real client address
-// (after a trusted PROXY header, where one is used); Local is the address the
-// client connected to.
+// (after a trusted PROXY header, where one is used). Local is the control
+// socket's own local address: passive listeners bind it and active
+// connections leave from it. Dest is the address the client connected to:
+// Local, or behind a PROXY gateway the destination its header names.
 type ConnInfo struct {
 	Client netip.AddrPort
 	Local  netip.AddrPort
+	Dest   netip.AddrPort
 }
 
 // Account is a logged-in user.

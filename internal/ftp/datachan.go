@@ -141,11 +141,11 @@ func (s *session) reservePassive() (*passive.Reservation, bool) {
 // passiveAddress is the address the client is told to connect to.
 func (s *session) passiveAddress() netip.Addr {
 	if s.srv.PassiveAddress != nil {
-		if a := s.srv.PassiveAddress(s.info.Client.Addr(), s.info.Local.Addr()); a.IsValid() {
+		if a := s.srv.PassiveAddress(s.info.Client.Addr(), s.info.Dest.Addr()); a.IsValid() {
 			return a.Unmap()
 		}
 	}
-	return s.info.Local.Addr()
+	return s.info.Dest.Addr()
 }
 
 func (s *session) handlePASV(arg string) {

@@ -214,7 +214,7 @@ func TestParsePerm(t *testing.T) {
 }
 
 func TestPassiveAddressFallsBackToLocal(t *testing.T) {
-	s := &session{srv: &Server{}, info: ConnInfo{Local: netip.MustParseAddrPort("127.0.0.1:21")}}
+	s := &session{srv: &Server{}, info: ConnInfo{Local: netip.MustParseAddrPort("127.0.0.1:21"), Dest: netip.MustParseAddrPort("127.0.0.1:21")}}
 	if got := s.passiveAddress(); got != netip.MustParseAddr("127.0.0.1") {
 		t.Errorf("got %v", got)
 	}

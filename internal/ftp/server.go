@@ -202,7 +202,8 @@ func (srv *Server) trackListener(l net.Listener, add bool) bool {
 // and starts its goroutine; admission happens there, after any PROXY
 // header, so that limits and bans see the real client.
 func (srv *Server) startSession(c net.Conn) {
-	s := newSession(srv, c, ConnInfo{Client: addrPortOf(c.RemoteAddr()), Local: addrPortOf(c.LocalAddr())})
+	local := addrPortOf(c.LocalAddr())
+	s := newSession(srv, c, ConnInfo{Client: addrPortOf(c.RemoteAddr()), Local: local, Dest: local})
 	srv.mu.Lock()
 	if srv.sessions == nil {
 		srv.sessions = make(map[*session]struct{})

@@ -100,10 +100,14 @@ func (s *session) serve() {
 		peer := s.info.Client
 		client, dest, err := proxyheader.Read(s.conn, s.srv.ProxyHeaderTimeout)
 		if err != nil {
-			s.log.Warn("PROXY header from trusted peer failed", "peer", peer.String(), "err", err)
+			level := slog.LevelWarn
+			if errors.Is(err, io.EOF) {
+				level = slog.LevelDebug // a health check: connect and close
+			}
+			s.log.Log(context.Background(), level, "PROXY header from trusted peer failed", "peer", peer.String(), "err", err)
 			return
 		}
-		s.info.Client, s.info.Local = client, dest
+		s.info.Client, s.info.Dest = client, dest
 		s.log = s.srv.logger().With("client", client.Addr().String())
 		s.log.Debug("PROXY header", "peer", peer.String(), "dest", dest.String())
 	}

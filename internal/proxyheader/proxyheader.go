@@ -101,7 +101,11 @@ func Read(c net.Conn, timeout time.Duration) (client, dest netip.AddrPort, err e
 // readExact returns the raw header bytes, reading no further than its end.
 func readExact(r io.Reader) ([]byte, error) {
 	head := make([]byte, 16)
-	if _, err := io.ReadFull(r, head[:6]); err != nil {
+	if n, err := io.ReadFull(r, head[:6]); err != nil {
+		if n == 0 && err == io.EOF {
+			// Closed without a byte: a health check, not an error.
+			return nil, fmt.Errorf("%w: %w", ErrNoHeader, io.EOF)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrNoHeader, err)
 	}
 	if bytes.Equal(head[:6], v1sig) {

@@ -1,0 +1,434 @@
+// Package e2e runs the real rotary binary: `rotary gateway` in front of one
+// or two `rotary serve` processes on loopback addresses (127.0.0.2 stands for
+// the public address), driven by curl, lftp, Python's ftplib and
+// jlaffaye/ftp.
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	ftpc "github.com/jlaffaye/ftp"
+)
+
+var rotaryBin string
+
+func TestMain(m *testing.M) {
+	if runtime.GOOS != "linux" {
+		// Several 127.0.0.x addresses on loopback are a Linux default.
+		fmt.Println("e2e: skipped (needs Linux loopback addresses)")
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "rotary-e2e")
+	if err != nil {
+		panic(err)
+	}
+	rotaryBin = filepath.Join(dir, "rotary")
+	if out, err := exec.Command("go", "build", "-o", rotaryBin, "../../cmd/rotary").CombinedOutput(); err != nil {
+		fmt.Printf("go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer collects a process's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+// start runs rotary with args and waits until every addr in ready accepts.
+func start(t *testing.T, name string, ready []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, cmd: exec.Command(rotaryBin, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, p.out.String())
+		}
+	})
+	for _, addr := range ready {
+		waitListening(t, p, addr)
+	}
+	return p
+}
+
+func (p *proc) kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+func waitListening(t *testing.T, p *proc, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited: %s", p.name, p.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s not listening: %v\n%s", p.name, addr, err, p.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freeAdminAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+func content(n int) []byte {
+	b := make([]byte, n)
+	x := uint32(2463534242)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
+}
+
+func seedConfig(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs("../../internal/nat/ios/testdata/seed-single-server.ios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestSeedScenario is the article's setup: the server inside on 127.0.0.1
+// with passive ports 5500-5520, the gateway on the outside address
+// 127.0.0.2 running the three IOS commands plus a static control forward.
+func TestSeedScenario(t *testing.T) {
+	root := t.TempDir()
+	data := content(3<<20 + 11)
+	os.WriteFile(filepath.Join(root, "file.bin"), data, 0o644)
+	start(t, "serve", []string{"127.0.0.1:2121"}, "serve", "--listen", "127.0.0.1:2121", "--root", root,
+		"--user", "u:p", "--public-ip", "127.0.0.2", "--passive-ports", "5500-5520")
+	admin := freeAdminAddr(t)
+	start(t, "gateway", []string{"127.0.0.2:2121", "127.0.0.2:5500", "127.0.0.2:5520"},
+		"gateway", "--config", seedConfig(t), "--admin", admin)
+
+	t.Run("curl", func(t *testing.T) {
+		if _, err := exec.LookPath("curl"); err != nil {
+			t.Skip("no curl")
+		}
+		for _, mode := range [][]string{nil, {"--disable-epsv"}} {
+			out, err := exec.Command("curl", append(mode, "-sS", "--max-time", "30", "ftp://u:p@127.0.0.2:2121/file.bin")...).Output()
+			if err != nil || sha(out) != sha(data) {
+				t.Fatalf("curl %v download through the gateway: %d bytes, %v", mode, len(out), err)
+			}
+		}
+		src := filepath.Join(t.TempDir(), "up.bin")
+		os.WriteFile(src, data[:1<<20], 0o644)
+		if out, err := exec.Command("curl", "-sS", "--max-time", "30", "-T", src, "ftp://u:p@127.0.0.2:2121/curl-up.bin").CombinedOutput(); err != nil {
+			t.Fatalf("curl upload: %v %s", err, out)
+		}
+		if got, _ := os.ReadFile(filepath.Join(root, "curl-up.bin")); sha(got) != sha(data[:1<<20]) {
+			t.Fatal("curl upload through the gateway differs")
+		}
+	})
+
+	t.Run("ftplib", func(t *testing.T) {
+		if _, err := exec.LookPath("python3"); err != nil {
+			t.Skip("no python3")
+		}
+		script := `
+import ftplib, hashlib, io, sys
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.2", 2121, timeout=30)
+ftp.login("u", "p")
+resp = ftp.sendcmd("PASV")
+assert "(127,0,0,2," in resp, resp  # the public address, not 127.0.0.1
+buf = io.BytesIO()
+ftp.retrbinary("RETR file.bin", buf.write)
+print(hashlib.sha256(buf.getvalue()).hexdigest())
+ftp.storbinary("STOR py-up.bin", io.BytesIO(buf.getvalue()))
+ftp.quit()
+`
+		out, err := exec.Command("python3", "-c", script).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != sha(data) {
+			t.Fatalf("ftplib through the gateway: %v\n%s", err, out)
+		}
+		if got, _ := os.ReadFile(filepath.Join(root, "py-up.bin")); sha(got) != sha(data) {
+			t.Fatal("ftplib upload differs")
+		}
+	})
+
+	t.Run("lftp", func(t *testing.T) {
+		if _, err := exec.LookPath("lftp"); err != nil {
+			t.Skip("no lftp")
+		}
+		dir := t.TempDir()
+		cmds := "set ftp:passive-mode on; set net:max-retries 1; set net:timeout 10; set ftp:ssl-allow no; " +
+			"get file.bin -o " + filepath.Join(dir, "got.bin") + "; put " + filepath.Join(dir, "got.bin") + " -o lftp-up.bin; bye"
+		cmd := exec.Command("lftp", "-u", "u,p", "-p", "2121", "-e", cmds, "127.0.0.2")
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("lftp: %v\n%s", err, out)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dir, "got.bin")); sha(got) != sha(data) {
+			t.Fatal("lftp download differs")
+		}
+		if got, _ := os.ReadFile(filepath.Join(root, "lftp-up.bin")); sha(got) != sha(data) {
+			t.Fatal("lftp upload differs")
+		}
+	})
+
+	t.Run("ports outside the ACL are closed", func(t *testing.T) {
+		for _, port := range []int{21, 5499, 5521} {
+			if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.2:%d", port), time.Second); err == nil {
+				c.Close()
+				t.Errorf("127.0.0.2:%d accepts a connection", port)
+			}
+		}
+	})
+
+	t.Run("show translations", func(t *testing.T) {
+		out, err := exec.Command(rotaryBin, "gateway", "show", "translations", "--admin", admin).CombinedOutput()
+		if err != nil {
+			t.Fatalf("show translations: %v\n%s", err, out)
+		}
+		for _, want := range []string{"Pro", "Inside global", "tcp 127.0.0.2:2121", "127.0.0.1:2121", "Total active translations"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("show translations lacks %q:\n%s", want, out)
+			}
+		}
+	})
+}
+
+func dialFTP(t *testing.T, local string) (*ftpc.ServerConn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
+	}
+	return ftpc.Dial("127.0.0.2:2121", ftpc.DialWithDialer(d), ftpc.DialWithTimeout(10*time.Second))
+}
+
+// session logs in through the gateway, downloads want's file and quits.
+func session(t *testing.T, local string, want []byte) error {
+	c, err := dialFTP(t, local)
+	if err != nil {
+		return err
+	}
+	defer c.Quit()
+	if err := c.Login("u", "p"); err != nil {
+		return err
+	}
+	r, err := c.Retr("file.bin")
+	if err != nil {
+		return err
+	}
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("downloaded %d bytes differ", len(got))
+	}
+	return nil
+}
+
+// TestTwoServers is ../shared/examples/two-servers-rotary.ios: two servers
+// behind one public address, control connections round-robin, each server
+// with its own passive sub-range.
+func TestTwoServers(t *testing.T) {
+	data := content(64 << 10)
+	var servers []*proc
+	for i, s := range []struct{ addr, ports string }{{"127.0.0.11:2121", "5500-5510"}, {"127.0.0.12:2121", "5511-5520"}} {
+		root := t.TempDir()
+		os.WriteFile(filepath.Join(root, "file.bin"), data, 0o644)
+		servers = append(servers, start(t, fmt.Sprintf("serve-%c", 'A'+i), []string{s.addr}, "serve", "--listen", s.addr,
+			"--root", root, "--user", "u:p", "--public-ip", "127.0.0.2", "--passive-ports", s.ports))
+	}
+	cfg, _ := filepath.Abs("../../internal/nat/ios/testdata/two-servers-rotary.ios")
+	start(t, "gateway", []string{"127.0.0.2:2121"}, "gateway", "--config", cfg, "--admin", "")
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	sem := make(chan struct{}, 8)
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := session(t, "", data); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("session through the gateway: %v", err)
+	}
+	for _, s := range servers {
+		if n := strings.Count(s.out.String(), "session opened"); n < 10 {
+			t.Errorf("%s got %d of 40 sessions; round robin should give each about 20", s.name, n)
+		}
+	}
+
+	// Kill server A: within the health-check interval (5 s) new sessions
+	// succeed on B.
+	servers[0].kill()
+	deadline := time.Now().Add(12 * time.Second)
+	ok := 0
+	for ok < 10 && time.Now().Before(deadline) {
+		if err := session(t, "", data); err != nil {
+			ok = 0
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		ok++
+	}
+	if ok < 10 {
+		t.Fatalf("with server A killed, sessions still failing after 12 s")
+	}
+}
+
+// TestProxyProtocol: the gateway sends PROXY v2 headers on control and data
+// connections; the server logs the real client and still checks that data
+// connections come from the control connection's client.
+func TestProxyProtocol(t *testing.T) {
+	root := t.TempDir()
+	data := content(100 << 10)
+	os.WriteFile(filepath.Join(root, "file.bin"), data, 0o644)
+	base, err := os.ReadFile(seedConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "proxy.ios")
+	os.WriteFile(cfg, append(base, "rotary proxy-protocol v2 pool ftp\nrotary proxy-protocol v2 static\n"...), 0o644)
+	serve := start(t, "serve", []string{"127.0.0.1:2121"}, "serve", "--listen", "127.0.0.1:2121", "--root", root,
+		"--user", "u:p", "--public-ip", "127.0.0.2", "--passive-ports", "5500-5520", "--proxy-protocol-from", "127.0.0.1/32")
+	start(t, "gateway", []string{"127.0.0.2:2121"}, "gateway", "--config", cfg, "--admin", "")
+
+	if err := session(t, "127.0.0.5", data); err != nil {
+		t.Fatalf("session from 127.0.0.5 through the PROXY gateway: %v", err)
+	}
+	if !strings.Contains(serve.out.String(), "client=127.0.0.5") {
+		t.Fatalf("server log does not name the real client 127.0.0.5:\n%s", serve.out.String())
+	}
+
+	// A data connection from 127.0.0.6 to 127.0.0.5's passive port, through
+	// the gateway, is refused; 127.0.0.5's own still works.
+	c, err := dialFTP(t, "127.0.0.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Quit()
+	if err := c.Login("u", "p"); err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}).Dial("tcp", "127.0.0.2:2121")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	ctl.SetDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 4096)
+	readReply := func() string {
+		var got string
+		for !strings.Contains(got, "\r\n") {
+			n, err := ctl.Read(buf)
+			if err != nil {
+				t.Fatalf("read: %v (%q)", err, got)
+			}
+			got += string(buf[:n])
+		}
+		return got
+	}
+	readReply()
+	fmt.Fprintf(ctl, "USER u\r\n")
+	readReply()
+	fmt.Fprintf(ctl, "PASS p\r\n")
+	readReply()
+	fmt.Fprintf(ctl, "EPSV\r\n")
+	reply := readReply()
+	var port int
+	if _, err := fmt.Sscanf(reply[strings.Index(reply, "(|||"):], "(|||%d|)", &port); err != nil {
+		t.Fatalf("EPSV reply %q", reply)
+	}
+	thief, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.6")}}).Dial("tcp", fmt.Sprintf("127.0.0.2:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	thief.SetDeadline(time.Now().Add(10 * time.Second))
+	if b, _ := io.ReadAll(thief); len(b) != 0 {
+		t.Fatalf("127.0.0.6 received data meant for 127.0.0.5: %d bytes", len(b))
+	}
+	thief.Close()
+	own, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}).Dial("tcp", fmt.Sprintf("127.0.0.2:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	own.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(ctl, "RETR file.bin\r\n")
+	if r := readReply(); !strings.HasPrefix(r, "150") {
+		t.Fatalf("RETR: %q", r)
+	}
+	got, _ := io.ReadAll(own)
+	if !bytes.Equal(got, data) {
+		t.Fatalf("own data connection got %d bytes", len(got))
+	}
+	if !strings.Contains(serve.out.String(), "127.0.0.6") {
+		t.Errorf("refused data connection from 127.0.0.6 not logged")
+	}
+}
