@@ -6,12 +6,16 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 )
 
 const usage = `rotary: an FTP server for firewalls and NAT, and its gateway
 
 Usage:
   rotary serve [flags]            run the FTP server (rotary serve --help)
+  rotary check --config FILE      validate a configuration and try its ports
+  rotary user add|passwd|del|list --file users.toml   manage a users file
+  rotary ban list | del IP        show or lift the running server's bans
   rotary gateway --config FILE    run the NAT gateway for a Cisco IOS NAT config
   rotary bench URL [flags]        load-test any FTP server (rotary bench --help)
   rotary version                  print the version
@@ -35,6 +39,12 @@ func main() {
 		code = runGateway(args)
 	case "bench":
 		code = runBench(args)
+	case "check":
+		code = runCheck(args)
+	case "user":
+		code = runUser(args)
+	case "ban":
+		code = runBan(args)
 	case "version", "--version":
 		fmt.Println("rotary", version)
 	case "help", "-h", "--help":
@@ -45,3 +55,9 @@ func main() {
 	}
 	os.Exit(code)
 }
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }

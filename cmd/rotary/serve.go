@@ -5,211 +5,325 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/auth"
+	"github.com/rotary-ftp/rotary/internal/ban"
+	"github.com/rotary-ftp/rotary/internal/config"
 	"github.com/rotary-ftp/rotary/internal/ftp"
 	"github.com/rotary-ftp/rotary/internal/passive"
 	"github.com/rotary-ftp/rotary/internal/proxyheader"
 	"github.com/rotary-ftp/rotary/internal/publicip"
+	"github.com/rotary-ftp/rotary/internal/xferlog"
 )
-
-// listFlag is a repeatable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // shutdownGrace is how long running transfers may finish after SIGINT/SIGTERM.
 const shutdownGrace = 30 * time.Second
 
-type serveOptions struct {
-	listen        listFlag
-	root          string
-	users         listFlag
-	anonymous     bool
-	passivePorts  string
-	publicIP      string
-	overrides     listFlag
-	idleTimeout   time.Duration
-	maxConns      int
-	maxConnsPerIP int
-	logLevel      string
-	proxyFrom     listFlag
-}
+const serveUsage = `Usage: rotary serve [--config FILE] [flags]
 
-func serveFlags(o *serveOptions) *flag.FlagSet {
-	fs := flag.NewFlagSet("rotary serve", flag.ContinueOnError)
-	fs.Var(&o.listen, "listen", "control listener `ADDR`, repeatable (IPv4 and IPv6) (default :2121)")
-	fs.StringVar(&o.root, "root", "./ftproot", "`DIR` served to --user users (created if missing)")
-	fs.Var(&o.users, "user", "a user `NAME:PASSWORD` whose home is --root, repeatable")
-	fs.BoolVar(&o.anonymous, "anonymous", false, "allow read-only anonymous login (anonymous or ftp, any password) to --root")
-	fs.StringVar(&o.passivePorts, "passive-ports", "50000-50099", "passive data port range `LO-HI`")
-	fs.StringVar(&o.publicIP, "public-ip", "", "`IP|HOSTNAME` announced in passive replies; a host name is re-resolved at most every 60 s (default: the control connection's local address)")
-	fs.Var(&o.overrides, "passive-ip-override", "`CIDR=IP`: clients inside CIDR are told IP (or the word local) instead of --public-ip; repeatable, first match wins")
-	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close an idle session with 421 after `DUR`")
-	fs.IntVar(&o.maxConns, "max-conns", 0, "refuse connection N+1 with 421 (0 = unlimited)")
-	fs.IntVar(&o.maxConnsPerIP, "max-conns-per-ip", 0, "refuse connection N+1 from one IP with 421 (0 = unlimited)")
-	fs.Var(&o.proxyFrom, "proxy-protocol-from", "trust PROXY protocol headers (v1/v2) from peers in `CIDR` (a gateway), on control and data connections; repeatable")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: rotary serve [flags]\n\nRuns the FTP server. With neither --user nor --anonymous it creates the user\n\"rotary\" with a random password and prints the password once.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	return fs
-}
+Runs the FTP server. Every flag is also a key of the same name in the TOML
+config file; flags override the file. With neither --user, --users-file nor
+--anonymous it creates the user "rotary" with a random password and prints
+the password once.
+
+Flags:
+`
 
 func runServe(args []string) int {
-	var o serveOptions
-	fs := serveFlags(&o)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	cfg, fs, err := config.Parse("rotary serve", args, os.Stderr)
+	if fs != nil {
+		fs.Usage = func() { fmt.Fprint(fs.Output(), serveUsage); fs.PrintDefaults() }
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "rotary serve: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return 0
 	}
-	srv, listeners, err := buildServer(&o, os.Stdout)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "rotary serve: %v\n", err)
 		return 2
 	}
-	return runServer(srv, listeners)
+	app, err := newServeApp(cfg, args, os.Stdout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rotary serve: %v\n", err)
+		return 2
+	}
+	return app.run()
 }
 
-// buildServer turns options into a configured server and bound listeners.
-// Messages for the admin (the generated password) go to out.
-func buildServer(o *serveOptions, out *os.File) (*ftp.Server, []net.Listener, error) {
-	level := new(slog.LevelVar)
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return nil, nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(logger)
+// serveApp is a running `rotary serve`: the server and what feeds it, kept
+// so that SIGHUP can rebuild and swap the parts that may change.
+type serveApp struct {
+	args      []string
+	cfg       config.Config
+	level     *slog.LevelVar
+	logger    *slog.Logger
+	srv       *ftp.Server
+	listeners []net.Listener
+	backend   *auth.Backend
+	bans      *ban.Tracker
+	xfer      *xferlog.Writer
+	admin     *http.Server
+	// reloaders run on SIGHUP after the config is swapped (certificates).
+	reloaders []func() error
+	// generated is the user made up at start when none was configured.
+	generated *auth.User
+}
 
-	rng, err := passive.ParseRange(o.passivePorts)
+func newLogger(cfg config.Config, level *slog.LevelVar) *slog.Logger {
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// authOptions builds the user set: command-line users, the users file and
+// anonymous access. out receives the generated password, if any.
+func authOptions(cfg config.Config, out io.Writer) (auth.Options, error) {
+	root, err := filepath.Abs(cfg.Root)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--passive-ports: %w", err)
+		return auth.Options{}, fmt.Errorf("root %q: %w", cfg.Root, err)
 	}
-	resolver := &publicip.Resolver{Public: o.publicIP, Logger: logger}
-	for _, s := range o.overrides {
-		ov, err := publicip.ParseOverride(s)
-		if err != nil {
-			return nil, nil, err
-		}
-		resolver.Overrides = append(resolver.Overrides, ov)
-	}
-	if o.maxConns < 0 || o.maxConnsPerIP < 0 {
-		return nil, nil, errors.New("--max-conns and --max-conns-per-ip must not be negative")
-	}
-	root, err := filepath.Abs(o.root)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--root %q: %w", o.root, err)
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("--root: %w", err)
-	}
-	backend := &auth.Backend{}
-	for _, u := range o.users {
+	o := auth.Options{FailDelay: cfg.LoginFailDelay}
+	for _, u := range cfg.User {
 		name, pass, err := auth.ParseUserFlag(u)
 		if err != nil {
-			return nil, nil, err
+			return o, err
 		}
-		backend.Users = append(backend.Users, auth.User{Name: name, Password: pass, Home: root})
+		o.Users = append(o.Users, auth.User{Name: name, Password: pass, Home: root})
 	}
-	if o.anonymous {
-		backend.AnonymousRoot = root
+	if cfg.UsersFile != "" {
+		f, err := auth.LoadUsersFile(cfg.UsersFile)
+		if err != nil {
+			return o, err
+		}
+		o.File = f
 	}
-	if len(o.users) == 0 && !o.anonymous {
+	if cfg.Anonymous {
+		o.AnonymousRoot = cfg.AnonymousRoot
+	}
+	if len(o.Users) == 0 && o.File == nil && !cfg.Anonymous && out != nil {
 		pass := auth.RandomPassword()
-		backend.Users = append(backend.Users, auth.User{Name: "rotary", Password: pass, Home: root})
+		o.Users = append(o.Users, auth.User{Name: "rotary", Password: pass, Home: root})
 		fmt.Fprintf(out, "rotary: no --user given; created user \"rotary\" with password %s (shown once)\n", pass)
 	}
-
-	addrs := []string(o.listen)
-	if len(addrs) == 0 {
-		addrs = []string{":2121"}
-	}
-	var listeners []net.Listener
-	for _, a := range addrs {
-		l, err := net.Listen("tcp", a)
-		if err != nil {
-			for _, l := range listeners {
-				l.Close()
-			}
-			return nil, nil, fmt.Errorf("--listen %s: %w", a, err)
-		}
-		listeners = append(listeners, l)
-	}
-	trust, err := proxyheader.ParseTrust(o.proxyFrom)
-	if err != nil {
-		return nil, nil, err
-	}
-	pool := passive.New(rng)
-	pool.Logger = logger
-	if len(trust) > 0 {
-		pool.ClientAddr = trust.DataConnHook(proxyheader.DefaultTimeout)
-	}
-	srv := &ftp.Server{
-		Backend:        backend,
-		Passive:        pool,
-		PassiveAddress: resolver.Address,
-		IdleTimeout:    o.idleTimeout,
-		MaxConns:       o.maxConns,
-		MaxConnsPerIP:  o.maxConnsPerIP,
-		ProxyFrom:      trust,
-		Logger:         logger,
-	}
-	if o.idleTimeout <= 0 {
-		srv.IdleTimeout = -1
-	}
-	for _, l := range listeners {
-		logger.Info("listening", "addr", l.Addr().String(), "root", root, "passive-ports", rng.String(), "public-ip", o.publicIP)
-	}
-	return srv, listeners, nil
+	return o, nil
 }
 
-// runServer serves until SIGINT/SIGTERM, then drains for up to shutdownGrace.
-func runServer(srv *ftp.Server, listeners []net.Listener) int {
+func newServeApp(cfg config.Config, args []string, out io.Writer) (*serveApp, error) {
+	a := &serveApp{args: args, cfg: cfg, level: new(slog.LevelVar)}
+	a.logger = newLogger(cfg, a.level)
+	slog.SetDefault(a.logger)
+
+	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
+		return nil, fmt.Errorf("root: %w", err)
+	}
+	if cfg.Anonymous {
+		if err := os.MkdirAll(cfg.AnonymousRoot, 0o755); err != nil {
+			return nil, fmt.Errorf("anonymous-root: %w", err)
+		}
+	}
+	opts, err := authOptions(cfg, out)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.User) == 0 && len(opts.Users) == 1 {
+		a.generated = &opts.Users[0]
+	}
+	a.bans = ban.New(banPolicy(cfg))
+	a.bans.Logger = a.logger
+	a.backend = auth.New(opts)
+	a.backend.Logger = a.logger
+	a.backend.OnFailure = func(ip netip.Addr) { a.bans.Failure(ip) }
+	if cfg.XferlogFile != "" {
+		if a.xfer, err = xferlog.Open(cfg.XferlogFile); err != nil {
+			return nil, err
+		}
+	}
+	a.srv = &ftp.Server{Backend: a.backend, Logger: a.logger,
+		ConnFilter: func(c ftp.ConnInfo) error { return a.bans.Check(c.Client.Addr()) }}
+	if err := a.apply(cfg); err != nil {
+		return nil, err
+	}
+	for _, addr := range cfg.Listen {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			a.closeListeners()
+			return nil, fmt.Errorf("listen %s: %w", addr, err)
+		}
+		a.listeners = append(a.listeners, l)
+	}
+	if cfg.AdminListen != "" {
+		l, err := net.Listen("tcp", cfg.AdminListen)
+		if err != nil {
+			a.closeListeners()
+			return nil, fmt.Errorf("admin-listen %s: %w", cfg.AdminListen, err)
+		}
+		a.admin = &http.Server{Handler: a.bans.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go a.admin.Serve(l)
+	}
+	for _, l := range a.listeners {
+		a.logger.Info("listening", "addr", l.Addr().String(), "root", cfg.Root, "passive-ports", cfg.PassivePorts.String(),
+			"public-ip", cfg.PublicIP, "config", cfg.File)
+	}
+	return a, nil
+}
+
+func banPolicy(cfg config.Config) ban.Policy {
+	return ban.Policy{After: cfg.BanAfter, Window: cfg.BanWindow, For: cfg.BanFor}
+}
+
+// apply sets the server fields that come from cfg; it is used at start and
+// on reload (where running sessions see the new values from their next
+// command on).
+func (a *serveApp) apply(cfg config.Config) error {
+	trust, err := proxyheader.ParseTrust(cfg.ProxyProtocolFrom)
+	if err != nil {
+		return err
+	}
+	resolver := &publicip.Resolver{Public: cfg.PublicIP, Overrides: cfg.PassiveIPOverride, Logger: a.logger}
+	var pool *passive.Pool
+	if old := a.srv.Passive; old != nil && old.Range() == cfg.PassivePorts && len(trust) == len(a.cfg.ProxyProtocolFrom) {
+		pool = old
+	} else {
+		// A new range (or trust) gets a new pool; reservations on the old
+		// one finish there and its listeners close as they are released.
+		pool = passive.New(cfg.PassivePorts)
+		pool.Logger = a.logger
+		if len(trust) > 0 {
+			pool.ClientAddr = trust.DataConnHook(proxyheader.DefaultTimeout)
+		}
+	}
+	never := func(d time.Duration) time.Duration {
+		if d == 0 {
+			return -1
+		}
+		return d
+	}
+	var tlog func(ftp.TransferRecord)
+	if a.xfer != nil {
+		tlog = a.xfer.Log
+	}
+	a.srv.Update(func(s *ftp.Server) {
+		s.Passive = pool
+		s.PassiveAddress = resolver.Address
+		s.IdleTimeout = never(cfg.IdleTimeout)
+		s.LoginTimeout = cfg.LoginTimeout
+		s.DataTimeout = never(cfg.DataTimeout)
+		s.MaxConns = cfg.MaxConns
+		s.MaxConnsPerIP = cfg.MaxConnsPerIP
+		s.ProxyFrom = trust
+		s.TransferLog = tlog
+	})
+	return nil
+}
+
+// reload re-reads the config file and the users file (SIGHUP). An invalid
+// new configuration is refused with a log line and the old one stays.
+func (a *serveApp) reload() {
+	cfg, _, err := config.Parse("rotary serve", a.args, io.Discard)
+	if err == nil {
+		var opts auth.Options
+		if opts, err = authOptions(cfg, nil); err == nil {
+			if len(opts.Users) == 0 && opts.File == nil && !cfg.Anonymous && a.generated != nil {
+				// Still no users configured: keep the generated one.
+				opts.Users = append(opts.Users, *a.generated)
+			}
+			if err = a.apply(cfg); err == nil {
+				a.backend.Reload(opts)
+			}
+		}
+	}
+	if err != nil {
+		a.logger.Error("reload refused; the running configuration stays", "err", err)
+		return
+	}
+	a.bans.SetPolicy(banPolicy(cfg))
+	a.level.UnmarshalText([]byte(cfg.LogLevel))
+	if a.xfer != nil {
+		if err := a.xfer.Reopen(); err != nil {
+			a.logger.Error("reopening xferlog", "err", err)
+		}
+	}
+	if fmt.Sprint(cfg.Listen) != fmt.Sprint(a.cfg.Listen) || cfg.AdminListen != a.cfg.AdminListen ||
+		cfg.XferlogFile != a.cfg.XferlogFile || cfg.LogFormat != a.cfg.LogFormat {
+		a.logger.Warn("listen, admin-listen, xferlog-file and log-format changes take effect at the next restart")
+	}
+	for _, r := range a.reloaders {
+		if err := r(); err != nil {
+			a.logger.Error("reload", "err", err)
+		}
+	}
+	a.cfg = cfg
+	a.logger.Info("configuration reloaded", "config", cfg.File)
+}
+
+func (a *serveApp) closeListeners() {
+	for _, l := range a.listeners {
+		l.Close()
+	}
+}
+
+// run serves until SIGINT/SIGTERM, reloading on SIGHUP, then drains for up
+// to shutdownGrace.
+func (a *serveApp) run() int {
 	var wg sync.WaitGroup
-	errc := make(chan error, len(listeners))
-	for _, l := range listeners {
+	errc := make(chan error, len(a.listeners))
+	for _, l := range a.listeners {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(l); err != nil && !errors.Is(err, ftp.ErrServerClosed) {
+			if err := a.srv.Serve(l); err != nil && !errors.Is(err, ftp.ErrServerClosed) {
 				errc <- fmt.Errorf("serve %s: %w", l.Addr(), err)
 			}
 		}()
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	reload := make(chan os.Signal, 1)
+	if len(reloadSignals) > 0 {
+		signal.Notify(reload, reloadSignals...)
+	}
 	code := 0
-	select {
-	case s := <-sig:
-		slog.Info("shutting down: letting running transfers finish", "signal", s.String(), "grace", shutdownGrace)
-	case err := <-errc:
-		slog.Error("server failed", "err", err)
-		code = 1
+loop:
+	for {
+		select {
+		case <-reload:
+			a.reload()
+		case s := <-stop:
+			a.logger.Info("shutting down: letting running transfers finish", "signal", s.String(), "grace", shutdownGrace)
+			break loop
+		case err := <-errc:
+			a.logger.Error("server failed", "err", err)
+			code = 1
+			break loop
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		slog.Warn("shutdown grace period over; closed remaining sessions", "err", err)
+	if err := a.srv.Shutdown(ctx); err != nil {
+		a.logger.Warn("shutdown grace period over; closed remaining sessions", "err", err)
 	}
-	srv.Passive.Close()
+	a.srv.Passive.Close()
+	if a.admin != nil {
+		a.admin.Close()
+	}
+	if a.xfer != nil {
+		a.xfer.Close()
+	}
 	wg.Wait()
-	slog.Info("stopped")
+	a.logger.Info("stopped")
 	return code
 }

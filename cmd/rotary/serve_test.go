@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,18 +19,43 @@ import (
 	ftpc "github.com/jlaffaye/ftp"
 )
 
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
 // buildRotary builds the binary once per test run.
 func buildRotary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rotary")
-	if runtime.GOOS == "windows" {
-		bin += ".exe"
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rotary-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "rotary")
+		if runtime.GOOS == "windows" {
+			builtBin += ".exe"
+		}
+		if out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return builtBin
+}
+
+// passivePorts hands each test server of this package its own passive
+// range, in a block (46000-48999) that other packages' tests do not use.
+var nextPassive = 46000 + (os.Getpid()%20)*150
+
+func passivePorts(n int) (lo, hi int) {
+	lo = nextPassive
+	nextPassive += n
+	return lo, lo + n - 1
 }
 
 func freePort(t *testing.T) int {
@@ -85,8 +111,8 @@ func TestServeBinary(t *testing.T) {
 	t.Run("generated user and graceful stop", func(t *testing.T) {
 		dir := t.TempDir()
 		port := freePort(t)
-		pp := 42000 + os.Getpid()%1000
-		cmd := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--passive-ports", fmt.Sprintf("%d-%d", pp, pp+9))
+		lo, hi := passivePorts(10)
+		cmd := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--passive-ports", fmt.Sprintf("%d-%d", lo, hi))
 		cmd.Dir = dir
 		stdout, _ := cmd.StdoutPipe()
 		var stderr bytes.Buffer

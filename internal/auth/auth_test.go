@@ -10,7 +10,8 @@ import (
 
 func TestLogin(t *testing.T) {
 	dir := t.TempDir()
-	b := &Backend{Users: []User{{Name: "alice", Password: "pw", Home: dir}, {Name: "bob", Password: "x", Home: dir, Perm: ftp.PermReadOnly}}}
+	o := Options{Users: []User{{Name: "alice", Password: "pw", Home: dir}, {Name: "bob", Password: "x", Home: dir, Perm: ftp.PermReadOnly}}}
+	b := New(o)
 	tests := []struct {
 		user, pass string
 		ok         bool
@@ -41,7 +42,8 @@ func TestLogin(t *testing.T) {
 		}
 		acct.Close()
 	}
-	b.AnonymousRoot = dir
+	o.AnonymousRoot = dir
+	b.Reload(o)
 	for _, name := range []string{"anonymous", "FTP"} {
 		acct, err := b.Login(context.Background(), ftp.ConnInfo{}, name, "")
 		if err != nil || !acct.Anonymous || acct.Perm != ftp.PermReadOnly {

@@ -20,6 +20,12 @@ type Backend interface {
 // ErrLoginFailed is what a Backend returns for a wrong user name or password.
 var ErrLoginFailed = errors.New("login incorrect")
 
+// LoginRefused is a Backend error for a correct login that may not go on
+// now (for example the user's session limit); its Reason is sent with 530.
+type LoginRefused struct{ Reason string }
+
+func (e *LoginRefused) Error() string { return e.Reason }
+
 // ConnInfo describes a control connection. Client is the real client address
 // (after a trusted PROXY header, where one is used). Local is the control
 // socket's own local address: passive listeners bind it and active

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rotary-ftp/rotary/internal/ftp"
 )
 
 // Benchmarks for issue 2: 1 GiB RETR and STOR over loopback with the plain
@@ -122,4 +124,39 @@ func BenchmarkIdleSessions(b *testing.B) {
 			c.Close()
 		}
 	}
+}
+
+// BenchmarkThrottledRETR downloads 50 MiB with a 10 MiB/s download limit
+// (5 s) and reports the achieved rate as a fraction of the limit
+// ("rate/limit": 1.00 is exact; the issue asks for within 10%).
+func BenchmarkThrottledRETR(b *testing.B) {
+	const limit = 10 << 20
+	const size = 50 << 20
+	ts := startServer(b, 4, nil)
+	ts.backend.wrapAcct = func(a *ftp.Account) { a.DownloadRate = limit }
+	f, _ := os.Create(filepath.Join(ts.root, "t.bin"))
+	f.Truncate(size)
+	f.Close()
+	r := ts.raw(b)
+	r.c.SetDeadline(time.Time{})
+	r.login()
+	buf := make([]byte, 64<<10)
+	b.SetBytes(size)
+	b.ResetTimer()
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		d := r.pasvConn()
+		d.SetDeadline(time.Now().Add(time.Minute))
+		start := time.Now()
+		r.must(150, "RETR t.bin")
+		n, err := io.CopyBuffer(io.Discard, d, buf)
+		total += time.Since(start)
+		if err != nil || n != size {
+			b.Fatalf("%d bytes, %v", n, err)
+		}
+		d.Close()
+		r.expect(226)
+	}
+	rate := float64(size) * float64(b.N) / total.Seconds()
+	b.ReportMetric(rate/limit, "rate/limit")
 }

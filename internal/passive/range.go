@@ -19,15 +19,15 @@ func ParseRange(s string) (Range, error) {
 	}
 	lo, err := parsePort(loS)
 	if err != nil {
-		return Range{}, fmt.Errorf("passive: invalid port range %q: %v", s, err)
+		return Range{}, fmt.Errorf("passive: invalid port range %q: %w", s, err)
 	}
 	hi, err := parsePort(hiS)
 	if err != nil {
-		return Range{}, fmt.Errorf("passive: invalid port range %q: %v", s, err)
+		return Range{}, fmt.Errorf("passive: invalid port range %q: %w", s, err)
 	}
 	r := Range{Lo: lo, Hi: hi}
 	if err := r.validate(); err != nil {
-		return Range{}, fmt.Errorf("passive: invalid port range %q: %v", s, err)
+		return Range{}, fmt.Errorf("passive: invalid port range %q: %w", s, err)
 	}
 	return r, nil
 }

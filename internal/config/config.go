@@ -1,0 +1,64 @@
+// Package config turns a TOML file and command-line flags into one validated
+// serve configuration. One table (settings.go) names every setting once:
+// each is a flag and a file key of the same name, parsed by the same code,
+// so the two can never disagree. Flags override the file.
+package config
+
+import (
+	"time"
+
+	"github.com/rotary-ftp/rotary/internal/passive"
+	"github.com/rotary-ftp/rotary/internal/publicip"
+)
+
+// Config is the configuration of `rotary serve`.
+type Config struct {
+	// File is the config file this came from ("" for flags only).
+	File string
+
+	Listen            []string
+	Root              string
+	User              []string
+	Anonymous         bool
+	AnonymousRoot     string
+	PassivePorts      passive.Range
+	PublicIP          string
+	PassiveIPOverride []publicip.Override
+	ProxyProtocolFrom []string
+
+	IdleTimeout    time.Duration
+	LoginTimeout   time.Duration
+	DataTimeout    time.Duration
+	MaxConns       int
+	MaxConnsPerIP  int
+	UsersFile      string
+	BanAfter       int
+	BanWindow      time.Duration
+	BanFor         time.Duration
+	LoginFailDelay time.Duration
+
+	XferlogFile string
+	LogFormat   string
+	LogLevel    string
+	AdminListen string
+}
+
+// Defaults returns the configuration with nothing set: what `rotary serve`
+// does with no flags and no file.
+func Defaults() Config {
+	return Config{
+		Listen:         []string{":2121"},
+		Root:           "./ftproot",
+		PassivePorts:   passive.Range{Lo: 50000, Hi: 50099},
+		IdleTimeout:    5 * time.Minute,
+		LoginTimeout:   60 * time.Second,
+		DataTimeout:    5 * time.Minute,
+		BanAfter:       10,
+		BanWindow:      10 * time.Minute,
+		BanFor:         30 * time.Minute,
+		LoginFailDelay: time.Second,
+		LogFormat:      "text",
+		LogLevel:       "info",
+		AdminListen:    "127.0.0.1:2181",
+	}
+}

@@ -1,0 +1,160 @@
+package config
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotary-ftp/rotary/internal/passive"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "rotary.toml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestFileErrors(t *testing.T) {
+	tests := []struct {
+		name, text, want string
+	}{
+		{"reversed range", "root = \"/srv\"\n\n# passive\n\n\n\npassive-ports = \"6000-5000\"\n",
+			"rotary.toml:7: passive-ports: 6000-5000: low end above high end"},
+		{"unknown key", "listen = [\":21\"]\npasive-ports = \"5500-5520\"\n",
+			"rotary.toml:2: pasive-ports: unknown key (did you mean passive-ports?)"},
+		{"wrong type", "max-conns = \"many\"\n", "rotary.toml:1: max-conns: many: want a whole number, 0 or more"},
+		{"negative", "max-conns = -1\n", "rotary.toml:1: max-conns: -1: want a whole number, 0 or more"},
+		{"list for a single value", "root = [\"a\", \"b\"]\n", "rotary.toml:1: root: want a single value, not a list"},
+		{"bad override", "passive-ip-override = [\"10.0.0.0/8=local\", \"10.0.0.0/8\"]\n",
+			"rotary.toml:1: passive-ip-override: 10.0.0.0/8: want CIDR=IP or CIDR=local"},
+		{"bad duration", "idle-timeout = \"soon\"\n", "rotary.toml:1: idle-timeout: soon: want a duration such as 90s, 5m or 1h"},
+		{"table", "[users]\nalice = 1\n", "rotary.toml:1: users: unknown key"},
+		{"syntax", "root = \"/srv\"\nlisten = [\":21\"\n", "rotary.toml:2: "},
+		{"bad listen", "listen = [\"example.org:21\"]\n", "rotary.toml:1: listen: example.org:21: \"example.org\" is not an IP address"},
+		{"admin not loopback", "admin-listen = \"0.0.0.0:2181\"\n", "rotary.toml:1: admin-listen: 0.0.0.0:2181: the admin endpoint has no authentication"},
+		{"bad enum", "log-format = \"xml\"\n", "rotary.toml:1: log-format: xml: want one of text, json"},
+		{"config in config", "config = \"other.toml\"\n", "rotary.toml:1: config: a config file cannot name another config file"},
+	}
+	for _, tt := range tests {
+		c := Defaults()
+		err := LoadFile(writeConfig(t, tt.text), &c)
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("%s: got %v, want prefix %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestFileAndFlags(t *testing.T) {
+	path := writeConfig(t, `# Rotary
+listen = ["127.0.0.1:2121", "[::1]:2121"]
+root = "/srv/ftp"
+passive-ports = "5500-5520"
+public-ip = "ftp.example.org"
+passive-ip-override = ["10.0.0.0/8=local", "192.168.0.0/16=192.168.1.1"]
+idle-timeout = "10m"
+login-timeout = 30
+data-timeout = "2m"
+max-conns = 100
+anonymous = true
+ban-after = 5
+log-format = "json"
+`)
+	c, _, err := Parse("serve", []string{"--config", path, "--max-conns", "7", "--listen", "127.0.0.3:21"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PassivePorts != (passive.Range{Lo: 5500, Hi: 5520}) || c.PublicIP != "ftp.example.org" || c.Root != "/srv/ftp" {
+		t.Errorf("file values not applied: %+v", c)
+	}
+	if c.MaxConns != 7 {
+		t.Errorf("flag did not override the file: max-conns %d", c.MaxConns)
+	}
+	if len(c.Listen) != 1 || c.Listen[0] != "127.0.0.3:21" {
+		t.Errorf("a listen flag should replace the file's list: %v", c.Listen)
+	}
+	if len(c.PassiveIPOverride) != 2 || !c.PassiveIPOverride[0].Local {
+		t.Errorf("overrides %+v", c.PassiveIPOverride)
+	}
+	if c.IdleTimeout != 10*time.Minute || c.LoginTimeout != 30*time.Second || c.DataTimeout != 2*time.Minute {
+		t.Errorf("durations %v %v %v", c.IdleTimeout, c.LoginTimeout, c.DataTimeout)
+	}
+	if !c.Anonymous || c.AnonymousRoot != "/srv/ftp" || c.BanAfter != 5 || c.LogFormat != "json" {
+		t.Errorf("%+v", c)
+	}
+	if c.BanWindow != 10*time.Minute || c.BanFor != 30*time.Minute || c.LoginFailDelay != time.Second {
+		t.Errorf("defaults lost: %+v", c)
+	}
+}
+
+func TestFlagErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--passive-ports", "6000-5000"}, "invalid value \"6000-5000\" for flag -passive-ports: low end above high end"},
+		{[]string{"--user", "alice"}, "want NAME:PASSWORD"},
+		{[]string{"--nonsense"}, "flag provided but not defined: -nonsense"},
+		{[]string{"stray"}, "unexpected argument \"stray\""},
+		{[]string{"--config", "/nonexistent/rotary.toml"}, "config: open /nonexistent/rotary.toml"},
+	}
+	for _, tt := range tests {
+		_, _, err := Parse("serve", tt.args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: got %v, want %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+func TestEverySettingIsAFlagAndAKey(t *testing.T) {
+	c := Defaults()
+	for _, s := range settings {
+		v := s.bind(&c)
+		if v.String() == "" && s.name != "public-ip" && s.name != "anonymous-root" && s.name != "users-file" &&
+			s.name != "xferlog-file" && s.name != "user" && s.name != "passive-ip-override" && s.name != "proxy-protocol-from" {
+			t.Errorf("%s has no default shown", s.name)
+		}
+		if s.help == "" {
+			t.Errorf("%s has no help", s.name)
+		}
+	}
+	// The example file in the repository loads.
+	example := filepath.Join("..", "..", "examples", "rotary.toml")
+	if _, err := os.Stat(example); err == nil {
+		c := Defaults()
+		if err := LoadFile(example, &c); err != nil {
+			t.Errorf("examples/rotary.toml: %v", err)
+		}
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte("passive-ports = \"5500-5520\"\nlisten = [\":21\"]\n"))
+	f.Add([]byte("max-conns = 3\nidle-timeout = \"5m\"\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := Defaults()
+		load("fuzz.toml", data, &c)
+	})
+}
+
+func TestRelativePathsFollowTheFile(t *testing.T) {
+	path := writeConfig(t, "root = \"ftp\"\nusers-file = \"users.toml\"\nxferlog-file = \"/var/log/x\"\n")
+	c := Defaults()
+	if err := LoadFile(path, &c); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(path)
+	if c.Root != filepath.Join(dir, "ftp") || c.UsersFile != filepath.Join(dir, "users.toml") || c.XferlogFile != "/var/log/x" {
+		t.Fatalf("root %q users-file %q xferlog %q", c.Root, c.UsersFile, c.XferlogFile)
+	}
+	// A relative path given as a flag stays relative to the working folder.
+	c2, _, err := Parse("serve", []string{"--config", path, "--root", "here"}, io.Discard)
+	if err != nil || c2.Root != "here" {
+		t.Fatalf("flag root %q, %v", c2.Root, err)
+	}
+}

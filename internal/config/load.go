@@ -1,0 +1,279 @@
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Error is a configuration error: where it is and what is wrong, printed as
+// "rotary.toml:7: passive-ports: 6000-5000: low end above high end", or for
+// a flag "--passive-ports 6000-5000: low end above high end".
+type Error struct {
+	File   string // "" for a flag
+	Line   int
+	Key    string
+	Value  string
+	Reason string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+		if e.Key != "" {
+			b.WriteString(e.Key + ": ")
+		}
+	} else if e.Key != "" {
+		b.WriteString("--" + e.Key + " ")
+	}
+	if e.Value != "" {
+		b.WriteString(e.Value + ": ")
+	}
+	b.WriteString(e.Reason)
+	return b.String()
+}
+
+// LoadFile reads a TOML config file into c, over what c already holds.
+// Unknown keys are errors; so are values of the wrong type.
+func LoadFile(path string, c *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return load(path, data, c)
+}
+
+func load(path string, data []byte, c *Config) error {
+	name := filepath.Base(path)
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return &Error{File: name, Line: pe.Position.Line, Reason: pe.Message}
+		}
+		return &Error{File: name, Reason: err.Error()}
+	}
+	lines := keyLines(data)
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	// Report problems in file order.
+	sort.Slice(keys, func(i, j int) bool { return lines[keys[i]] < lines[keys[j]] })
+	for _, k := range keys {
+		line := lines[k]
+		if k == "config" {
+			return &Error{File: name, Line: line, Key: k, Reason: "a config file cannot name another config file"}
+		}
+		st, ok := lookup(k)
+		if !ok {
+			return &Error{File: name, Line: line, Key: k, Reason: "unknown key" + suggest(k)}
+		}
+		v := st.bind(c)
+		v.reset()
+		vals, err := tomlStrings(raw[k])
+		if err != nil {
+			return &Error{File: name, Line: line, Key: k, Reason: err.Error()}
+		}
+		_, isList := v.(*listValue)
+		_, isOverride := v.(*overrideValue)
+		if len(vals) != 1 && !isList && !isOverride {
+			return &Error{File: name, Line: line, Key: k, Reason: "want a single value, not a list"}
+		}
+		if len(vals) == 0 {
+			// An empty list clears the setting.
+			switch lv := v.(type) {
+			case *listValue:
+				*lv.p = nil
+			case *overrideValue:
+				*lv.p = nil
+			}
+		}
+		for _, s := range vals {
+			if pathSettings[k] && s != "" && !filepath.IsAbs(s) {
+				s = filepath.Join(filepath.Dir(path), s)
+			}
+			if err := v.Set(s); err != nil {
+				return &Error{File: name, Line: line, Key: k, Value: s, Reason: err.Error()}
+			}
+		}
+	}
+	c.File = path
+	return nil
+}
+
+// tomlStrings turns a TOML value into the strings Set parses.
+func tomlStrings(v any) ([]string, error) {
+	switch t := v.(type) {
+	case string:
+		return []string{t}, nil
+	case bool:
+		return []string{strconv.FormatBool(t)}, nil
+	case int64:
+		return []string{strconv.FormatInt(t, 10)}, nil
+	case []any:
+		out := make([]string, 0, len(t))
+		for _, e := range t {
+			s, err := tomlStrings(e)
+			if err != nil || len(s) != 1 {
+				return nil, errors.New("a list may hold only strings, numbers and booleans")
+			}
+			out = append(out, s[0])
+		}
+		return out, nil
+	case map[string]any:
+		return nil, errors.New("a table is not allowed here: serve settings are top-level keys")
+	}
+	return nil, fmt.Errorf("unsupported value type %T", v)
+}
+
+// keyLines finds the line of each top-level key. BurntSushi/toml does not
+// expose key positions, and serve settings are flat keys, so a scan of
+// "key =" lines before any [table] header is enough.
+func keyLines(data []byte) map[string]int {
+	lines := make(map[string]int)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		l := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(l, "[") {
+			key := strings.Trim(l, "[] ")
+			if _, ok := lines[key]; !ok {
+				lines[key] = n
+			}
+			continue
+		}
+		k, _, ok := strings.Cut(l, "=")
+		if !ok || strings.HasPrefix(l, "#") {
+			continue
+		}
+		k = strings.Trim(strings.TrimSpace(k), `"'`)
+		if _, seen := lines[k]; !seen {
+			lines[k] = n
+		}
+	}
+	return lines
+}
+
+func suggest(k string) string {
+	best, bestD := "", 3
+	for _, s := range settings {
+		if d := distance(k, s.name); d < bestD {
+			best, bestD = s.name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", best)
+}
+
+// distance is the Levenshtein distance, for "did you mean".
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// Flags registers every setting on fs, bound to c, plus --config (whose
+// value goes to *configPath).
+func Flags(fs *flag.FlagSet, c *Config, configPath *string) {
+	fs.StringVar(configPath, "config", "", "read settings from the TOML `FILE`; flags override it")
+	for _, s := range settings {
+		v := s.bind(c)
+		v.reset()
+		fs.Var(v, s.name, s.help)
+	}
+}
+
+// Parse reads --config (if given) and then the flags over it, and validates
+// the result. Errors are *Error where they have a place, or flag errors.
+// Output from the flag package (usage, errors) goes to out.
+func Parse(name string, args []string, out io.Writer) (Config, *flag.FlagSet, error) {
+	// First pass: only to find --config; errors are reported by the second.
+	var path string
+	pre := flag.NewFlagSet(name, flag.ContinueOnError)
+	pre.SetOutput(io.Discard)
+	scratch := Defaults()
+	Flags(pre, &scratch, &path)
+	pre.Parse(args)
+
+	c := Defaults()
+	if path != "" {
+		if err := LoadFile(path, &c); err != nil {
+			return c, nil, err
+		}
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	Flags(fs, &c, &path)
+	if err := fs.Parse(args); err != nil {
+		return c, fs, err
+	}
+	if path != "" {
+		c.File = path
+	}
+	if fs.NArg() > 0 {
+		return c, fs, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return c, fs, c.Validate()
+}
+
+// Validate checks what no single setting can: combinations.
+func (c *Config) Validate() error {
+	where := func(key string) *Error {
+		e := &Error{Key: key}
+		if c.File != "" {
+			e.File = filepath.Base(c.File)
+			if data, err := os.ReadFile(c.File); err == nil {
+				e.Line = keyLines(data)[key]
+			}
+		}
+		return e
+	}
+	if len(c.Listen) == 0 {
+		e := where("listen")
+		e.Reason = "at least one control listener is needed"
+		return e
+	}
+	if c.Root == "" {
+		e := where("root")
+		e.Reason = "must not be empty"
+		return e
+	}
+	if c.Anonymous && c.AnonymousRoot == "" {
+		c.AnonymousRoot = c.Root
+	}
+	return nil
+}
