@@ -167,12 +167,17 @@ func newServeApp(cfg config.Config, args []string, out io.Writer) (*serveApp, er
 	}
 	if cfg.AdminListen != "" {
 		l, err := net.Listen("tcp", cfg.AdminListen)
-		if err != nil {
+		switch {
+		case err == nil:
+			a.admin = &http.Server{Handler: a.bans.Handler(), ReadHeaderTimeout: 5 * time.Second}
+			go a.admin.Serve(l)
+		case cfg.AdminListen == config.DefaultAdminListen:
+			a.logger.Warn("admin endpoint off: its default address is taken (another rotary serve?); set admin-listen to use rotary ban here",
+				"admin-listen", cfg.AdminListen, "err", err)
+		default:
 			a.closeListeners()
 			return nil, fmt.Errorf("admin-listen %s: %w", cfg.AdminListen, err)
 		}
-		a.admin = &http.Server{Handler: a.bans.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		go a.admin.Serve(l)
 	}
 	for _, l := range a.listeners {
 		a.logger.Info("listening", "addr", l.Addr().String(), "root", cfg.Root, "passive-ports", cfg.PassivePorts.String(),

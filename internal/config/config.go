@@ -43,6 +43,11 @@ type Config struct {
 	AdminListen string
 }
 
+// DefaultAdminListen is admin-listen's default. When it is taken (a second
+// server on the machine), serve runs without the endpoint and says so; an
+// address given explicitly must be free.
+const DefaultAdminListen = "127.0.0.1:2181"
+
 // Defaults returns the configuration with nothing set: what `rotary serve`
 // does with no flags and no file.
 func Defaults() Config {
@@ -59,6 +64,6 @@ func Defaults() Config {
 		LoginFailDelay: time.Second,
 		LogFormat:      "text",
 		LogLevel:       "info",
-		AdminListen:    "127.0.0.1:2181",
+		AdminListen:    DefaultAdminListen,
 	}
 }

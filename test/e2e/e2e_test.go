@@ -85,6 +85,24 @@ func start(t *testing.T, name string, ready []string, args ...string) *proc {
 			t.Logf("%s output:\n%s", name, p.out.String())
 		}
 	})
+	// Wait for the process's own startup line first: a dial alone could
+	// reach some other program that already holds the address.
+	marker := "msg=listening"
+	if len(args) > 0 && args[0] == "gateway" {
+		marker = "gateway: "
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(p.out.String(), marker) {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited: %s", name, p.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not start:\n%s", name, p.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for _, addr := range ready {
 		waitListening(t, p, addr)
 	}
