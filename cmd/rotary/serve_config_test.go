@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"bytes"
 	"errors"
 	"fmt"
@@ -356,3 +357,58 @@ func TestCheck(t *testing.T) {
 }
 
 var _ = bufio.NewReader
+
+// TestJSONLogs: log-format json makes every log line a JSON object.
+func TestJSONLogs(t *testing.T) {
+	dir := t.TempDir()
+	lo, hi := passivePorts(4)
+	s := startServeJSON(t, "--listen", "127.0.0.1:0", "--root", dir, "--user", "u:p", "--passive-ports", fmt.Sprintf("%d-%d", lo, hi),
+		"--log-format", "json", "--admin-listen", "")
+	if _, err := s.login(t, "u", "p", ""); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	lines := strings.Split(strings.TrimSpace(s.out.String()), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("only %d log lines", len(lines))
+	}
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not JSON: %q: %v", l, err)
+		}
+		if m["msg"] == nil || m["level"] == nil {
+			t.Fatalf("JSON line without msg/level: %q", l)
+		}
+	}
+	if !strings.Contains(s.out.String(), `"msg":"login"`) {
+		t.Fatalf("no login line:\n%s", s.out.String())
+	}
+}
+
+// startServeJSON is startServe for JSON logs (the listening address is in
+// an "addr" field).
+func startServeJSON(t *testing.T, args ...string) *server {
+	t.Helper()
+	s := &server{out: &lockedBuffer{}, done: make(chan error, 1)}
+	s.cmd = exec.Command(buildRotary(t), append([]string{"serve"}, args...)...)
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() { s.cmd.Process.Kill(); <-s.done })
+	for i := 0; i < 100 && s.addr == ""; i++ {
+		for _, l := range strings.Split(s.out.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "listening" {
+				s.addr, _ = m["addr"].(string)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s.addr == "" {
+		t.Fatalf("no listening line:\n%s", s.out.String())
+	}
+	return s
+}
