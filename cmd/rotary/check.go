@@ -62,6 +62,14 @@ func checkConfig(cfg config.Config, out io.Writer) int {
 			fmt.Fprintf(out, "users file %s: %d users\n", cfg.UsersFile, len(f.Users))
 		}
 	}
+	if o := tlsOptionsFrom(cfg); o.enabled() {
+		if err := o.check(); err != nil {
+			bad("FTPS: %v", err)
+		} else if o.holder != nil {
+			fmt.Fprintf(out, "TLS certificate %s: SHA-256 %s, expires %s\n", o.holder.CertFile, o.holder.Fingerprint(),
+				o.holder.Certificate().Leaf.NotAfter.Format("2006-01-02"))
+		}
+	}
 	if cfg.XferlogFile != "" {
 		if f, err := os.OpenFile(cfg.XferlogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640); err != nil {
 			bad("xferlog-file: %v", err)

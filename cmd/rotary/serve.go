@@ -53,7 +53,16 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "rotary serve: %v\n", err)
 		return 2
 	}
+	// A bad certificate stops the start before anything is printed.
+	tlsOpts := tlsOptionsFrom(cfg)
+	if err := tlsOpts.check(); err != nil {
+		fmt.Fprintf(os.Stderr, "rotary serve: %v\n", err)
+		return 2
+	}
 	app, err := newServeApp(cfg, args, os.Stdout)
+	if err == nil {
+		err = app.addTLS(&tlsOpts, os.Stdout)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "rotary serve: %v\n", err)
 		return 2

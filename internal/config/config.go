@@ -41,6 +41,16 @@ type Config struct {
 	LogFormat   string
 	LogLevel    string
 	AdminListen string
+
+	// FTPS (RFC 4217).
+	TLSCert                string
+	TLSKey                 string
+	TLSSelfSigned          bool
+	StateDir               string
+	RequireTLS             bool
+	ImplicitTLSListen      []string
+	TLSRequireSessionReuse bool
+	TLSAllowCCC            bool
 }
 
 // DefaultAdminListen is admin-listen's default. When it is taken (a second
@@ -65,5 +75,6 @@ func Defaults() Config {
 		LogFormat:      "text",
 		LogLevel:       "info",
 		AdminListen:    DefaultAdminListen,
+		StateDir:       "./rotary-state",
 	}
 }

@@ -115,8 +115,9 @@ func TestEverySettingIsAFlagAndAKey(t *testing.T) {
 	c := Defaults()
 	for _, s := range settings {
 		v := s.bind(&c)
-		if v.String() == "" && s.name != "public-ip" && s.name != "anonymous-root" && s.name != "users-file" &&
-			s.name != "xferlog-file" && s.name != "user" && s.name != "passive-ip-override" && s.name != "proxy-protocol-from" {
+		emptyDefault := map[string]bool{"public-ip": true, "anonymous-root": true, "users-file": true, "xferlog-file": true, "user": true,
+			"passive-ip-override": true, "proxy-protocol-from": true, "tls-cert": true, "tls-key": true, "implicit-tls-listen": true}
+		if v.String() == "" && !emptyDefault[s.name] {
 			t.Errorf("%s has no default shown", s.name)
 		}
 		if s.help == "" {

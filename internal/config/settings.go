@@ -23,7 +23,8 @@ type setting struct {
 
 // pathSettings given as relative paths in a config file are relative to
 // that file's folder, as an admin reading /etc/rotary/rotary.toml expects.
-var pathSettings = map[string]bool{"root": true, "anonymous-root": true, "users-file": true, "xferlog-file": true}
+var pathSettings = map[string]bool{"root": true, "anonymous-root": true, "users-file": true, "xferlog-file": true,
+	"tls-cert": true, "tls-key": true, "state-dir": true}
 
 // value is a flag.Value that can also be reset (a list given on the
 // command line replaces the file's list rather than adding to it).
@@ -71,6 +72,22 @@ var settings = []setting{
 	{"log-format", "log `FORMAT`: text or json", func(c *Config) value { return &enumValue{p: &c.LogFormat, allowed: []string{"text", "json"}} }},
 	{"log-level", "log `LEVEL`: debug, info, warn or error", func(c *Config) value {
 		return &enumValue{p: &c.LogLevel, allowed: []string{"debug", "info", "warn", "error"}}
+	}},
+	{"tls-cert", "PEM certificate `FILE` for FTPS, chain allowed (with tls-key); re-read on SIGHUP", func(c *Config) value { return &stringValue{p: &c.TLSCert} }},
+	{"tls-key", "PEM private key `FILE` of tls-cert", func(c *Config) value { return &stringValue{p: &c.TLSKey} }},
+	{"tls-self-signed", "FTPS with a self-signed certificate for public-ip (else the listen addresses, else localhost), kept in state-dir; its SHA-256 fingerprint is printed at start", func(c *Config) value {
+		return &boolValue{p: &c.TLSSelfSigned}
+	}},
+	{"state-dir", "`DIR` for state kept across restarts (the self-signed certificate)", func(c *Config) value { return &stringValue{p: &c.StateDir} }},
+	{"require-tls", "refuse USER/PASS before AUTH TLS (530) and data transfers without PROT P (521)", func(c *Config) value { return &boolValue{p: &c.RequireTLS} }},
+	{"implicit-tls-listen", "implicit FTPS listener `ADDR` (TLS from the first byte, port 990 style; data defaults to PROT P), repeatable", func(c *Config) value {
+		return &listValue{p: &c.ImplicitTLSListen, check: checkListen}
+	}},
+	{"tls-require-session-reuse", "refuse (425) a data connection whose TLS session does not resume the control connection's (many Go and .NET clients cannot resume)", func(c *Config) value {
+		return &boolValue{p: &c.TLSRequireSessionReuse}
+	}},
+	{"tls-allow-ccc", "let logged-in clients return the control connection to clear text with CCC (for NAT routers' FTP helpers); data stays protected", func(c *Config) value {
+		return &boolValue{p: &c.TLSAllowCCC}
 	}},
 	{"admin-listen", "loopback `ADDR` of the admin endpoint (rotary ban list/del); empty turns it off", func(c *Config) value {
 		return &stringValue{p: &c.AdminListen, check: checkAdmin}

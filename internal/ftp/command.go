@@ -24,7 +24,10 @@ type command struct {
 	// 4.1.3: ABOR and STAT); every other command waits for the transfer to
 	// end, which keeps replies in order for pipelining clients.
 	duringTransfer bool
-	help           string // syntax shown by HELP
+	// data commands open a data connection; under TLSOptions.Require they
+	// need PROT P.
+	data bool
+	help string // syntax shown by HELP
 }
 
 // commands is the command table. It is filled in init because handlers refer
@@ -47,6 +50,11 @@ func init() {
 		"REIN": {fn: (*session).handleREIN, help: "REIN"},
 		"QUIT": {fn: (*session).handleQUIT, help: "QUIT"},
 		"HOST": {fn: (*session).handleHOST, arg: argRequired, help: "HOST <domain>"},
+		// Security (RFC 2228, RFC 4217).
+		"AUTH": {fn: (*session).handleAUTH, arg: argRequired, help: "AUTH TLS"},
+		"PBSZ": {fn: (*session).handlePBSZ, arg: argRequired, help: "PBSZ 0"},
+		"PROT": {fn: (*session).handlePROT, arg: argRequired, help: "PROT {C|P}"},
+		"CCC":  {fn: (*session).handleCCC, login: true, help: "CCC"},
 		// Transfer parameters (RFC 959 4.1.2, RFC 2428).
 		"PORT": {fn: (*session).handlePORT, login: true, arg: argRequired, help: "PORT h1,h2,h3,h4,p1,p2"},
 		"PASV": {fn: (*session).handlePASV, login: true, help: "PASV"},
@@ -56,10 +64,10 @@ func init() {
 		"STRU": {fn: (*session).handleSTRU, login: true, arg: argRequired, help: "STRU F"},
 		"MODE": {fn: (*session).handleMODE, login: true, arg: argRequired, help: "MODE S"},
 		// Service commands (RFC 959 4.1.3).
-		"RETR": {fn: (*session).handleRETR, login: true, arg: argRequired, help: "RETR <path>"},
-		"STOR": {fn: (*session).handleSTOR, login: true, arg: argRequired, help: "STOR <path>"},
-		"STOU": {fn: (*session).handleSTOU, login: true, arg: argOptional, help: "STOU [<name>]"},
-		"APPE": {fn: (*session).handleAPPE, login: true, arg: argRequired, help: "APPE <path>"},
+		"RETR": {fn: (*session).handleRETR, login: true, data: true, arg: argRequired, help: "RETR <path>"},
+		"STOR": {fn: (*session).handleSTOR, login: true, data: true, arg: argRequired, help: "STOR <path>"},
+		"STOU": {fn: (*session).handleSTOU, login: true, data: true, arg: argOptional, help: "STOU [<name>]"},
+		"APPE": {fn: (*session).handleAPPE, login: true, data: true, arg: argRequired, help: "APPE <path>"},
 		"ALLO": {fn: (*session).handleALLO, login: true, arg: argOptional, help: "ALLO <bytes>"},
 		"REST": {fn: (*session).handleREST, login: true, arg: argRequired, help: "REST <offset>"},
 		"RNFR": {fn: (*session).handleRNFR, login: true, arg: argRequired, help: "RNFR <path>"},
@@ -69,8 +77,8 @@ func init() {
 		"RMD":  {fn: (*session).handleRMD, login: true, arg: argRequired, help: "RMD <path>"},
 		"MKD":  {fn: (*session).handleMKD, login: true, arg: argRequired, help: "MKD <path>"},
 		"PWD":  {fn: (*session).handlePWD, login: true, help: "PWD"},
-		"LIST": {fn: (*session).handleLIST, login: true, arg: argOptional, help: "LIST [<path>]"},
-		"NLST": {fn: (*session).handleNLST, login: true, arg: argOptional, help: "NLST [<path>]"},
+		"LIST": {fn: (*session).handleLIST, login: true, data: true, arg: argOptional, help: "LIST [<path>]"},
+		"NLST": {fn: (*session).handleNLST, login: true, data: true, arg: argOptional, help: "NLST [<path>]"},
 		"SITE": {fn: (*session).handleSITE, login: true, arg: argRequired, help: "SITE CHMOD <mode> <path> | SITE HELP"},
 		"SYST": {fn: (*session).handleSYST, help: "SYST"},
 		"STAT": {fn: (*session).handleSTAT, arg: argOptional, duringTransfer: true, help: "STAT [<path>]"},
@@ -83,7 +91,7 @@ func init() {
 		"MDTM": {fn: (*session).handleMDTM, login: true, arg: argRequired, help: "MDTM <path>"},
 		"MFMT": {fn: (*session).handleMFMT, login: true, arg: argRequired, help: "MFMT YYYYMMDDHHMMSS <path>"},
 		"MLST": {fn: (*session).handleMLST, login: true, arg: argOptional, help: "MLST [<path>]"},
-		"MLSD": {fn: (*session).handleMLSD, login: true, arg: argOptional, help: "MLSD [<path>]"},
+		"MLSD": {fn: (*session).handleMLSD, login: true, data: true, arg: argOptional, help: "MLSD [<path>]"},
 		"HASH": {fn: (*session).handleHASH, login: true, arg: argRequired, help: "HASH <path>"},
 	}
 }
@@ -122,6 +130,10 @@ func (s *session) dispatch(verb, arg string) {
 	}
 	if cmd.arg == argRequired && arg == "" {
 		s.protocolError(501, "Syntax error: "+cmd.help)
+		return
+	}
+	if cmd.data && !s.dataProtectionOK() {
+		s.discardData()
 		return
 	}
 	s.errors = 0

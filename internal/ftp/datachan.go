@@ -200,8 +200,18 @@ func (s *session) handleEPSV(arg string) {
 }
 
 // openData returns the data connection for a transfer: it accepts on the
-// passive reservation or connects to the PORT/EPRT target.
+// passive reservation or connects to the PORT/EPRT target. Under PROT P the
+// connection is wrapped in TLS (tls.go); otherwise it is the *net.TCPConn
+// itself, so transfers keep sendfile and splice.
 func (s *session) openData(ctx context.Context, res *passive.Reservation, target *net.TCPAddr) (net.Conn, error) {
+	c, err := s.dialData(ctx, res, target)
+	if err != nil || !s.protP {
+		return c, err
+	}
+	return s.secureData(ctx, c), nil
+}
+
+func (s *session) dialData(ctx context.Context, res *passive.Reservation, target *net.TCPAddr) (net.Conn, error) {
 	if res != nil {
 		return res.Accept(ctx)
 	}

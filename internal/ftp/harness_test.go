@@ -72,7 +72,9 @@ func (b *testBackend) Login(ctx context.Context, c ftp.ConnInfo, user, pass stri
 // tests do not compete for ports.
 var nextPortBase atomic.Int32
 
-func init() { nextPortBase.Store(41000 + int32(os.Getpid()%40)*100) }
+// Below Linux's ephemeral range (32768-60999), where outgoing connections
+// would take ports from under the tests.
+func init() { nextPortBase.Store(10000 + int32(os.Getpid()%40)*100) }
 
 type testServer struct {
 	srv     *ftp.Server

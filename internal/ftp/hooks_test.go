@@ -2,6 +2,7 @@ package ftp_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -220,4 +221,27 @@ func TestUpdateChangesLimitsLive(t *testing.T) {
 		t.Fatalf("after Update(MaxConns=1) a second session got %q", line)
 	}
 	a.must(200, "NOOP") // the running session is untouched
+}
+
+func TestLoginRefusedTellsTheReason(t *testing.T) {
+	ts := startServer(t, 2, nil)
+	inner := ts.srv.Backend
+	ts.srv.Backend = refusingBackend{inner}
+	r := ts.raw(t)
+	r.must(331, "USER u")
+	if msg := r.must(530, "PASS p"); msg != "Sorry, the maximum number of sessions (1) for this user are already connected" {
+		t.Fatalf("530 text %q", msg)
+	}
+	// A refusal is not a failed password: three of them do not hang up.
+	for i := 0; i < 3; i++ {
+		r.must(331, "USER u")
+		r.must(530, "PASS p")
+	}
+	r.must(200, "NOOP")
+}
+
+type refusingBackend struct{ ftp.Backend }
+
+func (refusingBackend) Login(ctx context.Context, c ftp.ConnInfo, user, pass string) (*ftp.Account, error) {
+	return nil, &ftp.LoginRefused{Reason: "Sorry, the maximum number of sessions (1) for this user are already connected"}
 }

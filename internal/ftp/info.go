@@ -25,6 +25,9 @@ func (s *session) handleFEAT(arg string) {
 	feats = append(feats, hl)
 	if s.srv.TLSConfig != nil {
 		feats = append(feats, "AUTH TLS", "PBSZ", "PROT")
+		if s.srv.TLS.AllowCCC {
+			feats = append(feats, "CCC")
+		}
 	}
 	for _, f := range sortFeats(feats) {
 		b.WriteString(f)
@@ -150,6 +153,13 @@ func (s *session) handleSTAT(arg string) {
 		b.WriteString("Not logged in\n")
 	}
 	fmt.Fprintf(&b, "TYPE: %s, STRUcture: File, MODE: Stream\n", s.modeName())
+	if s.tls != nil {
+		prot := "C (clear)"
+		if s.protP {
+			prot = "P (private)"
+		}
+		fmt.Fprintf(&b, "Control connection: %s; data protection: PROT %s\n", s.tls.describe(), prot)
+	}
 	if s.pasv != nil {
 		fmt.Fprintf(&b, "Passive port %d reserved\n", s.pasv.Port())
 	}

@@ -25,6 +25,9 @@ func (s *session) handleUSER(arg string) {
 		s.logout()
 		s.cwd = "/"
 	}
+	if !s.requireTLS() {
+		return
+	}
 	if len(arg) > 256 {
 		s.reply(501, "User name too long")
 		return
@@ -43,6 +46,9 @@ func (s *session) handlePASS(arg string) {
 		s.reply(503, "Already logged in")
 		return
 	}
+	if !s.requireTLS() {
+		return
+	}
 	if s.user == "" {
 		s.reply(503, "Login with USER first")
 		return
@@ -52,6 +58,14 @@ func (s *session) handlePASS(arg string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	acct, err := s.srv.Backend.Login(ctx, s.info, user, arg)
 	cancel()
+	var refused *LoginRefused
+	if errors.As(err, &refused) {
+		// Right credentials, but not now (the user's session limit): no
+		// failure counted, and the reason told.
+		s.log.Info("login refused", "user", user, "reason", refused.Reason)
+		s.reply(530, refused.Reason)
+		return
+	}
 	if err != nil {
 		s.failures++
 		if errors.Is(err, ErrLoginFailed) {
@@ -85,7 +99,8 @@ func (s *session) handleACCT(arg string) {
 }
 
 // handleREIN: any state -> not logged in, parameters reset (RFC 959 4.1.1).
-// A running transfer has already been waited for by dispatch.
+// A running transfer has already been waited for by dispatch. The TLS state
+// (AUTH, PBSZ, PROT) belongs to the connection, not to the user, and stays.
 func (s *session) handleREIN(arg string) {
 	s.releaseData()
 	s.logout()

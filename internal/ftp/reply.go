@@ -46,10 +46,31 @@ func quotePath(p string) string {
 	return `"` + strings.ReplaceAll(p, `"`, `""`) + `"`
 }
 
+// ReplyError is an error that knows its reply: a failure deep in a transfer
+// (a data connection's TLS handshake, say) that must be answered with its
+// own code rather than the transfer's generic 426 or 451.
+type ReplyError struct {
+	Code int
+	Text string
+	Err  error
+}
+
+func (e *ReplyError) Error() string {
+	if e.Err != nil {
+		return e.Err.Error()
+	}
+	return e.Text
+}
+
+func (e *ReplyError) Unwrap() error { return e.Err }
+
 // errorReply maps a storage error to an FTP reply. It is the one place where
 // error kinds become reply codes; handlers never pick codes for storage errors.
 func errorReply(err error) (int, string) {
+	var re *ReplyError
 	switch {
+	case errors.As(err, &re):
+		return re.Code, re.Text
 	case errors.Is(err, storage.ErrBadOffset):
 		return 554, "Invalid REST parameter: beyond end of file"
 	case errors.Is(err, storage.ErrInvalidName), errors.Is(err, syscall.ENAMETOOLONG):

@@ -76,8 +76,11 @@ type Server struct {
 	ConnFilter func(ConnInfo) error
 	// TransferLog, when set, is called after every transfer (xferlog).
 	TransferLog func(TransferRecord)
-	// TLSConfig, when set, enables AUTH TLS (reserved for FTPS).
+	// TLSConfig, when set, enables AUTH TLS and implicit TLS listeners.
 	TLSConfig *tls.Config
+	// TLS is the FTPS policy beyond TLSConfig (require TLS, CCC, session
+	// reuse, handshake timeout).
+	TLS TLSOptions
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}

@@ -31,12 +31,15 @@ const maxErrors = 25
 // session is one control connection, from greeting to close.
 type session struct {
 	srv  *Server
-	conn net.Conn
+	conn net.Conn // the accepted connection; closing it ends the session
 	info ConnInfo
 	log  *slog.Logger
-	r    *bufio.Reader
+	r    *bufio.Reader // reads ctl
 
 	wmu sync.Mutex // serialises replies from the command loop and the transfer goroutine
+	// ctl carries commands and replies: conn, or TLS over it after AUTH TLS
+	// (tls.go). It changes only in the command loop, under wmu.
+	ctl net.Conn
 
 	lineBuf  []byte // only used for lines longer than the bufio buffer
 	errors   int
@@ -59,6 +62,11 @@ type session struct {
 	hashAlgo   string
 	mlstFacts  factSet
 
+	// FTPS state (tls.go): nil until AUTH TLS or an implicit TLS accept.
+	tls   *sessionTLS
+	pbsz  bool // PBSZ done
+	protP bool // PROT P: data connections are TLS
+
 	// xfer is the running transfer, if any; guarded by xferMu.
 	xferMu sync.Mutex
 	xfer   *transfer
@@ -69,6 +77,7 @@ func newSession(srv *Server, c net.Conn, info ConnInfo) *session {
 	return &session{
 		srv:       srv,
 		conn:      c,
+		ctl:       c,
 		info:      info,
 		log:       srv.logger().With("client", info.Client.Addr().String()),
 		cwd:       "/",
@@ -98,7 +107,7 @@ func (s *session) serve() {
 	if s.srv.proxyFrom(s.info.Client.Addr()) {
 		// A trusted gateway names the real client first.
 		peer := s.info.Client
-		client, dest, err := proxyheader.Read(s.conn, s.srv.ProxyHeaderTimeout)
+		client, dest, err := proxyheader.Read(tcpConn(s.conn), s.srv.ProxyHeaderTimeout)
 		if err != nil {
 			level := slog.LevelWarn
 			if errors.Is(err, io.EOF) {
@@ -111,12 +120,24 @@ func (s *session) serve() {
 		s.log = s.srv.logger().With("client", client.Addr().String())
 		s.log.Debug("PROXY header", "peer", peer.String(), "dest", dest.String())
 	}
+	if ic, ok := s.conn.(*implicitConn); ok {
+		// Implicit FTPS: the handshake comes first, so that even a refusal
+		// (421) is readable, and it is bounded (a refused client could
+		// otherwise hold the goroutine). Data is protected without
+		// PBSZ/PROT, as with vsftpd and ProFTPD.
+		if err := ic.st.handshake(); err != nil {
+			s.log.Info("TLS handshake on implicit control connection failed", "err", err)
+			return
+		}
+		s.useTLS(ic.st)
+		s.pbsz, s.protP = true, true
+	}
 	if refuse := s.srv.admit(s); refuse != "" {
 		s.log.Info("connection refused", "reason", refuse)
 		s.reply(421, refuse)
 		return
 	}
-	s.r = bufio.NewReaderSize(s.conn, readBufferSize)
+	s.r = bufio.NewReaderSize(s.ctl, readBufferSize)
 	s.log.Info("session opened", "local", s.info.Local.String())
 
 	greeting := s.srv.Greeting
@@ -275,12 +296,12 @@ func (s *session) protocolError(code int, text string) {
 // reply writes one reply. It reports false if the control connection is
 // broken, which also ends the command loop.
 func (s *session) reply(code int, text string) bool {
-	var stack [256]byte
-	b := appendReply(stack[:0], code, text)
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	var stack [256]byte
+	b := appendReply(stack[:0], code, text)
 	s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	if _, err := s.conn.Write(b); err != nil {
+	if _, err := s.ctl.Write(b); err != nil {
 		s.quit.Store(true)
 		s.conn.Close()
 		return false

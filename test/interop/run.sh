@@ -238,6 +238,7 @@ for suite in $INTEROP_SUITES; do
 		;;
 	esac
 done
+[ "${INTEROP_FTPS:-1}" = 0 ] || run_suite ftps env ROTARY_BIN="$BIN" PYTHON="$PYTHON" LFTP="$LFTP" WORKDIR="$INTEROP_TMP/ftps" FTPS_LOGDIR="$INTEROP_TMP" bash "$here/ftps.sh"
 
 # A server that died during the run is a failure too.
 for p in "${pids[@]}"; do
