@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -85,6 +86,8 @@ type serveApp struct {
 	admin     *http.Server
 	// reloaders run on SIGHUP after the config is swapped (certificates).
 	reloaders []func() error
+	// trust is the PROXY trust the passive pool's data hook was built with.
+	trust proxyheader.Trust
 	// generated is the user made up at start when none was configured.
 	generated *auth.User
 }
@@ -209,7 +212,7 @@ func (a *serveApp) apply(cfg config.Config) error {
 	}
 	resolver := &publicip.Resolver{Public: cfg.PublicIP, Overrides: cfg.PassiveIPOverride, Logger: a.logger}
 	var pool *passive.Pool
-	if old := a.srv.Passive; old != nil && old.Range() == cfg.PassivePorts && len(trust) == len(a.cfg.ProxyProtocolFrom) {
+	if old := a.srv.Passive; old != nil && old.Range() == cfg.PassivePorts && slices.Equal(trust, a.trust) {
 		pool = old
 	} else {
 		// A new range (or trust) gets a new pool; reservations on the old
@@ -230,6 +233,7 @@ func (a *serveApp) apply(cfg config.Config) error {
 	if a.xfer != nil {
 		tlog = a.xfer.Log
 	}
+	a.trust = trust
 	a.srv.Update(func(s *ftp.Server) {
 		s.Passive = pool
 		s.PassiveAddress = resolver.Address

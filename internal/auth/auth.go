@@ -101,6 +101,7 @@ func (b *Backend) Login(ctx context.Context, c ftp.ConnInfo, user, pass string) 
 			continue
 		}
 		if subtle.ConstantTimeCompare([]byte(u.Password), []byte(pass)) != 1 {
+			VerifyDummy(pass) // as slow as an unknown name, which pays a hash
 			return nil, b.fail(ctx, c, o, user, "wrong password")
 		}
 		perm := u.Perm

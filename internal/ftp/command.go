@@ -117,12 +117,13 @@ func (s *session) dispatch(verb, arg string) {
 		verb = real
 	}
 	cmd, ok := commands[verb]
+	if (!ok || !cmd.duringTransfer) && s.transferRunning() {
+		s.enqueue(verb, arg)
+		return
+	}
 	if !ok {
 		s.protocolError(500, "Unknown command "+quoteVerb(verb))
 		return
-	}
-	if !cmd.duringTransfer {
-		s.waitTransfer()
 	}
 	if cmd.login && s.acct == nil {
 		s.reply(530, "Please login with USER and PASS")
@@ -189,4 +190,27 @@ func sortedVerbs() []string {
 	}
 	sort.Strings(verbs)
 	return verbs
+}
+
+// queued is a command that arrived during a transfer.
+type queued struct{ verb, arg string }
+
+// maxQueued bounds the commands held behind a transfer; past it the loop
+// waits for the transfer before reading more (the client is pipelining far
+// ahead, and TCP flow control slows it down).
+const maxQueued = 32
+
+func (s *session) enqueue(verb, arg string) {
+	if len(s.queue) >= maxQueued {
+		s.waitTransfer()
+		for len(s.queue) > 0 && !s.quit.Load() {
+			q := s.queue[0]
+			s.queue = s.queue[1:]
+			s.dispatch(q.verb, q.arg)
+			s.waitTransfer()
+		}
+		s.dispatch(verb, arg)
+		return
+	}
+	s.queue = append(s.queue, queued{verb, arg})
 }

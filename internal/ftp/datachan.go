@@ -140,8 +140,8 @@ func (s *session) reservePassive() (*passive.Reservation, bool) {
 
 // passiveAddress is the address the client is told to connect to.
 func (s *session) passiveAddress() netip.Addr {
-	if s.srv.PassiveAddress != nil {
-		if a := s.srv.PassiveAddress(s.info.Client.Addr(), s.info.Dest.Addr()); a.IsValid() {
+	if pa := s.srv.settings().passiveAddress; pa != nil {
+		if a := pa(s.info.Client.Addr(), s.info.Dest.Addr()); a.IsValid() {
 			return a.Unmap()
 		}
 	}

@@ -137,7 +137,7 @@ func (s *session) list(verb, arg string, format lineFormatter) {
 		return
 	}
 	s.startTransfer(verb, p, "Opening ASCII mode data connection for file list", func(data net.Conn) (int64, error) {
-		return writeListing(data, entries, format)
+		return writeListing(s.deadlineConn(data), entries, format)
 	}, nil)
 }
 

@@ -24,6 +24,7 @@ func (s *session) handleUSER(arg string) {
 		s.releaseData()
 		s.logout()
 		s.cwd = "/"
+		s.loginBy = time.Now().Add(s.srv.settings().login)
 	}
 	if !s.requireTLS() {
 		return
@@ -55,6 +56,15 @@ func (s *session) handlePASS(arg string) {
 	}
 	user := s.user
 	s.user = ""
+	// Check the ban again: a guesser with many connections open before its
+	// ban would otherwise keep guessing on each of them.
+	if f := s.srv.settings().connFilter; f != nil {
+		if err := f(s.info); err != nil {
+			s.reply(421, err.Error())
+			s.quit.Store(true)
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	acct, err := s.srv.Backend.Login(ctx, s.info, user, arg)
 	cancel()
@@ -66,13 +76,16 @@ func (s *session) handlePASS(arg string) {
 		s.reply(530, refused.Reason)
 		return
 	}
+	if err != nil && !errors.Is(err, ErrLoginFailed) {
+		// The server's fault (a home folder that cannot be opened): not a
+		// wrong password, so not counted as one.
+		s.log.Warn("login error", "user", user, "err", err)
+		s.reply(530, "Login failed: server error (the server log says why)")
+		return
+	}
 	if err != nil {
 		s.failures++
-		if errors.Is(err, ErrLoginFailed) {
-			s.log.Info("login failed", "user", user, "failures", s.failures)
-		} else {
-			s.log.Warn("login error", "user", user, "err", err)
-		}
+		s.log.Info("login failed", "user", user, "failures", s.failures)
 		if s.failures >= maxLoginFailures {
 			s.reply(421, "Too many login failures, closing control connection")
 			s.quit.Store(true)
@@ -102,6 +115,7 @@ func (s *session) handleACCT(arg string) {
 // A running transfer has already been waited for by dispatch. The TLS state
 // (AUTH, PBSZ, PROT) belongs to the connection, not to the user, and stays.
 func (s *session) handleREIN(arg string) {
+	s.loginBy = time.Now().Add(s.srv.settings().login)
 	s.releaseData()
 	s.logout()
 	s.cwd = "/"

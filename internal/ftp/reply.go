@@ -83,12 +83,13 @@ func errorReply(err error) (int, string) {
 		return 550, "Is a directory"
 	case errors.Is(err, storage.ErrNotDir):
 		return 550, "Not a directory"
+	case errors.Is(err, syscall.ENOTEMPTY):
+		// Before fs.ErrExist, which ENOTEMPTY also matches.
+		return 550, "Directory not empty"
 	case errors.Is(err, fs.ErrExist):
 		return 550, "File exists"
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return 452, "Insufficient storage space"
-	case errors.Is(err, syscall.ENOTEMPTY), errors.Is(err, syscall.EEXIST):
-		return 550, "Directory not empty"
 	}
 	return 451, "Local error in processing"
 }

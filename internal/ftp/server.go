@@ -118,6 +118,8 @@ func (srv *Server) Update(fn func(*Server)) {
 type settings struct {
 	idle, login, connect, data time.Duration
 	pool                       *passive.Pool
+	passiveAddress             func(client, local netip.Addr) netip.Addr
+	connFilter                 func(ConnInfo) error
 	transferLog                func(TransferRecord)
 }
 
@@ -125,7 +127,7 @@ func (srv *Server) settings() settings {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	st := settings{idle: srv.IdleTimeout, login: srv.LoginTimeout, connect: srv.ConnectTimeout, data: srv.DataTimeout,
-		pool: srv.Passive, transferLog: srv.TransferLog}
+		pool: srv.Passive, passiveAddress: srv.PassiveAddress, connFilter: srv.ConnFilter, transferLog: srv.TransferLog}
 	if st.idle == 0 {
 		st.idle = DefaultIdleTimeout
 	}
@@ -165,19 +167,20 @@ func (srv *Server) Serve(l net.Listener) error {
 			if srv.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscallEMFILE) {
-				// Out of file descriptors or similar: back off as net/http does.
-				if tempDelay == 0 {
-					tempDelay = 5 * time.Millisecond
-				} else if tempDelay *= 2; tempDelay > time.Second {
-					tempDelay = time.Second
-				}
-				srv.logger().Warn("accept failed; retrying", "listener", l.Addr().String(), "err", err, "delay", tempDelay)
-				time.Sleep(tempDelay)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			// Out of file descriptors, buffers or memory, or any other
+			// passing failure: back off and keep serving, as net/http does,
+			// rather than stopping the server.
+			if tempDelay == 0 {
+				tempDelay = 5 * time.Millisecond
+			} else if tempDelay *= 2; tempDelay > time.Second {
+				tempDelay = time.Second
+			}
+			srv.logger().Warn("accept failed; retrying", "listener", l.Addr().String(), "err", err, "delay", tempDelay)
+			time.Sleep(tempDelay)
+			continue
 		}
 		tempDelay = 0
 		srv.startSession(c)
@@ -309,6 +312,9 @@ func (srv *Server) Close() error {
 	}
 	for s := range srv.sessions {
 		s.conn.Close()
+		if t := s.currentTransfer(); t != nil {
+			t.abort() // a stalled data connection must not outlive Close
+		}
 	}
 	srv.mu.Unlock()
 	return nil

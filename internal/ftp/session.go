@@ -20,7 +20,7 @@ import (
 )
 
 // readBufferSize is small on purpose: idle sessions cost memory, and almost
-// every command fits. Longer lines (up to MaxLine) are assembled in lineBuf.
+// every command fits. Longer lines (up to MaxLine) are assembled in partial.
 const readBufferSize = 512
 
 // maxErrors is how many bad commands in a row a session may send before it is
@@ -41,7 +41,17 @@ type session struct {
 	// (tls.go). It changes only in the command loop, under wmu.
 	ctl net.Conn
 
-	lineBuf  []byte // only used for lines longer than the bufio buffer
+	// partial holds a line that has not ended yet: longer than the bufio
+	// buffer, or cut off by a read deadline (the wake-up when a transfer
+	// ends). partialLong marks one already over MaxLine.
+	partial     []byte
+	partialLong bool
+	// queue holds commands that arrived during a transfer, to run in order
+	// when it ends (RFC 959 4.1.3: only ABOR and STAT act at once). The
+	// command loop keeps reading meanwhile, so ABOR is always heard.
+	queue   []queued
+	loginBy time.Time // login must complete by then (reset by REIN)
+
 	errors   int
 	admitted bool // counted by the server's connection limits; guarded by srv.mu
 
@@ -147,29 +157,43 @@ func (s *session) serve() {
 	if !s.reply(220, greeting) {
 		return
 	}
-	st := s.srv.settings()
-	loginDeadline := time.Now().Add(st.login)
+	s.loginBy = time.Now().Add(s.srv.settings().login)
 	for !s.quit.Load() {
+		// Commands that waited for a transfer run now, in order.
+		for len(s.queue) > 0 && !s.transferRunning() && !s.quit.Load() {
+			q := s.queue[0]
+			s.queue = s.queue[1:]
+			s.dispatch(q.verb, q.arg)
+		}
+		if s.quit.Load() {
+			break
+		}
 		if s.srv.closing.Load() && !s.transferRunning() {
 			s.reply(421, "Server shutting down")
 			return
 		}
-		st = s.srv.settings()
+		st := s.srv.settings()
 		deadline := time.Time{}
 		if st.idle > 0 {
 			deadline = time.Now().Add(st.idle)
 		}
-		if s.acct == nil && st.login > 0 && (deadline.IsZero() || loginDeadline.Before(deadline)) {
-			deadline = loginDeadline
+		if s.acct == nil && st.login > 0 && (deadline.IsZero() || s.loginBy.Before(deadline)) {
+			deadline = s.loginBy
 		}
 		s.conn.SetReadDeadline(deadline)
+		if len(s.queue) > 0 && !s.transferRunning() {
+			// The transfer ended between the check above and the deadline
+			// (which would have overwritten its wake-up): run the queue.
+			continue
+		}
 		line, tooLong, err := s.readLine()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if s.transferRunning() {
-					continue // the control connection is quiet while data flows
+				if s.transferRunning() || len(s.queue) > 0 || deadline.IsZero() || time.Now().Before(deadline) {
+					// Data flows, or the transfer's end woke the loop.
+					continue
 				}
-				if s.acct == nil && st.login > 0 && !time.Now().Before(loginDeadline) {
+				if s.acct == nil && st.login > 0 && !time.Now().Before(s.loginBy) {
 					s.log.Info("login timeout")
 					s.reply(421, "Login timeout, closing control connection")
 				} else {
@@ -191,25 +215,21 @@ func (s *session) serve() {
 
 // readLine reads one command line, strips Telnet IAC sequences and the line
 // end. A line over MaxLine is consumed up to its end and reported tooLong.
+// A read error (a deadline) keeps what arrived of the line for the next call.
 func (s *session) readLine() (line []byte, tooLong bool, err error) {
-	chunk, err := s.r.ReadSlice('\n')
-	if err == nil {
-		return stripTelnet(chunk), false, nil
-	}
-	if !errors.Is(err, bufio.ErrBufferFull) {
-		return nil, false, err
-	}
-	buf := append(s.lineBuf[:0], chunk...)
-	for {
-		chunk, err = s.r.ReadSlice('\n')
-		if !tooLong {
-			if len(buf)+len(chunk) > MaxLine+2 {
-				tooLong = true
-				buf = buf[:0]
-			} else {
-				buf = append(buf, chunk...)
-			}
+	if len(s.partial) == 0 && !s.partialLong {
+		chunk, err := s.r.ReadSlice('\n')
+		if err == nil {
+			return stripTelnet(chunk), false, nil
 		}
+		s.addPartial(chunk)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, false, err
+		}
+	}
+	for {
+		chunk, err := s.r.ReadSlice('\n')
+		s.addPartial(chunk)
 		if err == nil {
 			break
 		}
@@ -217,13 +237,24 @@ func (s *session) readLine() (line []byte, tooLong bool, err error) {
 			return nil, false, err
 		}
 	}
-	if cap(buf) <= MaxLine+2 {
-		s.lineBuf = buf[:0]
-	}
-	if tooLong {
+	line, long := s.partial, s.partialLong
+	s.partial, s.partialLong = s.partial[:0], false
+	if long {
 		return nil, true, nil
 	}
-	return stripTelnet(buf), false, nil
+	return stripTelnet(line), false, nil
+}
+
+func (s *session) addPartial(chunk []byte) {
+	if s.partialLong {
+		return
+	}
+	if len(s.partial)+len(chunk) > MaxLine+2 {
+		s.partialLong = true
+		s.partial = s.partial[:0]
+		return
+	}
+	s.partial = append(s.partial, chunk...)
 }
 
 // stripTelnet removes Telnet commands (RFC 854: IAC followed by a command,

@@ -2,12 +2,7 @@
 
 package ftp
 
-import (
-	"errors"
-	"net"
-)
-
-var syscallEMFILE = errors.New("too many open files")
+import "net"
 
 // setOOBInline is a no-op where SO_OOBINLINE is not available through the
 // syscall package; ABOR sent in band still works there.

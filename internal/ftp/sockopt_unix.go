@@ -7,8 +7,6 @@ import (
 	"syscall"
 )
 
-var syscallEMFILE = syscall.EMFILE
-
 // setOOBInline keeps TCP urgent data in the normal stream. Python's ftplib
 // sends "ABOR\r\n" with MSG_OOB, and RFC 959 clients send Telnet IP/Synch as
 // urgent data; without SO_OOBINLINE the urgent byte would vanish from the

@@ -158,6 +158,9 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, target *net
 		s.xfer = nil
 		s.xferMu.Unlock()
 		close(t.done)
+		// Wake the command loop's read, so that commands queued behind
+		// this transfer run now.
+		s.conn.SetReadDeadline(time.Now())
 		if s.srv.closing.Load() {
 			s.reply(421, "Server shutting down")
 			s.conn.Close()
@@ -267,13 +270,16 @@ func (s *session) handleRETR(arg string) {
 	opener := fmt.Sprintf("Opening %s mode data connection for %s (%d bytes)", s.modeName(), p, fi.Size()-offset)
 	ascii, rate := s.asciiMode, s.acct.DownloadRate
 	s.startTransfer("RETR", p, opener, func(data net.Conn) (int64, error) {
+		if zeroCopy(data, ascii, rate) {
+			// f is an *os.File and data a *net.TCPConn: sendfile.
+			return s.copyZeroCopy(data, data, f)
+		}
+		conn := s.deadlineConn(data)
 		var src io.Reader = f
 		if ascii {
 			src = newASCIIEncoder(f)
 		}
-		// Plain binary: f is an *os.File and data a *net.TCPConn, so the copy
-		// uses sendfile.
-		return s.copyData(data, data, src, rate)
+		return io.Copy(conn, throttle(src, rate))
 	}, func(error) error {
 		f.Close()
 		return nil
@@ -316,13 +322,16 @@ func (s *session) store(verb, p string, mode storage.CreateMode, opener string) 
 		opener = fmt.Sprintf("Opening %s mode data connection for %s", s.modeName(), p)
 	}
 	s.startTransfer(verb, p, opener, func(data net.Conn) (int64, error) {
-		var src io.Reader = data
-		if ascii {
-			src = newASCIIDecoder(data)
+		if zeroCopy(data, ascii, rate) {
+			// up forwards ReadFrom to its *os.File: Linux splices the socket
+			// into the file.
+			return s.copyZeroCopy(data, up, data)
 		}
-		// Plain binary: up forwards ReadFrom to its *os.File, so Linux
-		// splices the socket into the file.
-		return s.copyData(data, up, src, rate)
+		var src io.Reader = s.deadlineConn(data)
+		if ascii {
+			src = newASCIIDecoder(src)
+		}
+		return io.Copy(up, throttle(src, rate))
 	}, func(bodyErr error) error {
 		if bodyErr != nil || s.currentTransferAborted() {
 			up.Abort()
@@ -405,39 +414,75 @@ func (s *session) handleABOR(arg string) {
 	s.reply(226, "ABOR command successful")
 }
 
-// copyData copies a transfer's data from src to dst; data is the data
-// connection. It keeps the kernel's zero-copy paths: with no data timeout it
-// is a plain io.Copy; with one, it copies in chunks with io.CopyN (sendfile
-// and splice both accept the io.LimitedReader that CopyN adds) and renews the
-// connection's deadline before each chunk, so a stalled peer ends the
-// transfer while a slow but moving one does not. Chunks are sized to about
-// a second of transfer at the rate seen so far. A rate above zero throttles
-// through a token bucket, which copies through user space.
-func (s *session) copyData(data net.Conn, dst io.Writer, src io.Reader, rate int64) (int64, error) {
-	if rate > 0 {
-		src = &ratelimit.Reader{R: src, B: ratelimit.New(rate)}
+// zeroCopy reports whether a transfer can use the kernel's zero-copy path:
+// binary, unthrottled, on a plain TCP data connection (not TLS).
+func zeroCopy(data net.Conn, ascii bool, rate int64) bool {
+	_, plain := data.(*net.TCPConn)
+	return plain && !ascii && rate <= 0
+}
+
+func throttle(r io.Reader, rate int64) io.Reader {
+	if rate <= 0 {
+		return r
 	}
+	return &ratelimit.Reader{R: r, B: ratelimit.New(rate)}
+}
+
+// copyZeroCopy copies between a file and a plain TCP data connection with
+// sendfile or splice, enforcing the data timeout without leaving that path:
+// it copies in chunks with io.CopyN (sendfile and splice accept the
+// io.LimitedReader CopyN adds) under a deadline renewed for each chunk. A
+// chunk that hits its deadline after moving bytes is progress, not a stall:
+// sendfile and splice move the file position by exactly what they report,
+// so the copy goes on from there. Only a whole timeout without a byte ends
+// the transfer.
+func (s *session) copyZeroCopy(data net.Conn, dst io.Writer, src io.Reader) (int64, error) {
 	timeout := s.srv.settings().data
 	if timeout < 0 {
 		return io.Copy(dst, src)
 	}
 	defer data.SetDeadline(time.Time{})
-	const minChunk, maxChunk = 64 << 10, 64 << 20
-	chunk := int64(256 << 10)
+	const chunk = 16 << 20
 	var total int64
 	for {
 		data.SetDeadline(time.Now().Add(timeout))
-		start := time.Now()
 		n, err := io.CopyN(dst, src, chunk)
 		total += n
-		if err == io.EOF {
+		switch {
+		case err == io.EOF:
 			return total, nil
-		}
-		if err != nil {
+		case errors.Is(err, os.ErrDeadlineExceeded) && n > 0:
+			continue
+		case err != nil:
 			return total, err
 		}
-		if el := time.Since(start).Seconds(); el > 0 {
-			chunk = min(max(int64(float64(n)/el), minChunk), maxChunk)
-		}
 	}
+}
+
+// deadlineConn applies the data timeout to a data connection used from user
+// space (TLS, TYPE A, throttled transfers, listings): every Read and Write
+// renews the deadline, so only a peer that stops moving for the whole
+// timeout ends the transfer. (A TLS connection cannot resume after a write
+// timeout, so renewing before each call is the only safe way.)
+func (s *session) deadlineConn(c net.Conn) io.ReadWriter {
+	timeout := s.srv.settings().data
+	if timeout < 0 {
+		return c
+	}
+	return &deadlineConn{c: c, timeout: timeout}
+}
+
+type deadlineConn struct {
+	c       net.Conn
+	timeout time.Duration
+}
+
+func (d *deadlineConn) Read(p []byte) (int, error) {
+	d.c.SetReadDeadline(time.Now().Add(d.timeout))
+	return d.c.Read(p)
+}
+
+func (d *deadlineConn) Write(p []byte) (int, error) {
+	d.c.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.c.Write(p)
 }

@@ -134,18 +134,15 @@ func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
 }
 
 // pipe copies src to dst until src's FIN, then passes the half-close on
-// (CloseWrite) and starts the finrst timer. Any error (RST, a timer's
-// deadline, the other direction's abort) ends both directions.
+// (CloseWrite) and marks the flow closing: from then on finrst-timeout is
+// its inactivity limit (idleLoop), so a half-closed flow that still moves
+// data in the other direction goes on. Any error (RST, the other
+// direction's abort) ends both directions.
 func (s *Server) pipe(f *flow, dst, src *net.TCPConn, r *Rules) {
 	_, err := copyConn(dst, src, &f.lastActive)
 	if err == nil {
 		dst.CloseWrite()
-		now := time.Now()
-		if f.finAt.CompareAndSwap(0, now.UnixNano()) && r.FinTimeout > 0 {
-			dl := now.Add(r.FinTimeout)
-			f.client.SetDeadline(dl)
-			f.backend.SetDeadline(dl)
-		}
+		f.finAt.CompareAndSwap(0, time.Now().UnixNano())
 		return
 	}
 	var ne net.Error
@@ -171,8 +168,9 @@ func (s *Server) unregister(f *flow) {
 	s.flowsMu.Unlock()
 }
 
-// idleLoop enforces tcp-timeout: a flow whose sockets have received nothing
-// for IdleTimeout is closed. It reads the kernel's last-receive time instead
+// idleLoop enforces tcp-timeout and finrst-timeout: a flow whose sockets
+// have received nothing for IdleTimeout, or for FinTimeout once one side
+// has sent its FIN, is closed. It reads the kernel's last-receive time instead
 // of counting bytes, so the copies stay unwrapped.
 func (s *Server) idleLoop() {
 	defer s.bg.Done()
@@ -182,8 +180,12 @@ func (s *Server) idleLoop() {
 	for {
 		r := s.rules.Load()
 		tick := time.Second
-		if r.IdleTimeout > 0 {
-			tick = min(max(r.IdleTimeout/10, 10*time.Millisecond), 5*time.Second)
+		if r.IdleTimeout > 0 || r.FinTimeout > 0 {
+			shortest := r.IdleTimeout
+			if shortest <= 0 || (r.FinTimeout > 0 && r.FinTimeout < shortest) {
+				shortest = r.FinTimeout
+			}
+			tick = min(max(shortest/10, 10*time.Millisecond), 5*time.Second)
 			batch = batch[:0]
 			s.flowsMu.Lock()
 			for f := range s.flows {
@@ -191,7 +193,9 @@ func (s *Server) idleLoop() {
 			}
 			s.flowsMu.Unlock()
 			for _, f := range batch {
-				if f.idle() >= r.IdleTimeout {
+				idle := f.idle()
+				closing := f.finAt.Load() != 0
+				if (r.IdleTimeout > 0 && idle >= r.IdleTimeout) || (closing && r.FinTimeout > 0 && idle >= r.FinTimeout) {
 					s.expired.Add(1)
 					f.abort()
 				}

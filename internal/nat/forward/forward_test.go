@@ -359,6 +359,30 @@ func TestTimers(t *testing.T) {
 			t.Fatalf("flow closed after %v, want about 200ms", d)
 		}
 	})
+	t.Run("half-closed flow that still moves data is kept", func(t *testing.T) {
+		port, lns := listenSame(t, outsideIP, backendA)
+		lns[0].Close()
+		serveBackend(t, lns[1], func(c *net.TCPConn) {
+			io.Copy(io.Discard, c) // the client's FIN
+			for i := 0; i < 20; i++ { // then 20 kB over a second
+				if _, err := c.Write(make([]byte, 1000)); err != nil {
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			c.Close()
+		})
+		out := netip.AddrPortFrom(outsideIP, port)
+		r := staticRules(out, netip.AddrPortFrom(backendA, port))
+		r.FinTimeout = 200 * time.Millisecond
+		startServer(t, r)
+		c := dial(t, out)
+		defer c.Close()
+		c.CloseWrite()
+		if got := readAll(c); len(got) != 20000 {
+			t.Fatalf("half-closed flow delivered %d of 20000 bytes: cut while active", len(got))
+		}
+	})
 }
 
 func countFDs() int {

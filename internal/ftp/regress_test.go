@@ -1,0 +1,164 @@
+package ftp_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rotary-ftp/rotary/internal/ftp"
+)
+
+// Regression tests for defects found in review.
+
+// slowRead reads d in small pieces with pauses shorter than the data
+// timeout, so the transfer keeps moving but much slower than the link.
+func slowRead(t *testing.T, d net.Conn, piece int, pause time.Duration) int {
+	t.Helper()
+	buf := make([]byte, piece)
+	total := 0
+	for {
+		n, err := d.Read(buf)
+		total += n
+		if err != nil {
+			return total
+		}
+		time.Sleep(pause)
+	}
+}
+
+// A slow but steady transfer is not a stalled one, on the zero-copy path
+// and on the user-space (TYPE A) path.
+func TestSlowTransferIsNotStalled(t *testing.T) {
+	ts := startServer(t, 4, func(s *ftp.Server) { s.DataTimeout = 400 * time.Millisecond })
+	data := []byte(strings.Repeat("line of text\n", 30000)) // 390 kB
+	writeFile(t, filepath.Join(ts.root, "slow.txt"), data)
+	r := ts.raw(t)
+	r.login()
+	for _, mode := range []string{"I", "A"} {
+		r.must(200, "TYPE %s", mode)
+		d := r.pasvConn()
+		r.must(150, "RETR slow.txt")
+		// About 16 kB every 50 ms: a few hundred kB/s, for more than
+		// twice the data timeout, with no pause near the timeout.
+		got := slowRead(t, d, 16<<10, 50*time.Millisecond)
+		if code, msg := r.read(); code != 226 {
+			t.Fatalf("TYPE %s slow download: %d %q after %d bytes", mode, code, msg, got)
+		}
+	}
+}
+
+// Commands sent during a transfer queue behind it, in order, and do not
+// stop the server from hearing ABOR.
+func TestQueuedCommandsDoNotBlockABOR(t *testing.T) {
+	ts := startServer(t, 4, nil)
+	r := ts.raw(t)
+	r.login()
+	startBigTransfer(t, ts, r)
+	// NOOP must wait for the transfer; ABOR right behind it acts at once.
+	fmt.Fprintf(r.c, "NOOP\r\nABOR\r\n")
+	for _, want := range []int{426, 226, 200} {
+		if code, msg := r.read(); code != want {
+			t.Fatalf("got %d %q, want %d (transfer aborted, ABOR answered, then the queued NOOP)", code, msg, want)
+		}
+	}
+	r.must(257, "PWD")
+}
+
+func TestPipelinedCommandsKeepTheirOrder(t *testing.T) {
+	ts := startServer(t, 4, nil)
+	writeFile(t, filepath.Join(ts.root, "x.txt"), []byte("x"))
+	r := ts.raw(t)
+	r.login()
+	d := r.pasvConn()
+	fmt.Fprintf(r.c, "RETR x.txt\r\nPWD\r\nSYST\r\nNOOP\r\n")
+	io.ReadAll(d)
+	for _, want := range []int{150, 226, 257, 215, 200} {
+		if code, msg := r.read(); code != want {
+			t.Fatalf("got %d %q, want %d", code, msg, want)
+		}
+	}
+}
+
+// Close ends a session whose transfer is stalled behind a queued command.
+func TestCloseEndsStalledTransfer(t *testing.T) {
+	ts := startServer(t, 4, nil)
+	r := ts.raw(t)
+	r.login()
+	startBigTransfer(t, ts, r)
+	fmt.Fprintf(r.c, "NOOP\r\n")
+	time.Sleep(50 * time.Millisecond)
+	ts.srv.Close()
+	waitFor(t, "sessions to end", func() bool { return ts.srv.SessionCount() == 0 })
+}
+
+// A banned address cannot keep guessing on connections it opened before
+// the ban.
+func TestBanCheckedAtPASS(t *testing.T) {
+	var banned atomic.Bool
+	ts := startServer(t, 2, func(s *ftp.Server) {
+		s.ConnFilter = func(ftp.ConnInfo) error {
+			if banned.Load() {
+				return errors.New("Banned")
+			}
+			return nil
+		}
+	})
+	r := ts.raw(t) // opened before the ban
+	r.must(331, "USER u")
+	banned.Store(true)
+	r.must(421, "PASS p")
+}
+
+// After REIN, a session older than the login timeout can still log in.
+func TestREINRestartsLoginTimeout(t *testing.T) {
+	ts := startServer(t, 2, func(s *ftp.Server) { s.LoginTimeout = 300 * time.Millisecond })
+	r := ts.raw(t)
+	r.login()
+	time.Sleep(500 * time.Millisecond)
+	r.must(220, "REIN")
+	r.must(331, "USER u")
+	r.must(230, "PASS p")
+}
+
+// PassiveAddress may change in Update while sessions send PASV (-race).
+func TestUpdatePassiveAddressRace(t *testing.T) {
+	ts := startServer(t, 4, nil)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			a := netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + i%2)})
+			ts.srv.Update(func(s *ftp.Server) { s.PassiveAddress = func(_, _ netip.Addr) netip.Addr { return a } })
+		}
+	}()
+	r := ts.raw(t)
+	r.login()
+	for i := 0; i < 20; i++ {
+		r.must(227, "PASV")
+	}
+	close(stop)
+	<-done
+}
+
+func TestRMDNotEmpty(t *testing.T) {
+	ts := startServer(t, 2, nil)
+	writeFile(t, filepath.Join(ts.root, "d", "f"), []byte("x"))
+	r := ts.raw(t)
+	r.login()
+	if msg := r.must(550, "RMD d"); msg != "Directory not empty" {
+		t.Fatalf("RMD of a non-empty folder: %q", msg)
+	}
+}
