@@ -363,7 +363,7 @@ func TestTimers(t *testing.T) {
 		port, lns := listenSame(t, outsideIP, backendA)
 		lns[0].Close()
 		serveBackend(t, lns[1], func(c *net.TCPConn) {
-			io.Copy(io.Discard, c) // the client's FIN
+			io.Copy(io.Discard, c)    // the client's FIN
 			for i := 0; i < 20; i++ { // then 20 kB over a second
 				if _, err := c.Write(make([]byte, 1000)); err != nil {
 					return
