@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -147,7 +148,10 @@ func newServeApp(cfg config.Config, args []string, out io.Writer) (*serveApp, er
 			return nil, fmt.Errorf("anonymous-root: %w", err)
 		}
 	}
-	opts, err := authOptions(cfg, out)
+	// The generated password is printed only once the listeners are bound:
+	// a start that fails must not show a password nobody can use.
+	var announce bytes.Buffer
+	opts, err := authOptions(cfg, &announce)
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +195,7 @@ func newServeApp(cfg config.Config, args []string, out io.Writer) (*serveApp, er
 			return nil, fmt.Errorf("admin-listen %s: %w", cfg.AdminListen, err)
 		}
 	}
+	out.Write(announce.Bytes())
 	for _, l := range a.listeners {
 		a.logger.Info("listening", "addr", l.Addr().String(), "root", cfg.Root, "passive-ports", cfg.PassivePorts.String(),
 			"public-ip", cfg.PublicIP, "config", cfg.File)
