@@ -224,6 +224,7 @@ func (a *serveApp) apply(cfg config.Config) error {
 		// one finish there and its listeners close as they are released.
 		pool = passive.New(cfg.PassivePorts)
 		pool.Logger = a.logger
+		pool.Linger = passive.DefaultLinger
 		if len(trust) > 0 {
 			pool.ClientAddr = trust.DataConnHook(proxyheader.DefaultTimeout)
 		}

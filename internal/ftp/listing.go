@@ -172,7 +172,8 @@ func appendLongLine(b []byte, e listEntry, now time.Time) []byte {
 	fi := e.info
 	b = appendModeString(b, fi.Mode())
 	b = append(b, " 1 ftp      ftp      "...)
-	size := strconv.AppendInt(nil, fi.Size(), 10)
+	var sizeBuf [20]byte
+	size := strconv.AppendInt(sizeBuf[:0], fi.Size(), 10)
 	for i := len(size); i < 12; i++ {
 		b = append(b, ' ')
 	}
@@ -241,7 +242,7 @@ func (s *session) appendFacts(b []byte, fi fs.FileInfo) []byte {
 	}
 	if f&factPerm != 0 {
 		b = append(b, "perm="...)
-		b = append(b, s.permFact(fi.IsDir())...)
+		b = s.appendPermFact(b, fi.IsDir())
 		b = append(b, ';')
 	}
 	if f&factUnixMode != 0 {
@@ -252,48 +253,30 @@ func (s *session) appendFacts(b []byte, fi fs.FileInfo) []byte {
 	return b
 }
 
-// permFact is the RFC 3659 7.5.5 perm fact for this user's rights.
-func (s *session) permFact(dir bool) string {
+// appendPermFact appends the RFC 3659 7.5.5 perm fact for this user's rights.
+func (s *session) appendPermFact(b []byte, dir bool) []byte {
 	p := s.acct.Perm
-	var b []byte
+	add := func(ok bool, c byte) {
+		if ok {
+			b = append(b, c)
+		}
+	}
 	if dir {
-		if p&PermWrite != 0 {
-			b = append(b, 'c')
-		}
-		if p&PermDelete != 0 {
-			b = append(b, 'd')
-		}
-		b = append(b, 'e')
-		if p&PermRename != 0 {
-			b = append(b, 'f')
-		}
-		if p&PermList != 0 {
-			b = append(b, 'l')
-		}
-		if p&PermMkdir != 0 {
-			b = append(b, 'm')
-		}
-		if p&PermDelete != 0 {
-			b = append(b, 'p')
-		}
-		return string(b)
+		add(p&PermWrite != 0, 'c')
+		add(p&PermDelete != 0, 'd')
+		add(true, 'e')
+		add(p&PermRename != 0, 'f')
+		add(p&PermList != 0, 'l')
+		add(p&PermMkdir != 0, 'm')
+		add(p&PermDelete != 0, 'p')
+		return b
 	}
-	if p&PermWrite != 0 {
-		b = append(b, 'a')
-	}
-	if p&PermDelete != 0 {
-		b = append(b, 'd')
-	}
-	if p&PermRename != 0 {
-		b = append(b, 'f')
-	}
-	if p&PermRead != 0 {
-		b = append(b, 'r')
-	}
-	if p&PermWrite != 0 {
-		b = append(b, 'w')
-	}
-	return string(b)
+	add(p&PermWrite != 0, 'a')
+	add(p&PermDelete != 0, 'd')
+	add(p&PermRename != 0, 'f')
+	add(p&PermRead != 0, 'r')
+	add(p&PermWrite != 0, 'w')
+	return b
 }
 
 // handleMLST: RFC 3659 7.2, the facts of one entry over the control connection.

@@ -24,6 +24,10 @@ var (
 	ErrClosed = errors.New("passive: reservation closed")
 )
 
+// DefaultLinger is the Linger `rotary serve` uses: long enough to carry a
+// client's next PASV, short enough that idle ports are closed soon.
+const DefaultLinger = 2 * time.Second
+
 // DefaultAcceptTimeout is the accept timeout used when Pool.AcceptTimeout is 0.
 const DefaultAcceptTimeout = 30 * time.Second
 
@@ -44,6 +48,12 @@ type Pool struct {
 	// itself and its RemoteAddr's IP. The connection has a deadline of
 	// AcceptTimeout while the hook runs; it is cleared afterwards.
 	ClientAddr func(net.Conn) (net.Conn, netip.Addr, error)
+	// Linger keeps a port's listener open this long after its last
+	// reservation ended, so that the next PASV reuses it instead of
+	// binding again: for many small transfers, listen and close cost more
+	// than the transfer (bind alone slows down with many TIME_WAIT sockets
+	// on the range). 0 closes at once.
+	Linger time.Duration
 
 	rng Range
 
@@ -79,6 +89,8 @@ type listener struct {
 	ln      net.Listener
 	pending map[netip.Addr]*Reservation // by client IP
 	closed  bool
+	linger  *time.Timer // closes the listener when it stays unused
+	idleGen int         // which linger period the timer belongs to
 }
 
 type resState uint8
@@ -170,7 +182,15 @@ func (p *Pool) Reserve(local, client netip.Addr) (*Reservation, error) {
 	}
 	start := p.cursor[local]
 
-	// Pass 1: a port with no pending reservation at all (hence no listener).
+	// Pass 0: a listener kept open (Linger) with nothing pending: no bind.
+	for i := range n {
+		off := (start + i) % n
+		if l := p.listeners[listenKey{local, p.rng.Lo + off}]; l != nil && len(l.pending) == 0 {
+			p.cursor[local] = (off + 1) % n
+			return p.addLocked(l, local, client), nil
+		}
+	}
+	// Pass 1: a port with no listener at all.
 	var bindErr error
 	for i := range n {
 		off := (start + i) % n
@@ -211,7 +231,10 @@ func (p *Pool) listenLocked(key listenKey) (*listener, error) {
 	if key.local.Is6() {
 		network = "tcp6"
 	}
-	ln, err := net.Listen(network, netip.AddrPortFrom(key.local, uint16(key.port)).String())
+	// No TCP keep-alive on data connections: they live for one transfer,
+	// and setting it costs four system calls per accepted connection.
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), network, netip.AddrPortFrom(key.local, uint16(key.port)).String())
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +253,10 @@ func (p *Pool) addLocked(l *listener, local, client netip.Addr) *Reservation {
 		done:   make(chan struct{}),
 		l:      l,
 	}
+	if l.linger != nil {
+		l.linger.Stop()
+		l.linger = nil
+	}
 	l.pending[client] = r
 	p.pending++
 	timeout := p.acceptTimeout()
@@ -246,9 +273,23 @@ func (p *Pool) unpendLocked(r *Reservation) {
 	r.timer.Stop()
 	delete(l.pending, r.client)
 	p.pending--
-	if len(l.pending) == 0 {
-		p.closeListenerLocked(l)
+	if len(l.pending) > 0 {
+		return
 	}
+	if p.Linger <= 0 || p.closed {
+		p.closeListenerLocked(l)
+		return
+	}
+	l.idleGen++
+	gen := l.idleGen
+	l.linger = time.AfterFunc(p.Linger, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		// Only if no reservation came (and went) since this period began.
+		if l.idleGen == gen && len(l.pending) == 0 {
+			p.closeListenerLocked(l)
+		}
+	})
 }
 
 // closeListenerLocked closes l. It is done under p.mu so that, once it
@@ -258,6 +299,10 @@ func (p *Pool) closeListenerLocked(l *listener) {
 		return
 	}
 	l.closed = true
+	if l.linger != nil {
+		l.linger.Stop()
+		l.linger = nil
+	}
 	delete(p.listeners, l.key)
 	l.ln.Close()
 }

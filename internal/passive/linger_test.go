@@ -1,0 +1,54 @@
+package passive
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// With Linger, a released port's listener stays open for the next
+// reservation (no new bind), and closes once it stays unused.
+func TestLinger(t *testing.T) {
+	local := netip.MustParseAddr("127.0.0.1")
+	p, _ := newTestPool(t, freeRange(t, 4, local))
+	p.Linger = 300 * time.Millisecond
+	client := loClient(1)
+
+	r1 := mustReserve(t, p, local, client)
+	c := mustDial(t, client, r1)
+	mustAccept(t, r1).Close()
+	c.Close()
+	r1.Release()
+	if s := p.Stats(); s.Listeners != 1 || s.Pending != 0 {
+		t.Fatalf("after release with Linger: %+v, want the listener kept", s)
+	}
+	// The next reservation reuses the lingering listener: same port.
+	r2 := mustReserve(t, p, local, client)
+	if r2.Port() != r1.Port() {
+		t.Fatalf("second reservation on port %d, want the lingering %d", r2.Port(), r1.Port())
+	}
+	// A connection to it from another client is still refused.
+	other := loClient(2)
+	expectClosedByPeer(t, mustDial(t, other, r2))
+	c = mustDial(t, client, r2)
+	mustAccept(t, r2).Close()
+	c.Close()
+	r2.Release()
+	// Unused for the linger period: closed.
+	waitStats(t, p, 0, 0)
+}
+
+// Close closes lingering listeners at once.
+func TestLingerClose(t *testing.T) {
+	local := netip.MustParseAddr("127.0.0.1")
+	p, _ := newTestPool(t, freeRange(t, 2, local))
+	p.Linger = time.Hour
+	mustReserve(t, p, local, loClient(1)).Release()
+	if s := p.Stats(); s.Listeners != 1 {
+		t.Fatalf("%+v", s)
+	}
+	p.Close()
+	if s := p.Stats(); s.Listeners != 0 {
+		t.Fatalf("after Close: %+v", s)
+	}
+}
