@@ -54,6 +54,10 @@ type Backend struct {
 
 	opts atomic.Pointer[Options]
 
+	// roots shares one opened home folder among its sessions (one file
+	// descriptor per home, not per session).
+	roots local.Roots
+
 	mu        sync.Mutex
 	sessions  map[string]int  // logged-in sessions per user name
 	loggedBad map[string]bool // users whose unusable hash was logged
@@ -156,7 +160,7 @@ func (b *Backend) open(name, home string, perm ftp.Perm, anonymous bool, maxSess
 	}
 	b.sessions[name]++
 	b.mu.Unlock()
-	d, err := local.New(home)
+	d, err := b.roots.Open(home)
 	if err != nil {
 		b.release(name)
 		return nil, fmt.Errorf("open home of %s: %w", name, err)

@@ -34,6 +34,9 @@ type Driver struct {
 	SyncUploads bool
 
 	root *os.Root
+	// release, when set, gives a shared root back to its Roots instead of
+	// closing it.
+	release func()
 
 	mu      sync.Mutex
 	closed  bool
@@ -77,8 +80,74 @@ func (d *Driver) Close() error {
 	for _, u := range pending {
 		errs = append(errs, u.Abort())
 	}
-	errs = append(errs, d.root.Close())
+	if d.release != nil {
+		d.release()
+	} else {
+		errs = append(errs, d.root.Close())
+	}
 	return errors.Join(errs...)
+}
+
+// Roots shares one opened root per folder among the sessions that use it,
+// so a logged-in session costs one file descriptor (its control socket)
+// rather than two: with ten thousand sessions that is the difference
+// between fitting under a 20,000 descriptor limit and not. An *os.Root is
+// safe for concurrent use; each session still gets its own Driver, which
+// tracks and aborts that session's uploads. A Roots is safe for concurrent
+// use; its zero value is ready.
+type Roots struct {
+	mu sync.Mutex
+	m  map[string]*sharedRoot
+}
+
+type sharedRoot struct {
+	root *os.Root
+	refs int
+}
+
+// Open returns a Driver for dir (created if missing) on the shared root of
+// dir, opening it for the first user. The Driver's Close gives it back; the
+// root is closed when its last Driver is.
+func (rs *Roots) Open(dir string) (*Driver, error) {
+	if dir == "" {
+		return nil, &fs.PathError{Op: "new", Path: dir, Err: storage.ErrInvalidName}
+	}
+	key := filepath.Clean(dir)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	sr := rs.m[key]
+	if sr == nil {
+		d, err := New(dir)
+		if err != nil {
+			return nil, err
+		}
+		sr = &sharedRoot{root: d.root}
+		if rs.m == nil {
+			rs.m = make(map[string]*sharedRoot)
+		}
+		rs.m[key] = sr
+	}
+	sr.refs++
+	var once sync.Once
+	return &Driver{root: sr.root, uploads: make(map[*Upload]struct{}), release: func() {
+		once.Do(func() { rs.put(key, sr) })
+	}}, nil
+}
+
+func (rs *Roots) put(key string, sr *sharedRoot) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if sr.refs--; sr.refs == 0 {
+		delete(rs.m, key)
+		sr.root.Close()
+	}
+}
+
+// Len reports how many roots are open (for tests and metrics).
+func (rs *Roots) Len() int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return len(rs.m)
 }
 
 // Stat follows symlinks inside the root and describes name.

@@ -1218,3 +1218,50 @@ func BenchmarkUpload1MiB(b *testing.B) {
 		}
 	}
 }
+
+func TestRootsShareOneRoot(t *testing.T) {
+	var rs Roots
+	dir := t.TempDir()
+	a, err := rs.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rs.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.root != b.root || rs.Len() != 1 {
+		t.Fatalf("two drivers on %s do not share a root (%d open)", dir, rs.Len())
+	}
+	// Each driver keeps its own uploads: closing a aborts a's upload only.
+	ua, _ := a.Create("/a.txt", storage.Truncate, 0)
+	ub, _ := b.Create("/b.txt", storage.Truncate, 0)
+	ua.Write([]byte("a"))
+	ub.Write([]byte("b"))
+	a.Close()
+	a.Close() // idempotent: must not give the root back twice
+	if err := ub.Commit(); err != nil {
+		t.Fatalf("b's upload after a closed: %v", err)
+	}
+	if _, err := b.Stat("/b.txt"); err != nil {
+		t.Fatalf("b's root closed with a: %v", err)
+	}
+	if _, err := b.Stat("/a.txt"); err == nil {
+		t.Fatal("a's aborted upload was committed")
+	}
+	b.Close()
+	if rs.Len() != 0 {
+		t.Fatalf("%d roots open after the last driver closed", rs.Len())
+	}
+	// A fresh open works again, and other folders get their own root.
+	c, err := rs.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := rs.Open(t.TempDir())
+	if c.root == d.root || rs.Len() != 2 {
+		t.Fatal("different folders share a root")
+	}
+	c.Close()
+	d.Close()
+}
