@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,30 +20,13 @@ import (
 	ftpc "github.com/jlaffaye/ftp"
 
 	"github.com/rotary-ftp/rotary/internal/auth"
+	"github.com/rotary-ftp/rotary/internal/syncbuf"
 )
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // server is a running `rotary serve` for a test.
 type server struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *syncbuf.Buffer
 	addr string
 	done chan error
 }
@@ -55,7 +36,7 @@ func startServe(t *testing.T, args ...string) *server {
 	if runtime.GOOS == "windows" {
 		t.Skip("uses signals")
 	}
-	s := &server{out: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &server{out: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	s.cmd = exec.Command(buildRotary(t), append([]string{"serve"}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
@@ -390,7 +371,7 @@ func TestJSONLogs(t *testing.T) {
 // an "addr" field).
 func startServeJSON(t *testing.T, args ...string) *server {
 	t.Helper()
-	s := &server{out: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &server{out: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	s.cmd = exec.Command(buildRotary(t), append([]string{"serve"}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {

@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/rotary-ftp/rotary/internal/config"
 	"github.com/rotary-ftp/rotary/internal/ftp"
+	"github.com/rotary-ftp/rotary/internal/syncbuf"
 	"github.com/rotary-ftp/rotary/internal/tlscert"
 )
 
@@ -175,24 +175,6 @@ func TestCertHosts(t *testing.T) {
 	}
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestServeTLSBinary runs the binary: errors at start exit 2 naming the
 // file; a served certificate is the one whose fingerprint was printed; and
 // SIGHUP swaps it under a running session.
@@ -225,7 +207,7 @@ func TestServeTLSBinary(t *testing.T) {
 	cert, key := writePair(t, dir, "127.0.0.1")
 	addr, iaddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))), net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	pasv := strconv.Itoa(freePort(t))
-	var out syncBuffer
+	var out syncbuf.Buffer
 	cmd := exec.Command(bin, "serve", "--listen", addr, "--implicit-tls-listen", iaddr, "--root", filepath.Join(dir, "root"),
 		"--user", "u:p", "--tls-cert", cert, "--tls-key", key, "--require-tls", "--admin-listen", "",
 		"--passive-ports", pasv+"-"+pasv)

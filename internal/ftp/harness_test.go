@@ -22,6 +22,7 @@ import (
 	"github.com/rotary-ftp/rotary/internal/passive"
 	"github.com/rotary-ftp/rotary/internal/storage"
 	"github.com/rotary-ftp/rotary/internal/storage/local"
+	"github.com/rotary-ftp/rotary/internal/syncbuf"
 )
 
 // testBackend is an in-test Backend: users with passwords over one folder.
@@ -81,25 +82,7 @@ type testServer struct {
 	addr    string
 	root    string
 	backend *testBackend
-	logs    *logBuffer
-}
-
-// logBuffer collects log output for assertions.
-type logBuffer struct {
-	mu  chan struct{}
-	buf strings.Builder
-}
-
-func newLogBuffer() *logBuffer { l := &logBuffer{mu: make(chan struct{}, 1)}; return l }
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu <- struct{}{}
-	defer func() { <-l.mu }()
-	return l.buf.Write(p)
-}
-func (l *logBuffer) String() string {
-	l.mu <- struct{}{}
-	defer func() { <-l.mu }()
-	return l.buf.String()
+	logs    *syncbuf.Buffer
 }
 
 // startServer runs a server on 127.0.0.1 with user "u" password "p" and a
@@ -109,7 +92,7 @@ func startServer(t testing.TB, ports int, configure func(*ftp.Server)) *testServ
 	root := t.TempDir()
 	lo := int(nextPortBase.Add(int32(ports))) - ports
 	pool := passive.New(passive.Range{Lo: lo, Hi: lo + ports - 1})
-	logs := newLogBuffer()
+	logs := &syncbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pool.Logger = logger
 	be := &testBackend{root: root, users: map[string]string{"u": "p", "ro": "p"}, perms: map[string]ftp.Perm{"ro": ftp.PermReadOnly}}

@@ -2,7 +2,6 @@ package passive
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -12,9 +11,10 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/rotary-ftp/rotary/internal/syncbuf"
 )
 
 // All sockets in these tests are on loopback: 127.0.0.0/8 and ::1.
@@ -29,24 +29,6 @@ var (
 // 127.0.1.1, 127.0.1.2, ... 127.0.1.250, 127.0.2.1, ...
 func loClient(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{127, 0, byte(1 + i/250), byte(1 + i%250)})
-}
-
-// syncBuf is a goroutine-safe log sink.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // freeRange finds n consecutive ports, below the Linux ephemeral range, that
@@ -87,10 +69,10 @@ func portsFree(base, n int, locals []netip.Addr) bool {
 
 // newTestPool returns a pool for r that logs into the returned buffer and is
 // closed when the test ends.
-func newTestPool(tb testing.TB, r Range) (*Pool, *syncBuf) {
+func newTestPool(tb testing.TB, r Range) (*Pool, *syncbuf.Buffer) {
 	tb.Helper()
 	p := New(r)
-	buf := &syncBuf{}
+	buf := &syncbuf.Buffer{}
 	p.Logger = slog.New(slog.NewTextHandler(buf, nil))
 	tb.Cleanup(func() { p.Close() })
 	return p, buf

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rotary-ftp/rotary/internal/syncbuf"
 )
 
 // BenchmarkRETR1GiB compares a 1 GiB RETR straight from the server with the
@@ -106,7 +108,7 @@ func BenchmarkRETR1GiB(b *testing.B) {
 // startB starts rotary for a benchmark and returns its stop function.
 func startB(b *testing.B, name, ready string, args ...string) func() {
 	b.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(rotaryBin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	ftpc "github.com/jlaffaye/ftp"
+
+	"github.com/rotary-ftp/rotary/internal/syncbuf"
 )
 
 var rotaryBin string
@@ -45,35 +47,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	done chan struct{}
 }
 
 // start runs rotary with args and waits until every addr in ready accepts.
 func start(t *testing.T, name string, ready []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(rotaryBin, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, cmd: exec.Command(rotaryBin, args...), out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
