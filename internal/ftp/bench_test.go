@@ -33,8 +33,18 @@ func benchSession(b *testing.B) (*testServer, *rawConn) {
 
 func BenchmarkRETR1GiB(b *testing.B) {
 	ts, r := benchSession(b)
-	path := filepath.Join(ts.root, "big.bin")
-	f, err := os.Create(path)
+	benchRETR(b, ts.root, r, func(d net.Conn) net.Conn { return d })
+}
+
+func BenchmarkSTOR1GiB(b *testing.B) {
+	ts, r := benchSession(b)
+	benchSTOR(b, ts.root, r, func(d net.Conn) net.Conn { return d })
+}
+
+// benchRETR downloads a 1 GiB file b.N times. wrap gives the connection the
+// client reads from: the data connection itself, or TLS over it.
+func benchRETR(b *testing.B, root string, r *rawConn, wrap func(net.Conn) net.Conn) {
+	f, err := os.Create(filepath.Join(root, "big.bin"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,35 +58,38 @@ func BenchmarkRETR1GiB(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		d := r.pasvConn()
-		d.SetDeadline(time.Now().Add(2 * time.Minute))
+		d.SetDeadline(time.Now().Add(5 * time.Minute))
 		r.must(150, "RETR big.bin")
-		n, err := io.CopyBuffer(io.Discard, d, buf)
+		c := wrap(d)
+		n, err := io.CopyBuffer(io.Discard, c, buf)
 		if err != nil || n != benchFileSize {
 			b.Fatalf("received %d bytes, %v", n, err)
 		}
-		d.Close()
+		c.Close()
 		r.expect(226)
 	}
 }
 
-func BenchmarkSTOR1GiB(b *testing.B) {
-	ts, r := benchSession(b)
+// benchSTOR uploads 1 GiB b.N times through wrap's connection; closing it
+// (a TCP FIN, or TLS close_notify) ends each upload.
+func benchSTOR(b *testing.B, root string, r *rawConn, wrap func(net.Conn) net.Conn) {
 	chunk := make([]byte, 256<<10)
 	b.SetBytes(benchFileSize)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		d := r.pasvConn()
-		d.SetDeadline(time.Now().Add(2 * time.Minute))
+		d.SetDeadline(time.Now().Add(5 * time.Minute))
 		r.must(150, "STOR up.bin")
+		c := wrap(d)
 		for sent := 0; sent < benchFileSize; sent += len(chunk) {
-			if _, err := d.Write(chunk); err != nil {
+			if _, err := c.Write(chunk); err != nil {
 				b.Fatal(err)
 			}
 		}
-		d.Close()
+		c.Close()
 		r.expect(226)
 		b.StopTimer()
-		os.Remove(filepath.Join(ts.root, "up.bin")) // keep the disk from filling
+		os.Remove(filepath.Join(root, "up.bin")) // keep the disk from filling
 		b.StartTimer()
 	}
 }

@@ -2,9 +2,7 @@ package ftp_test
 
 import (
 	"crypto/tls"
-	"io"
-	"os"
-	"path/filepath"
+	"net"
 	"testing"
 	"time"
 
@@ -35,52 +33,10 @@ func benchTLSSession(b *testing.B) (*tlsServer, *rawConn, *tls.Config) {
 
 func BenchmarkRETR1GiBTLS(b *testing.B) {
 	ts, r, conf := benchTLSSession(b)
-	path := filepath.Join(ts.root, "big.bin")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	// A sparse file reads as zeros from the page cache without disk I/O.
-	if err := f.Truncate(benchFileSize); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
-	buf := make([]byte, 256<<10)
-	b.SetBytes(benchFileSize)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		d := r.pasvConn()
-		d.SetDeadline(time.Now().Add(5 * time.Minute))
-		r.must(150, "RETR big.bin")
-		td := tls.Client(d, conf)
-		n, err := io.CopyBuffer(io.Discard, td, buf)
-		if err != nil || n != benchFileSize {
-			b.Fatalf("received %d bytes, %v", n, err)
-		}
-		td.Close()
-		r.expect(226)
-	}
+	benchRETR(b, ts.root, r, func(d net.Conn) net.Conn { return tls.Client(d, conf) })
 }
 
 func BenchmarkSTOR1GiBTLS(b *testing.B) {
 	ts, r, conf := benchTLSSession(b)
-	chunk := make([]byte, 256<<10)
-	b.SetBytes(benchFileSize)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		d := r.pasvConn()
-		d.SetDeadline(time.Now().Add(5 * time.Minute))
-		r.must(150, "STOR up.bin")
-		td := tls.Client(d, conf)
-		for sent := 0; sent < benchFileSize; sent += len(chunk) {
-			if _, err := td.Write(chunk); err != nil {
-				b.Fatal(err)
-			}
-		}
-		td.Close() // close_notify ends the upload
-		r.expect(226)
-		b.StopTimer()
-		os.Remove(filepath.Join(ts.root, "up.bin")) // keep the disk from filling
-		b.StartTimer()
-	}
+	benchSTOR(b, ts.root, r, func(d net.Conn) net.Conn { return tls.Client(d, conf) })
 }
