@@ -24,6 +24,7 @@ PYTHON=${PYTHON:-python3}
 LFTP=${LFTP:-lftp}
 CURL=${CURL:-curl}
 HOST=127.0.0.1
+. "$here/lib.sh"
 BIN=${ROTARY_BIN:?ROTARY_BIN is required}
 USER_NAME=ftps
 USER_PASS=ftps-$$-$RANDOM
@@ -57,53 +58,6 @@ fail() {
 	if [ -s "$WORKDIR/last.out" ]; then sed 's/^/    | /' "$WORKDIR/last.out" | tail -n 15; fi
 }
 summary() { echo "ftps: $passed passed, $failed failed"; }
-
-# free_ports N: the first of N consecutive ports free on 127.0.0.1.
-free_ports() {
-	"$PYTHON" - "$1" <<'EOF'
-import random, socket, sys
-n = int(sys.argv[1])
-for _ in range(500):
-    base = random.randrange(20000, 60000 - n)
-    socks = []
-    try:
-        for p in range(base, base + n):
-            s = socket.socket()
-            socks.append(s)
-            s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        for s in socks:
-            s.close()
-    print(base)
-    sys.exit(0)
-sys.exit("no free port range found")
-EOF
-}
-
-# wait_ready PORT PID: waits for the 220 greeting on PORT.
-wait_ready() {
-	"$PYTHON" - "$HOST" "$1" "$2" <<'EOF'
-import os, socket, sys, time
-host, port, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-deadline = time.time() + 15
-while time.time() < deadline:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        sys.exit(1)
-    try:
-        with socket.create_connection((host, port), timeout=2) as s:
-            s.settimeout(3)
-            if s.recv(100).startswith(b"220"):
-                s.sendall(b"QUIT\r\n")
-                sys.exit(0)
-    except OSError:
-        time.sleep(0.1)
-sys.exit(1)
-EOF
-}
 
 # start NAME ARGS...: starts a server with a control port, an implicit port
 # and 8 passive ports; sets PORT_<NAME>, IPORT_<NAME>, ROOT_<NAME>.

@@ -25,6 +25,7 @@ PYTHON=${PYTHON:-python3}
 LFTP=${LFTP:-lftp}
 INTEROP_SUITES=${INTEROP_SUITES:-ftplib lftp}
 HOST=127.0.0.1
+. "$here/lib.sh"
 FTP_USER=interop
 FTP_PASS=interop-$$-$RANDOM
 
@@ -105,32 +106,6 @@ else
 fi
 
 # ---- ports -----------------------------------------------------------------
-# free_ports COUNT: prints the first port of COUNT consecutive ports that are
-# free on 127.0.0.1 right now (tried from random bases).
-free_ports() {
-	"$PYTHON" - "$1" <<'EOF'
-import random, socket, sys
-n = int(sys.argv[1])
-rnd = random.Random()
-for _ in range(500):
-    base = rnd.randrange(20000, 60000 - n)
-    socks = []
-    try:
-        for p in range(base, base + n):
-            s = socket.socket()
-            socks.append(s)
-            s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        for s in socks:
-            s.close()
-    print(base)
-    sys.exit(0)
-sys.exit("no free port range found")
-EOF
-}
-
 # start_server NAME PASSIVE_COUNT: starts a server, sets PORT_<NAME>,
 # ROOT_<NAME>. The control port and the passive range are one block of
 # consecutive free ports.
@@ -149,26 +124,7 @@ start_server() {
 		pid=$!
 		pids+=("$pid")
 		# Wait for the control port to answer with its 220 greeting.
-		if "$PYTHON" - "$HOST" "$port" "$pid" <<'EOF'
-import os, socket, sys, time
-host, port, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-deadline = time.time() + 10
-while time.time() < deadline:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        sys.exit(1)
-    try:
-        with socket.create_connection((host, port), timeout=2) as s:
-            s.settimeout(3)
-            if s.recv(100).startswith(b"220"):
-                s.sendall(b"QUIT\r\n")
-                sys.exit(0)
-    except OSError:
-        time.sleep(0.1)
-sys.exit(1)
-EOF
-		then
+		if wait_ready "$port" "$pid"; then
 			printf -v "PORT_$name" %s "$port"
 			printf -v "ROOT_$name" %s "$root"
 			printf -v "PASV_$name" %s "$((base + 1))-$((base + npasv))"

@@ -87,12 +87,6 @@ func hashSink(c *net.TCPConn) {
 	io.WriteString(c, hex.EncodeToString(h.Sum(nil)))
 }
 
-// sink reads to EOF and answers "ok".
-func sink(c *net.TCPConn) {
-	io.Copy(io.Discard, c)
-	io.WriteString(c, "ok")
-}
-
 // identify answers its own address and closes.
 func identify(c *net.TCPConn) {
 	io.WriteString(c, c.LocalAddr().(*net.TCPAddr).IP.String())
