@@ -23,6 +23,9 @@ GOOS=darwin GOARCH=arm64 go build ./...
 
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
+# Stack sizes are only what production gets without the race detector.
+echo "== go test (stack sizes, without -race)"
+go test -count=1 -run 'TestIdleSessionStacks' ./internal/ftp/
 
 if [ -f test/interop/run.sh ]; then
   echo "== interop (lftp, Python ftplib)"

@@ -23,6 +23,7 @@ import (
 	"github.com/rotary-ftp/rotary/internal/ban"
 	"github.com/rotary-ftp/rotary/internal/config"
 	"github.com/rotary-ftp/rotary/internal/ftp"
+	"github.com/rotary-ftp/rotary/internal/logqueue"
 	"github.com/rotary-ftp/rotary/internal/passive"
 	"github.com/rotary-ftp/rotary/internal/proxyheader"
 	"github.com/rotary-ftp/rotary/internal/publicip"
@@ -66,10 +67,15 @@ func runServe(args []string) int {
 		err = app.addTLS(&tlsOpts, os.Stdout)
 	}
 	if err != nil {
+		if app != nil {
+			app.logq.Sync()
+		}
 		fmt.Fprintf(os.Stderr, "rotary serve: %v\n", err)
 		return 2
 	}
-	return app.run()
+	code := app.run()
+	app.logq.Sync()
+	return code
 }
 
 // serveApp is a running `rotary serve`: the server and what feeds it, kept
@@ -79,6 +85,7 @@ type serveApp struct {
 	cfg       config.Config
 	level     *slog.LevelVar
 	logger    *slog.Logger
+	logq      *logqueue.Queue // syncs the logger's lines out before exit
 	srv       *ftp.Server
 	listeners []net.Listener
 	backend   *auth.Backend
@@ -93,13 +100,19 @@ type serveApp struct {
 	generated *auth.User
 }
 
-func newLogger(cfg config.Config, level *slog.LevelVar) *slog.Logger {
+// newLogger logs to standard error through a logqueue: sessions hand their
+// lines to one writer goroutine (shallow session stacks, batched writes).
+// The queue must be synced before the process exits.
+func newLogger(cfg config.Config, level *slog.LevelVar) (*slog.Logger, *logqueue.Queue) {
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	h, q := logqueue.New(os.Stderr, func(w io.Writer) slog.Handler {
+		if cfg.LogFormat == "json" {
+			return slog.NewJSONHandler(w, opts)
+		}
+		return slog.NewTextHandler(w, opts)
+	})
+	return slog.New(h), q
 }
 
 // authOptions builds the user set: command-line users, the users file and
@@ -135,10 +148,15 @@ func authOptions(cfg config.Config, out io.Writer) (auth.Options, error) {
 	return o, nil
 }
 
-func newServeApp(cfg config.Config, args []string, out io.Writer) (*serveApp, error) {
+func newServeApp(cfg config.Config, args []string, out io.Writer) (_ *serveApp, err error) {
 	a := &serveApp{args: args, cfg: cfg, level: new(slog.LevelVar)}
-	a.logger = newLogger(cfg, a.level)
+	a.logger, a.logq = newLogger(cfg, a.level)
 	slog.SetDefault(a.logger)
+	defer func() {
+		if err != nil {
+			a.logq.Sync() // what was logged before the failure
+		}
+	}()
 
 	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
 		return nil, fmt.Errorf("root: %w", err)

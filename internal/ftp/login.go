@@ -43,16 +43,36 @@ func (s *session) handleUSER(arg string) {
 
 // handlePASS: waiting for PASS -> logged in.
 func (s *session) handlePASS(arg string) {
-	if s.acct != nil {
-		s.reply(503, "Already logged in")
+	user, ok := s.passAllowed()
+	if !ok {
 		return
 	}
-	if !s.requireTLS() {
+	acct, err := s.checkLogin(user, arg)
+	if err != nil {
+		s.loginFailed(user, err)
 		return
+	}
+	s.loggedIn(acct, arg)
+}
+
+// handlePASS is split into //go:noinline parts so that its frame, which
+// is on the stack under every log line of a login, stays small: that keeps
+// sessions' stacks at 4 KiB (see serve).
+
+// passAllowed checks that PASS may run now and returns the USER it is for.
+//
+//go:noinline
+func (s *session) passAllowed() (string, bool) {
+	if s.acct != nil {
+		s.reply(503, "Already logged in")
+		return "", false
+	}
+	if !s.requireTLS() {
+		return "", false
 	}
 	if s.user == "" {
 		s.reply(503, "Login with USER first")
-		return
+		return "", false
 	}
 	user := s.user
 	s.user = ""
@@ -62,12 +82,25 @@ func (s *session) handlePASS(arg string) {
 		if err := f(s.info); err != nil {
 			s.reply(421, err.Error())
 			s.quit.Store(true)
-			return
+			return "", false
 		}
 	}
+	return user, true
+}
+
+// checkLogin asks the backend, with a bound on its time.
+//
+//go:noinline
+func (s *session) checkLogin(user, pass string) (*Account, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	acct, err := s.srv.Backend.Login(ctx, s.info, user, arg)
-	cancel()
+	defer cancel()
+	return s.srv.Backend.Login(ctx, s.info, user, pass)
+}
+
+// loginFailed answers a login the backend did not grant.
+//
+//go:noinline
+func (s *session) loginFailed(user string, err error) {
 	var refused *LoginRefused
 	if errors.As(err, &refused) {
 		// Right credentials, but not now (the user's session limit): no
@@ -76,29 +109,32 @@ func (s *session) handlePASS(arg string) {
 		s.reply(530, refused.Reason)
 		return
 	}
-	if err != nil && !errors.Is(err, ErrLoginFailed) {
+	if !errors.Is(err, ErrLoginFailed) {
 		// The server's fault (a home folder that cannot be opened): not a
 		// wrong password, so not counted as one.
 		s.log.Warn("login error", "user", user, "err", err)
 		s.reply(530, "Login failed: server error (the server log says why)")
 		return
 	}
-	if err != nil {
-		s.failures++
-		s.log.Info("login failed", "user", user, "failures", s.failures)
-		if s.failures >= maxLoginFailures {
-			s.reply(421, "Too many login failures, closing control connection")
-			s.quit.Store(true)
-			return
-		}
-		s.reply(530, "Login incorrect")
+	s.failures++
+	s.log.Info("login failed", "user", user, "failures", s.failures)
+	if s.failures >= maxLoginFailures {
+		s.reply(421, "Too many login failures, closing control connection")
+		s.quit.Store(true)
 		return
 	}
+	s.reply(530, "Login incorrect")
+}
+
+// loggedIn starts the session of a granted login.
+//
+//go:noinline
+func (s *session) loggedIn(acct *Account, pass string) {
 	s.acct = acct
 	s.failures = 0
 	s.cwd = "/"
 	if acct.Anonymous {
-		s.log.Info("login", "user", acct.Name, "anonymous", true, "password", quoteVerb(arg))
+		s.log.Info("login", "user", acct.Name, "anonymous", true, "password", quoteVerb(pass))
 		s.reply(230, "Anonymous access granted, restrictions apply")
 		return
 	}
