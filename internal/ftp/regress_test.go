@@ -37,7 +37,8 @@ func slowRead(t *testing.T, d net.Conn, piece int, pause time.Duration) int {
 // and on the user-space (TYPE A) path.
 func TestSlowTransferIsNotStalled(t *testing.T) {
 	ts := startServer(t, 4, func(s *ftp.Server) { s.DataTimeout = 400 * time.Millisecond })
-	data := []byte(strings.Repeat("line of text\n", 30000)) // 390 kB
+	// 1.2 MB: over blockingSendMin, so TYPE I takes the blocking sendfile.
+	data := []byte(strings.Repeat("line of text\n", 95000))
 	writeFile(t, filepath.Join(ts.root, "slow.txt"), data)
 	r := ts.raw(t)
 	r.login()
@@ -45,9 +46,9 @@ func TestSlowTransferIsNotStalled(t *testing.T) {
 		r.must(200, "TYPE %s", mode)
 		d := r.pasvConn()
 		r.must(150, "RETR slow.txt")
-		// About 16 kB every 50 ms: a few hundred kB/s, for more than
-		// twice the data timeout, with no pause near the timeout.
-		got := slowRead(t, d, 16<<10, 50*time.Millisecond)
+		// About 48 kB every 50 ms: about 1 MB/s, for more than twice the
+		// data timeout, with no pause near the timeout.
+		got := slowRead(t, d, 48<<10, 50*time.Millisecond)
 		if code, msg := r.read(); code != 226 {
 			t.Fatalf("TYPE %s slow download: %d %q after %d bytes", mode, code, msg, got)
 		}

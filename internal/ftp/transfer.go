@@ -57,6 +57,11 @@ func (t *transfer) abort() {
 	t.cancel()
 	t.mu.Lock()
 	if t.data != nil {
+		if tc, ok := t.data.(*net.TCPConn); ok {
+			// Wakes a sendfile blocked on a full socket buffer
+			// (sendFileBlocking), which Close alone would wait for.
+			tc.CloseWrite()
+		}
 		t.data.Close()
 	}
 	t.mu.Unlock()
@@ -267,11 +272,22 @@ func (s *session) handleRETR(arg string) {
 		s.discardData()
 		return
 	}
-	opener := fmt.Sprintf("Opening %s mode data connection for %s (%d bytes)", s.modeName(), p, fi.Size()-offset)
+	size := fi.Size() - offset
+	opener := fmt.Sprintf("Opening %s mode data connection for %s (%d bytes)", s.modeName(), p, size)
 	ascii, rate := s.asciiMode, s.acct.DownloadRate
 	s.startTransfer("RETR", p, opener, func(data net.Conn) (int64, error) {
 		if zeroCopy(data, ascii, rate) {
-			// f is an *os.File and data a *net.TCPConn: sendfile.
+			if of, ok := f.(*os.File); ok && size >= blockingSendMin {
+				// Full segments, as vsftpd and ProFTPD send files: Go turns
+				// Nagle's algorithm off on every connection, which costs
+				// big transfers about a sixth of their rate here; a file's
+				// last segment goes out at close anyway.
+				tc := data.(*net.TCPConn)
+				tc.SetNoDelay(false)
+				if n, err, handled := sendFileBlocking(tc, of, size, s.srv.settings().data); handled {
+					return n, err
+				}
+			}
 			return s.copyZeroCopy(data, data, f)
 		}
 		conn := s.deadlineConn(data)
@@ -416,6 +432,11 @@ func (s *session) handleABOR(arg string) {
 
 // zeroCopy reports whether a transfer can use the kernel's zero-copy path:
 // binary, unthrottled, on a plain TCP data connection (not TLS).
+// blockingSendMin is the smallest RETR that takes sendFileBlocking. A
+// smaller file fits the socket buffer, so the non-blocking sendfile never
+// waits, and switching the socket's mode would only add system calls.
+const blockingSendMin = 1 << 20
+
 func zeroCopy(data net.Conn, ascii bool, rate int64) bool {
 	_, plain := data.(*net.TCPConn)
 	return plain && !ascii && rate <= 0
