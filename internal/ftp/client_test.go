@@ -3,6 +3,7 @@ package ftp_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -211,4 +212,45 @@ func TestClientBadLogin(t *testing.T) {
 	if err := c.Login("u", "p"); err != nil {
 		t.Fatalf("retry with the right password: %v", err)
 	}
+}
+
+// MLSD streams a folder larger than one read batch: a real client gets
+// every entry once, with its facts; a file and a missing folder are
+// answered before any data.
+func TestMLSDStreamsLargeFolder(t *testing.T) {
+	ts := startServer(t, 8, nil)
+	const n = 1000
+	want := map[string]int64{}
+	for i := range n {
+		name := fmt.Sprintf("file-%04d.txt", i)
+		writeFile(t, filepath.Join(ts.root, "many", name), []byte(strings.Repeat("x", i%17)))
+		want[name] = int64(i % 17)
+	}
+	c := ts.client(t)
+	entries, err := c.List("many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, e := range entries {
+		if _, dup := got[e.Name]; dup {
+			t.Errorf("%s listed twice", e.Name)
+		}
+		got[e.Name] = int64(e.Size)
+	}
+	if len(got) != n {
+		t.Fatalf("%d entries, want %d", len(got), n)
+	}
+	for name, size := range want {
+		if got[name] != size {
+			t.Errorf("%s: size %d, want %d", name, got[name], size)
+		}
+	}
+	r := ts.raw(t)
+	r.login()
+	r.pasvConn()
+	r.must(501, "MLSD many/file-0001.txt")
+	r.pasvConn()
+	r.must(550, "MLSD nowhere")
+	r.must(200, "NOOP")
 }

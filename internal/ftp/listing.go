@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"io/fs"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rotary-ftp/rotary/internal/storage"
 )
 
 // Listings are written through a pooled buffer: a session that is not
@@ -126,6 +129,10 @@ func (s *session) list(verb, arg string, format lineFormatter) {
 		return
 	}
 	p := s.resolve(arg)
+	if opener, ok := s.acct.FS.(storage.DirOpener); ok && verb == "MLSD" {
+		s.streamListing(opener, verb, p, format)
+		return
+	}
 	entries, err := s.readListing(p, verb == "MLSD")
 	if err != nil {
 		if err == errNotDirListing {
@@ -139,6 +146,62 @@ func (s *session) list(verb, arg string, format lineFormatter) {
 	s.startTransfer(verb, p, "Opening ASCII mode data connection for file list", func(data net.Conn) (int64, error) {
 		return writeListing(s.deadlineConn(data), entries, format)
 	}, nil)
+}
+
+// streamListing sends MLSD as the directory is read: a batch of entries is
+// read, described and written while the client parses the one before, and
+// no listing is held in memory. The lines are in directory order; RFC 3659
+// gives MLSD's lines no order (LIST and NLST, which people read, stay
+// sorted). Errors opening the directory are answered before 150, as with
+// the other listings.
+func (s *session) streamListing(opener storage.DirOpener, verb, p string, format lineFormatter) {
+	dir, err := opener.OpenDir(p)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotDir) {
+			s.reply(501, "MLSD needs a directory; use MLST for a file")
+		} else {
+			s.replyErr(err)
+		}
+		s.discardData()
+		return
+	}
+	s.startTransfer(verb, p, "Opening ASCII mode data connection for file list", func(data net.Conn) (int64, error) {
+		return writeDirListing(s.deadlineConn(data), dir, format)
+	}, func(error) error {
+		dir.Close()
+		return nil
+	})
+}
+
+// listBatch is how many entries streamListing reads at a time.
+const listBatch = 256
+
+// writeDirListing formats dir's entries into w through a pooled buffer.
+func writeDirListing(w io.Writer, dir storage.Dir, format lineFormatter) (int64, error) {
+	bw := listBufPool.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() { bw.Reset(nil); listBufPool.Put(bw) }()
+	now := time.Now()
+	var line []byte
+	var n int64
+	for {
+		infos, err := dir.Next(listBatch)
+		for _, fi := range infos {
+			line = format(line[:0], listEntry{name: fi.Name(), info: fi}, now)
+			m, werr := bw.Write(line)
+			n += int64(m)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if err == io.EOF {
+			return n, bw.Flush()
+		}
+		if err != nil {
+			bw.Flush()
+			return n, err
+		}
+	}
 }
 
 // writeListing formats entries into w through a pooled buffer.

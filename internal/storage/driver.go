@@ -39,6 +39,25 @@ type Driver interface {
 	Chtimes(name string, mtime time.Time) error
 }
 
+// DirOpener is implemented by drivers that can list a directory in
+// batches, so that a listing's first lines are on the wire while its last
+// entries are still being read (MLSD of a large folder). The engine uses
+// ReadDir with drivers that lack it.
+type DirOpener interface {
+	// OpenDir opens directory name for listing. A file is an error
+	// wrapping ErrNotDir.
+	OpenDir(name string) (Dir, error)
+}
+
+// Dir is a directory being listed.
+type Dir interface {
+	// Next returns up to n more entries, in no particular order, and
+	// io.EOF (with no entries) at the end. The driver's own in-flight
+	// upload files are left out, as in ReadDir.
+	Next(n int) ([]fs.FileInfo, error)
+	Close() error
+}
+
 // CreateMode says how an upload relates to an existing file.
 type CreateMode int
 

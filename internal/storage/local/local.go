@@ -168,6 +168,30 @@ func (d *Driver) Stat(name string) (fs.FileInfo, error) {
 // an fstatat relative to the directory's descriptor). The driver's in-flight
 // upload files are left out.
 func (d *Driver) ReadDir(name string) ([]fs.FileInfo, error) {
+	dir, err := d.openDir(name)
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	var infos []fs.FileInfo
+	for {
+		batch, err := dir.next(-1, infos)
+		infos = batch
+		if err == io.EOF {
+			return infos, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// OpenDir opens directory name for listing in batches (storage.DirOpener).
+func (d *Driver) OpenDir(name string) (storage.Dir, error) {
+	return d.openDir(name)
+}
+
+func (d *Driver) openDir(name string) (*dir, error) {
 	rel, err := resolve("readdir", name)
 	if err != nil {
 		return nil, err
@@ -176,34 +200,33 @@ func (d *Driver) ReadDir(name string) ([]fs.FileInfo, error) {
 	if err != nil {
 		return nil, wrapErr("readdir", name, err)
 	}
-	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
+		f.Close()
 		return nil, wrapErr("readdir", name, err)
 	}
 	if !fi.IsDir() {
+		f.Close()
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: storage.ErrNotDir}
 	}
-	entries, err := f.ReadDir(-1)
-	if err != nil {
-		return nil, wrapErr("readdir", name, err)
-	}
-	infos := make([]fs.FileInfo, 0, len(entries))
-	for _, e := range entries {
-		if isTempName(e.Name()) {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // removed since the directory was read
-			}
-			return nil, wrapErr("readdir", path.Join(name, e.Name()), err)
-		}
-		infos = append(infos, info)
-	}
-	return infos, nil
+	return &dir{f: f, name: name}, nil
 }
+
+// dir is an open directory: each batch is one getdents(2) read and one
+// fstatat(2) per entry, relative to the directory's descriptor.
+type dir struct {
+	f    *os.File
+	name string
+}
+
+func (d *dir) Next(n int) ([]fs.FileInfo, error) {
+	if n <= 0 {
+		n = 1
+	}
+	return d.next(n, nil)
+}
+
+func (d *dir) Close() error { return d.f.Close() }
 
 // Open opens the regular file name for reading, positioned at offset. The
 // result is the *os.File itself so io.Copy to a network connection can use

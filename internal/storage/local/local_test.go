@@ -1265,3 +1265,64 @@ func TestRootsShareOneRoot(t *testing.T) {
 	c.Close()
 	d.Close()
 }
+
+// OpenDir lists in batches: every entry once across the batches, upload
+// temp files hidden even when a whole batch is made of them, io.EOF at the
+// end, and the same errors as ReadDir.
+func TestOpenDirBatches(t *testing.T) {
+	fx := newFixture(t)
+	d := fx.d
+	mustMkdir(t, fx.host("/big"))
+	want := map[string]bool{}
+	for i := range 250 {
+		name := fmt.Sprintf("f%03d", i)
+		writeHost(t, fx.host("/big/"+name), "x")
+		want[name] = true
+	}
+	for i := range 40 {
+		writeHost(t, fx.host(fmt.Sprintf("/big/.rotary-upload-%08x.tmp", i)), "junk")
+	}
+	dir, err := d.OpenDir("/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	got := map[string]int{}
+	batches := 0
+	for {
+		infos, err := dir.Next(7)
+		if err == io.EOF {
+			if len(infos) != 0 {
+				t.Fatalf("io.EOF with %d entries", len(infos))
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(infos) == 0 || len(infos) > 7 {
+			t.Fatalf("batch of %d entries, want 1 to 7", len(infos))
+		}
+		batches++
+		for _, fi := range infos {
+			got[fi.Name()]++
+		}
+	}
+	if len(got) != len(want) || batches < 250/7 {
+		t.Errorf("%d names in %d batches, want %d names", len(got), batches, len(want))
+	}
+	for name, n := range got {
+		if !want[name] || n != 1 {
+			t.Errorf("%s listed %d times (expected: %v)", name, n, want[name])
+		}
+	}
+	if _, err := d.OpenDir("/a/file.txt"); !errors.Is(err, storage.ErrNotDir) {
+		t.Errorf("OpenDir(file) = %v, want ErrNotDir", err)
+	}
+	if _, err := d.OpenDir("/missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenDir(missing) = %v, want ErrNotExist", err)
+	}
+	if _, err := d.OpenDir("/../etc"); err == nil {
+		t.Error("OpenDir outside the root succeeded")
+	}
+}

@@ -4,7 +4,10 @@ package local
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,5 +38,51 @@ func TestFIFORefused(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("opening a FIFO blocked")
+	}
+}
+
+// The listing's own fstatat descriptions agree with os.Lstat for every kind
+// of entry, in a batch large enough to be described in parallel.
+func TestListingDescribesLikeLstat(t *testing.T) {
+	fx := newFixture(t)
+	mustMkdir(t, fx.host("/kinds"))
+	for i := range parallelStatMin + 10 {
+		writeHost(t, fx.host(fmt.Sprintf("/kinds/file%03d", i)), strings.Repeat("x", i))
+	}
+	mustMkdir(t, fx.host("/kinds/subdir"))
+	if err := os.Symlink("file001", fx.host("/kinds/link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/nowhere", fx.host("/kinds/dangling")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(fx.host("/kinds/fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(fx.host("/kinds/file002"), 0o755|fs.ModeSetuid|fs.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(fx.host("/kinds/subdir"), 0o777|fs.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Date(2001, 2, 3, 4, 5, 6, 789, time.UTC)
+	os.Chtimes(fx.host("/kinds/file003"), old, old)
+
+	infos, err := fx.d.ReadDir("/kinds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != parallelStatMin+10+4 {
+		t.Fatalf("%d entries, want %d", len(infos), parallelStatMin+10+4)
+	}
+	for _, fi := range infos {
+		want, err := os.Lstat(fx.host("/kinds/" + fi.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != want.Mode() || fi.Size() != want.Size() || !fi.ModTime().Equal(want.ModTime()) || fi.IsDir() != want.IsDir() {
+			t.Errorf("%s: mode %v size %d mtime %v dir %v; Lstat says %v %d %v %v", fi.Name(),
+				fi.Mode(), fi.Size(), fi.ModTime(), fi.IsDir(), want.Mode(), want.Size(), want.ModTime(), want.IsDir())
+		}
 	}
 }
