@@ -19,10 +19,6 @@ import (
 	"github.com/rotary-ftp/rotary/internal/proxyheader"
 )
 
-// readBufferSize is small on purpose: idle sessions cost memory, and almost
-// every command fits. Longer lines (up to MaxLine) are assembled in partial.
-const readBufferSize = 512
-
 // maxErrors is how many bad commands in a row a session may send before it is
 // hung up on (go-smtp's protocolError idea): it stops scanners from holding a
 // connection forever.
@@ -34,7 +30,7 @@ type session struct {
 	conn net.Conn // the accepted connection; closing it ends the session
 	info ConnInfo
 	log  *slog.Logger
-	r    *bufio.Reader // reads ctl
+	r    *ctlReader // reads ctl
 
 	wmu sync.Mutex // serialises replies from the command loop and the transfer goroutine
 	// ctl carries commands and replies: conn, or TLS over it after AUTH TLS
@@ -128,6 +124,9 @@ func (s *session) finish(start time.Time) {
 	user := s.userName()
 	s.logout()
 	s.conn.Close()
+	if s.r != nil {
+		s.r.close()
+	}
 	s.log.Info("session closed", "user", user, "duration", time.Since(start).Round(time.Millisecond))
 }
 
@@ -149,7 +148,7 @@ func (s *session) open() bool {
 		s.reply(421, refuse)
 		return false
 	}
-	s.r = bufio.NewReaderSize(s.ctl, readBufferSize)
+	s.r = newCtlReader(s.ctl)
 	s.log.Info("session opened", "local", s.info.Local.String())
 
 	greeting := s.srv.Greeting
@@ -307,7 +306,7 @@ func (s *session) lineTooLong() {
 // A read error (a deadline) keeps what arrived of the line for the next call.
 func (s *session) readLine() (line []byte, tooLong bool, err error) {
 	if len(s.partial) == 0 && !s.partialLong {
-		chunk, err := s.r.ReadSlice('\n')
+		chunk, err := s.r.readSlice()
 		if err == nil {
 			return stripTelnet(chunk), false, nil
 		}
@@ -317,7 +316,7 @@ func (s *session) readLine() (line []byte, tooLong bool, err error) {
 		}
 	}
 	for {
-		chunk, err := s.r.ReadSlice('\n')
+		chunk, err := s.r.readSlice()
 		s.addPartial(chunk)
 		if err == nil {
 			break

@@ -231,8 +231,7 @@ func (s *session) handleAUTH(arg string) {
 	}
 	// Whatever the client sent after this line is the start of its
 	// handshake; it leaves the clear-text reader for the TLS layer.
-	pending, _ := s.r.Peek(s.r.Buffered())
-	st.startTLS(s.conn, bytes.Clone(pending))
+	st.startTLS(s.conn, bytes.Clone(s.r.buffered()))
 	if !s.reply(234, "AUTH "+mech+" successful") {
 		return
 	}
@@ -256,7 +255,7 @@ func (s *session) useTLS(st *sessionTLS) {
 	s.ctl = st.ctl
 	s.wmu.Unlock()
 	if s.r != nil {
-		s.r.Reset(st.ctl)
+		s.r.reset(st.ctl)
 	}
 }
 
@@ -343,7 +342,7 @@ func (s *session) handleCCC(arg string) {
 	s.wmu.Lock()
 	s.ctl = st.rec
 	s.wmu.Unlock()
-	s.r.Reset(st.rec)
+	s.r.reset(st.rec)
 	s.log.Info("control connection cleared by CCC")
 }
 
