@@ -58,8 +58,10 @@ func (t *transfer) abort() {
 	t.mu.Lock()
 	if t.data != nil {
 		if tc, ok := t.data.(*net.TCPConn); ok {
-			// Wakes a sendfile blocked on a full socket buffer
-			// (sendFileBlocking), which Close alone would wait for.
+			// Wakes a sendfile blocked on a full socket buffer or a splice
+			// blocked on an empty one (zerocopy_linux.go), which Close
+			// alone would wait for.
+			tc.CloseRead()
 			tc.CloseWrite()
 		}
 		t.data.Close()
@@ -339,6 +341,11 @@ func (s *session) store(verb, p string, mode storage.CreateMode, opener string) 
 	}
 	s.startTransfer(verb, p, opener, func(data net.Conn) (int64, error) {
 		if zeroCopy(data, ascii, rate) {
+			if fu, ok := up.(storage.FileUpload); ok {
+				if n, err, handled := receiveFileBlocking(data.(*net.TCPConn), fu.File(), s.srv.settings().data); handled {
+					return n, err
+				}
+			}
 			// up forwards ReadFrom to its *os.File: Linux splices the socket
 			// into the file.
 			return s.copyZeroCopy(data, up, data)

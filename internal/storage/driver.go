@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"os"
 	"time"
 )
 
@@ -83,6 +84,15 @@ type Upload interface {
 	// Abort discards the upload. It is safe after Commit (then a no-op) and
 	// safe to call twice.
 	Abort() error
+}
+
+// FileUpload is implemented by uploads written to an *os.File. The engine
+// may then move a transfer's bytes into that file itself, in the kernel
+// (splice(2) on Linux), at the file's current position; the Upload's
+// Commit and Abort still decide what becomes of them. The file must not be
+// used after either.
+type FileUpload interface {
+	File() *os.File
 }
 
 // Errors drivers wrap so the engine can map them to FTP reply codes in one place.

@@ -185,6 +185,10 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 	return u.f.ReadFrom(r)
 }
 
+// File is the temporary file the upload writes to (storage.FileUpload),
+// positioned where the next byte goes.
+func (u *Upload) File() *os.File { return u.f }
+
 // Commit closes the temporary file and renames it over the destination.
 // With Driver.SyncUploads the data is flushed to disk (fsync) before the
 // rename, so that even after a power loss the destination holds either the

@@ -1,0 +1,21 @@
+//go:build !linux
+
+package ftp
+
+import (
+	"net"
+	"os"
+	"time"
+)
+
+// sendFileBlocking is Linux only (zerocopy_linux.go); elsewhere RETR takes
+// io.Copy's sendfile or TransmitFile path.
+func sendFileBlocking(c *net.TCPConn, f *os.File, size int64, timeout time.Duration) (int64, error, bool) {
+	return 0, nil, false
+}
+
+// receiveFileBlocking is Linux only (zerocopy_linux.go); elsewhere STOR
+// takes io.Copy's path.
+func receiveFileBlocking(c *net.TCPConn, f *os.File, timeout time.Duration) (int64, error, bool) {
+	return 0, nil, false
+}
