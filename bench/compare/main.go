@@ -456,6 +456,13 @@ func benchRun(o *options, s *server, j job) bench.Result {
 		}
 		args = append(args, "--sessions", strconv.Itoa(n), "--server-pid", strconv.Itoa(s.proc.Process.Pid))
 	}
+	if j.workload == bench.StorBig {
+		// Start every server's uploads with no write-back pending from the
+		// server before it: without this, whichever server came after
+		// another's uploads in a round paid for them (STOR figures then
+		// followed the position in the round more than the server).
+		syncDisks()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration+10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, o.rotary, args...)

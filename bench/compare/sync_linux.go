@@ -1,0 +1,6 @@
+package main
+
+import "syscall"
+
+// syncDisks flushes dirty pages to disk (sync(2)).
+func syncDisks() { syscall.Sync() }
