@@ -176,51 +176,57 @@ func (s *session) streamListing(opener storage.DirOpener, verb, p string, format
 // listBatch is how many entries streamListing reads at a time.
 const listBatch = 256
 
-// writeDirListing formats dir's entries into w through a pooled buffer.
+// writeDirListing formats dir's entries into w, a batch at a time.
 func writeDirListing(w io.Writer, dir storage.Dir, format lineFormatter) (int64, error) {
-	bw := listBufPool.Get().(*bufio.Writer)
-	bw.Reset(w)
-	defer func() { bw.Reset(nil); listBufPool.Put(bw) }()
-	now := time.Now()
-	var line []byte
-	var n int64
-	for {
-		infos, err := dir.Next(listBatch)
-		for _, fi := range infos {
-			line = format(line[:0], listEntry{name: fi.Name(), info: fi}, now)
-			m, werr := bw.Write(line)
-			n += int64(m)
-			if werr != nil {
-				return n, werr
+	return writeLines(w, format, func(emit func(listEntry) error) error {
+		for {
+			infos, err := dir.Next(listBatch)
+			for _, fi := range infos {
+				if werr := emit(listEntry{name: fi.Name(), info: fi}); werr != nil {
+					return werr
+				}
+			}
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
 			}
 		}
-		if err == io.EOF {
-			return n, bw.Flush()
-		}
-		if err != nil {
-			bw.Flush()
-			return n, err
-		}
-	}
+	})
 }
 
-// writeListing formats entries into w through a pooled buffer.
+// writeListing formats entries into w.
 func writeListing(w io.Writer, entries []listEntry, format lineFormatter) (int64, error) {
+	return writeLines(w, format, func(emit func(listEntry) error) error {
+		for _, e := range entries {
+			if err := emit(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// writeLines formats the entries that each emits into w through a pooled
+// buffer, one reused line buffer, and the same "now" for every line.
+func writeLines(w io.Writer, format lineFormatter, each func(emit func(listEntry) error) error) (int64, error) {
 	bw := listBufPool.Get().(*bufio.Writer)
 	bw.Reset(w)
 	defer func() { bw.Reset(nil); listBufPool.Put(bw) }()
 	now := time.Now()
 	var line []byte
 	var n int64
-	for _, e := range entries {
+	err := each(func(e listEntry) error {
 		line = format(line[:0], e, now)
 		m, err := bw.Write(line)
 		n += int64(m)
-		if err != nil {
-			return n, err
-		}
+		return err
+	})
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
 	}
-	return n, bw.Flush()
+	return n, err
 }
 
 func appendNameLine(b []byte, e listEntry, _ time.Time) []byte {
