@@ -135,17 +135,27 @@ func (s *session) list(verb, arg string, format lineFormatter) {
 	}
 	entries, err := s.readListing(p, verb == "MLSD")
 	if err != nil {
-		if err == errNotDirListing {
-			s.reply(501, "MLSD needs a directory; use MLST for a file")
-		} else {
-			s.replyErr(err)
-		}
-		s.discardData()
+		s.refuseListing(verb, err)
 		return
 	}
-	s.startTransfer(verb, p, "Opening ASCII mode data connection for file list", func(data net.Conn) (int64, error) {
+	s.startTransfer(verb, p, listOpener, func(data net.Conn) (int64, error) {
 		return writeListing(s.deadlineConn(data), entries, format)
 	}, nil)
+}
+
+// listOpener is the 150 reply's text for every listing.
+const listOpener = "Opening ASCII mode data connection for file list"
+
+// refuseListing answers a listing that cannot start, before any data: MLSD
+// of a file gets 501 (RFC 3659: MLST describes files), anything else the
+// storage error's code.
+func (s *session) refuseListing(verb string, err error) {
+	if verb == "MLSD" && (err == errNotDirListing || errors.Is(err, storage.ErrNotDir)) {
+		s.reply(501, "MLSD needs a directory; use MLST for a file")
+	} else {
+		s.replyErr(err)
+	}
+	s.discardData()
 }
 
 // streamListing sends MLSD as the directory is read: a batch of entries is
@@ -157,15 +167,10 @@ func (s *session) list(verb, arg string, format lineFormatter) {
 func (s *session) streamListing(opener storage.DirOpener, verb, p string, format lineFormatter) {
 	dir, err := opener.OpenDir(p)
 	if err != nil {
-		if errors.Is(err, storage.ErrNotDir) {
-			s.reply(501, "MLSD needs a directory; use MLST for a file")
-		} else {
-			s.replyErr(err)
-		}
-		s.discardData()
+		s.refuseListing(verb, err)
 		return
 	}
-	s.startTransfer(verb, p, "Opening ASCII mode data connection for file list", func(data net.Conn) (int64, error) {
+	s.startTransfer(verb, p, listOpener, func(data net.Conn) (int64, error) {
 		return writeDirListing(s.deadlineConn(data), dir, format)
 	}, func(error) error {
 		dir.Close()
