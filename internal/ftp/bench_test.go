@@ -104,28 +104,7 @@ func BenchmarkIdleSessions(b *testing.B) {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		conns := make([]net.Conn, 0, sessions)
-		for j := 0; j < sessions; j++ {
-			c, err := net.Dial("tcp", ts.addr)
-			if err != nil {
-				b.Fatal(err)
-			}
-			conns = append(conns, c)
-			fmt.Fprintf(c, "USER u\r\nPASS p\r\n")
-		}
-		// Wait until every session has answered its login.
-		buf := make([]byte, 512)
-		for _, c := range conns {
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			got := ""
-			for !strings.Contains(got, "230 ") {
-				n, err := c.Read(buf)
-				if err != nil {
-					b.Fatalf("login: %v after %q", err, got)
-				}
-				got += string(buf[:n])
-			}
-		}
+		conns := openSessions(b, ts.addr, sessions, "USER u\r\nPASS p\r\n", "230 ")
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		// The client side's conns live in this process too; subtract a
@@ -172,4 +151,37 @@ func BenchmarkThrottledRETR(b *testing.B) {
 	}
 	rate := float64(size) * float64(b.N) / total.Seconds()
 	b.ReportMetric(rate/limit, "rate/limit")
+}
+
+// openSessions opens n control connections to addr, sends each the commands
+// and waits until each has answered with a reply containing until.
+func openSessions(t testing.TB, addr string, n int, commands, until string) []net.Conn {
+	t.Helper()
+	conns := make([]net.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		fmt.Fprint(c, commands)
+	}
+	buf := make([]byte, 512)
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got := ""
+		for !strings.Contains(got, until) {
+			k, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("waiting for %q: %v after %q", until, err, got)
+			}
+			got += string(buf[:k])
+		}
+	}
+	return conns
 }

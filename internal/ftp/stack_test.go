@@ -6,14 +6,10 @@
 package ftp_test
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"runtime"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/rotary-ftp/rotary/internal/ftp"
 	"github.com/rotary-ftp/rotary/internal/logqueue"
@@ -32,32 +28,7 @@ func TestIdleSessionStacks(t *testing.T) {
 	ts := startServer(t, 2, func(s *ftp.Server) { s.Logger = slog.New(h) })
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	conns := make([]net.Conn, 0, sessions)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for range sessions {
-		c, err := net.Dial("tcp", ts.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-		fmt.Fprintf(c, "USER u\r\nPASS p\r\nPWD\r\n")
-	}
-	buf := make([]byte, 512)
-	for _, c := range conns {
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		got := ""
-		for !strings.Contains(got, "257 ") {
-			n, err := c.Read(buf)
-			if err != nil {
-				t.Fatalf("login: %v after %q", err, got)
-			}
-			got += string(buf[:n])
-		}
-	}
+	openSessions(t, ts.addr, sessions, "USER u\r\nPASS p\r\nPWD\r\n", "257 ")
 	q.Sync()
 	runtime.ReadMemStats(&after)
 	perSession := float64(after.StackInuse-before.StackInuse) / sessions

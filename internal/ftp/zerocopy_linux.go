@@ -19,6 +19,35 @@ const maxBlockingSends = 256
 
 var blockingSends atomic.Int32
 
+// acquireBlocking takes one of the maxBlockingSends places; the caller
+// gives it back with blockingSends.Add(-1).
+func acquireBlocking() bool {
+	if blockingSends.Add(1) > maxBlockingSends {
+		blockingSends.Add(-1)
+		return false
+	}
+	return true
+}
+
+// blockingMode switches sock to blocking mode with timeoutOpt
+// (SO_SNDTIMEO or SO_RCVTIMEO) set to timeout, the data timeout, until
+// restore puts the socket back as Go's poller expects it.
+func blockingMode(sock, timeoutOpt int, timeout time.Duration) (restore func(), err error) {
+	if err := unix.SetNonblock(sock, false); err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	if timeout > 0 {
+		tv := unix.NsecToTimeval(timeout.Nanoseconds())
+		unix.SetsockoptTimeval(sock, unix.SOL_SOCKET, timeoutOpt, &tv)
+	}
+	return func() {
+		if timeout > 0 {
+			unix.SetsockoptTimeval(sock, unix.SOL_SOCKET, timeoutOpt, &unix.Timeval{})
+		}
+		unix.SetNonblock(sock, true)
+	}, nil
+}
+
 // sendFileBlocking sends size bytes of f from its current position (fewer
 // if the file ends first) over c
 // with sendfile(2) on a socket switched to blocking mode for the transfer,
@@ -38,8 +67,7 @@ var blockingSends atomic.Int32
 // handled is false, with nothing sent, when the bound is reached or c
 // cannot be used this way; the caller then takes the non-blocking path.
 func sendFileBlocking(c *net.TCPConn, f *os.File, size int64, timeout time.Duration) (written int64, err error, handled bool) {
-	if blockingSends.Add(1) > maxBlockingSends {
-		blockingSends.Add(-1)
+	if !acquireBlocking() {
 		return 0, nil, false
 	}
 	defer blockingSends.Add(-1)
@@ -58,16 +86,12 @@ func sendFileBlocking(c *net.TCPConn, f *os.File, size int64, timeout time.Durat
 		srcFD := int(fdu)
 		werr = dst.Write(func(fd uintptr) bool {
 			sock := int(fd)
-			if err := syscall.SetNonblock(sock, false); err != nil {
-				sendErr = os.NewSyscallError("fcntl", err)
+			restore, err := blockingMode(sock, unix.SO_SNDTIMEO, timeout)
+			if err != nil {
+				sendErr = err
 				return true
 			}
-			defer syscall.SetNonblock(sock, true)
-			if timeout > 0 {
-				tv := syscall.NsecToTimeval(timeout.Nanoseconds())
-				syscall.SetsockoptTimeval(sock, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv)
-				defer syscall.SetsockoptTimeval(sock, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &syscall.Timeval{})
-			}
+			defer restore()
 			for written < size {
 				// One call sends the file; it returns early on a signal, a
 				// timeout after some progress, or an error.
@@ -116,8 +140,7 @@ func sendFileBlocking(c *net.TCPConn, f *os.File, size int64, timeout time.Durat
 // handled is false, with nothing read, when the bound is reached, f is in
 // append mode (splice refuses those) or c cannot be used this way.
 func receiveFileBlocking(c *net.TCPConn, f *os.File, timeout time.Duration) (written int64, err error, handled bool) {
-	if blockingSends.Add(1) > maxBlockingSends {
-		blockingSends.Add(-1)
+	if !acquireBlocking() {
 		return 0, nil, false
 	}
 	defer blockingSends.Add(-1)
@@ -163,16 +186,12 @@ func receiveIntoFD(c *net.TCPConn, src syscall.RawConn, fileFD int, fileName str
 
 	rerr = src.Read(func(fd uintptr) bool {
 		sock := int(fd)
-		if err := unix.SetNonblock(sock, false); err != nil {
-			recvErr = os.NewSyscallError("fcntl", err)
+		restore, err := blockingMode(sock, unix.SO_RCVTIMEO, timeout)
+		if err != nil {
+			recvErr = err
 			return true
 		}
-		defer unix.SetNonblock(sock, true)
-		if timeout > 0 {
-			tv := unix.NsecToTimeval(timeout.Nanoseconds())
-			unix.SetsockoptTimeval(sock, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-			defer unix.SetsockoptTimeval(sock, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{})
-		}
+		defer restore()
 		for {
 			n, err := unix.Splice(sock, nil, p[1], nil, spliceSize, unix.SPLICE_F_MOVE|unix.SPLICE_F_MORE)
 			switch {
