@@ -91,5 +91,17 @@ if [ -z "$rotary" ]; then
   go build -o "$rotary" ./cmd/rotary
 fi
 go build -o "$scratch/compare" ./bench/compare
-exec "$scratch/compare" --scratch "$scratch" --rotary "$rotary" --password "$password" \
+
+# Linux caches TCP metrics (RTT, reordering, cwnd) per destination address,
+# and each server here has its own address: without this, what one server's
+# earlier workloads left in the cache (an RTT of 2.6 ms for one address
+# against 16 µs for another was seen) seeds its later connections. The
+# setting is restored when the comparison ends.
+saved_metrics=$(sysctl -n net.ipv4.tcp_no_metrics_save 2>/dev/null || echo "")
+if [ -n "$saved_metrics" ]; then
+  ip tcp_metrics flush all 2>/dev/null || true
+  sysctl -q -w net.ipv4.tcp_no_metrics_save=1
+  trap 'sysctl -q -w net.ipv4.tcp_no_metrics_save="$saved_metrics"' EXIT
+fi
+"$scratch/compare" --scratch "$scratch" --rotary "$rotary" --password "$password" \
   --peers-dir "$PWD/bench/peers" --command "bench/compare.sh $*" "$@"
