@@ -437,13 +437,13 @@ func (s *session) handleABOR(arg string) {
 	s.reply(226, "ABOR command successful")
 }
 
-// zeroCopy reports whether a transfer can use the kernel's zero-copy path:
-// binary, unthrottled, on a plain TCP data connection (not TLS).
 // blockingSendMin is the smallest RETR that takes sendFileBlocking. A
 // smaller file fits the socket buffer, so the non-blocking sendfile never
 // waits, and switching the socket's mode would only add system calls.
 const blockingSendMin = 1 << 20
 
+// zeroCopy reports whether a transfer can use the kernel's zero-copy path:
+// binary, unthrottled, on a plain TCP data connection (not TLS).
 func zeroCopy(data net.Conn, ascii bool, rate int64) bool {
 	_, plain := data.(*net.TCPConn)
 	return plain && !ascii && rate <= 0

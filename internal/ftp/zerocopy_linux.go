@@ -49,9 +49,8 @@ func blockingMode(sock, timeoutOpt int, timeout time.Duration) (restore func(), 
 }
 
 // sendFileBlocking sends size bytes of f from its current position (fewer
-// if the file ends first) over c
-// with sendfile(2) on a socket switched to blocking mode for the transfer,
-// as vsftpd and ProFTPD send files. Go's own sendfile path (io.Copy) keeps
+// if the file ends first) over c with sendfile(2), on a socket switched to
+// blocking mode for the transfer, as vsftpd and ProFTPD send files. Go's own sendfile path (io.Copy) keeps
 // the socket non-blocking: each time the socket buffer fills, sendfile
 // returns EAGAIN and the goroutine waits for the poller, a round trip
 // through the scheduler per buffer's worth. Blocking, the kernel sleeps
