@@ -138,7 +138,7 @@ func (s *session) list(verb, arg string, format lineFormatter) {
 		s.refuseListing(verb, err)
 		return
 	}
-	s.startTransfer(verb, p, listOpener, func(data net.Conn) (int64, error) {
+	s.startTransfer(verb, p, listOpener, func(_ *transfer, data net.Conn) (int64, error) {
 		return writeListing(s.deadlineConn(data), entries, format)
 	}, nil)
 }
@@ -170,7 +170,7 @@ func (s *session) streamListing(opener storage.DirOpener, verb, p string, format
 		s.refuseListing(verb, err)
 		return
 	}
-	s.startTransfer(verb, p, listOpener, func(data net.Conn) (int64, error) {
+	s.startTransfer(verb, p, listOpener, func(_ *transfer, data net.Conn) (int64, error) {
 		return writeDirListing(s.deadlineConn(data), dir, format)
 	}, func(error) error {
 		dir.Close()

@@ -48,6 +48,12 @@ type transfer struct {
 	aborted atomic.Bool
 	mu      sync.Mutex
 	data    net.Conn // set once the data connection is open
+	// wake, while set, ends the system call of a blocking transfer that
+	// owns the data connection's socket (zerocopy_linux.go).
+	wake func()
+	// detached is set, in the transfer's goroutine, once a blocking
+	// transfer took the socket out of data: data is closed already.
+	detached bool
 }
 
 // abort stops the transfer: it wakes a pending accept/connect and closes the
@@ -66,6 +72,9 @@ func (t *transfer) abort() {
 		}
 		t.data.Close()
 	}
+	if t.wake != nil {
+		t.wake()
+	}
 	t.mu.Unlock()
 }
 
@@ -81,7 +90,7 @@ func (t *transfer) setData(c net.Conn) bool {
 
 // transferBody moves the data; it returns the byte count and the error. Errors
 // from storage keep their kind so errorReply can map them (a full disk is 452).
-type transferBody func(data net.Conn) (int64, error)
+type transferBody func(t *transfer, data net.Conn) (int64, error)
 
 // transferFinish runs after the body (with the body's error) and before the
 // final reply; STOR commits or discards the upload here. Its error replaces
@@ -204,8 +213,11 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, target *net
 	}
 	s.reply(150, opener)
 
-	n, err = body(data)
-	closeErr := data.Close()
+	n, err = body(t, data)
+	var closeErr error
+	if !t.detached {
+		closeErr = data.Close()
+	}
 	if err == nil && closeErr != nil && !t.aborted.Load() {
 		err = closeErr
 	}
@@ -277,7 +289,7 @@ func (s *session) handleRETR(arg string) {
 	size := fi.Size() - offset
 	opener := fmt.Sprintf("Opening %s mode data connection for %s (%d bytes)", s.modeName(), p, size)
 	ascii, rate := s.asciiMode, s.acct.DownloadRate
-	s.startTransfer("RETR", p, opener, func(data net.Conn) (int64, error) {
+	s.startTransfer("RETR", p, opener, func(t *transfer, data net.Conn) (int64, error) {
 		if zeroCopy(data, ascii, rate) {
 			if of, ok := f.(*os.File); ok && size >= blockingSendMin {
 				// Full segments, as vsftpd and ProFTPD send files: Go turns
@@ -286,7 +298,7 @@ func (s *session) handleRETR(arg string) {
 				// last segment goes out at close anyway.
 				tc := data.(*net.TCPConn)
 				tc.SetNoDelay(false)
-				if n, err, handled := sendFileBlocking(tc, of, size, s.srv.settings().data); handled {
+				if n, err, handled := sendFileBlocking(t, tc, of, size, s.srv.settings().data); handled {
 					return n, err
 				}
 			}
@@ -339,10 +351,10 @@ func (s *session) store(verb, p string, mode storage.CreateMode, opener string) 
 	if opener == "" {
 		opener = fmt.Sprintf("Opening %s mode data connection for %s", s.modeName(), p)
 	}
-	s.startTransfer(verb, p, opener, func(data net.Conn) (int64, error) {
+	s.startTransfer(verb, p, opener, func(t *transfer, data net.Conn) (int64, error) {
 		if zeroCopy(data, ascii, rate) {
 			if fu, ok := up.(storage.FileUpload); ok {
-				if n, err, handled := receiveFileBlocking(data.(*net.TCPConn), fu.File(), s.srv.settings().data); handled {
+				if n, err, handled := receiveFileBlocking(t, data.(*net.TCPConn), fu.File(), s.srv.settings().data); handled {
 					return n, err
 				}
 			}

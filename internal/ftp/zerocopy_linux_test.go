@@ -1,7 +1,9 @@
 package ftp
 
 import (
+	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -30,7 +32,7 @@ func TestBlockingSendsAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if n, err, handled := sendFileBlocking(c.(*net.TCPConn), f, 1<<20, time.Second); handled || n != 0 || err != nil {
+	if n, err, handled := sendFileBlocking(newTestTransfer(), c.(*net.TCPConn), f, 1<<20, time.Second); handled || n != 0 || err != nil {
 		t.Fatalf("at the bound: sent %d, %v, handled %v; want 0, nil, false", n, err, handled)
 	}
 }
@@ -98,10 +100,11 @@ func TestReceiveFileBlocking(t *testing.T) {
 			defer f.Close()
 			server, client := tcpPair(t)
 			go c.client(client)
+			tr := newTestTransfer()
 			if c.abort {
 				go func() {
 					time.Sleep(100 * time.Millisecond)
-					server.(*net.TCPConn).CloseRead() // as transfer.abort does
+					tr.abort()
 				}()
 			}
 			done := make(chan struct{})
@@ -110,7 +113,7 @@ func TestReceiveFileBlocking(t *testing.T) {
 			var handled bool
 			go func() {
 				defer close(done)
-				n, err, handled = receiveFileBlocking(server.(*net.TCPConn), f, c.timeout)
+				n, err, handled = receiveFileBlocking(tr, server.(*net.TCPConn), f, c.timeout)
 			}()
 			select {
 			case <-done:
@@ -118,7 +121,117 @@ func TestReceiveFileBlocking(t *testing.T) {
 				t.Fatal("receive did not end")
 			}
 			c.check(t, n, err, handled, f)
+			checkDetached(t, tr, server, handled)
 		})
+	}
+}
+
+// sendFileBlocking ends with the file's end, with the data timeout when the
+// client stops reading, and with an abort from another goroutine while the
+// send is blocked on a full socket buffer.
+func TestSendFileBlocking(t *testing.T) {
+	const size = 8 << 20
+	name := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(name, make([]byte, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		read    bool // the client reads everything; otherwise nothing
+		abort   bool
+		timeout time.Duration
+		check   func(t *testing.T, n int64, err error)
+	}{
+		{"whole file", true, false, time.Second, func(t *testing.T, n int64, err error) {
+			if err != nil || n != size {
+				t.Errorf("sent %d, %v; want %d", n, err, size)
+			}
+		}},
+		{"stalled client", false, false, 200 * time.Millisecond, func(t *testing.T, n int64, err error) {
+			if !errors.Is(err, os.ErrDeadlineExceeded) || n >= size {
+				t.Errorf("sent %d, %v; want part and a deadline error", n, err)
+			}
+		}},
+		{"abort", false, true, time.Minute, func(t *testing.T, n int64, err error) {
+			if err == nil || n >= size {
+				t.Errorf("sent %d, %v; want part and an error", n, err)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := os.Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			server, client := tcpPair(t)
+			received := make(chan int64, 1)
+			if c.read {
+				go func() {
+					n, _ := io.Copy(io.Discard, client)
+					received <- n
+				}()
+			}
+			tr := newTestTransfer()
+			if c.abort {
+				go func() {
+					time.Sleep(100 * time.Millisecond)
+					tr.abort()
+				}()
+			}
+			done := make(chan struct{})
+			var n int64
+			var handled bool
+			go func() {
+				defer close(done)
+				n, err, handled = sendFileBlocking(tr, server.(*net.TCPConn), f, size, c.timeout)
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("send did not end")
+			}
+			if !handled {
+				t.Fatal("declined")
+			}
+			c.check(t, n, err)
+			checkDetached(t, tr, server, handled)
+			if c.read {
+				// The transfer's own descriptor was the last: its close
+				// ends the client's read.
+				select {
+				case got := <-received:
+					if got != size {
+						t.Errorf("client read %d bytes, want %d", got, size)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("the client saw no end of data")
+				}
+			}
+		})
+	}
+}
+
+func newTestTransfer() *transfer {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &transfer{ctx: ctx, cancel: cancel, done: make(chan struct{})}
+}
+
+// checkDetached: a handled transfer closed the net.Conn it detached (the
+// socket left Go's poller) and released its own descriptor; a declined
+// one left the connection as it was.
+func checkDetached(t *testing.T, tr *transfer, c net.Conn, handled bool) {
+	t.Helper()
+	err := c.SetDeadline(time.Time{})
+	switch {
+	case handled && (!tr.detached || !errors.Is(err, net.ErrClosed)):
+		t.Errorf("handled: detached %v, connection %v; want detached and closed", tr.detached, err)
+	case !handled && (tr.detached || err != nil):
+		t.Errorf("declined: detached %v, connection %v; want neither", tr.detached, err)
+	}
+	if tr.wake != nil {
+		t.Error("the transfer's descriptor was not released")
 	}
 }
 

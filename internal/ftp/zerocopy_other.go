@@ -10,12 +10,12 @@ import (
 
 // sendFileBlocking is Linux only (zerocopy_linux.go); elsewhere RETR takes
 // io.Copy's sendfile or TransmitFile path.
-func sendFileBlocking(c *net.TCPConn, f *os.File, size int64, timeout time.Duration) (int64, error, bool) {
+func sendFileBlocking(t *transfer, c *net.TCPConn, f *os.File, size int64, timeout time.Duration) (int64, error, bool) {
 	return 0, nil, false
 }
 
 // receiveFileBlocking is Linux only (zerocopy_linux.go); elsewhere STOR
 // takes io.Copy's path.
-func receiveFileBlocking(c *net.TCPConn, f *os.File, timeout time.Duration) (int64, error, bool) {
+func receiveFileBlocking(t *transfer, c *net.TCPConn, f *os.File, timeout time.Duration) (int64, error, bool) {
 	return 0, nil, false
 }
