@@ -101,25 +101,12 @@ func TestReceiveFileBlocking(t *testing.T) {
 			server, client := tcpPair(t)
 			go c.client(client)
 			tr := newTestTransfer()
-			if c.abort {
-				go func() {
-					time.Sleep(100 * time.Millisecond)
-					tr.abort()
-				}()
-			}
-			done := make(chan struct{})
 			var n int64
 			var err error
 			var handled bool
-			go func() {
-				defer close(done)
+			runBlocking(t, tr, c.abort, "receive", func() {
 				n, err, handled = receiveFileBlocking(tr, server.(*net.TCPConn), f, c.timeout)
-			}()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("receive did not end")
-			}
+			})
 			c.check(t, n, err, handled, f)
 			checkDetached(t, tr, server, handled)
 		})
@@ -174,24 +161,11 @@ func TestSendFileBlocking(t *testing.T) {
 				}()
 			}
 			tr := newTestTransfer()
-			if c.abort {
-				go func() {
-					time.Sleep(100 * time.Millisecond)
-					tr.abort()
-				}()
-			}
-			done := make(chan struct{})
 			var n int64
 			var handled bool
-			go func() {
-				defer close(done)
+			runBlocking(t, tr, c.abort, "send", func() {
 				n, err, handled = sendFileBlocking(tr, server.(*net.TCPConn), f, size, c.timeout)
-			}()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("send did not end")
-			}
+			})
 			if !handled {
 				t.Fatal("declined")
 			}
@@ -210,6 +184,28 @@ func TestSendFileBlocking(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// runBlocking runs a blocking transfer, aborting tr after 100 ms when abort
+// is set, and fails the test if the transfer has not ended within 10 s.
+func runBlocking(t *testing.T, tr *transfer, abort bool, what string, transfer func()) {
+	t.Helper()
+	if abort {
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			tr.abort()
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		transfer()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal(what + " did not end")
 	}
 }
 
