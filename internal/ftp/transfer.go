@@ -56,8 +56,9 @@ type transfer struct {
 	detached bool
 }
 
-// abort stops the transfer: it wakes a pending accept/connect and closes the
-// data connection, which ends a blocked copy.
+// abort stops the transfer: it wakes a pending accept/connect, shuts down
+// and closes the data connection, which ends a blocked copy, and wakes a
+// blocking transfer that detached the socket (t.wake).
 func (t *transfer) abort() {
 	t.aborted.Store(true)
 	t.cancel()

@@ -32,7 +32,9 @@ func acquireBlocking() bool {
 // detach takes c's socket out of Go's poller for a blocking transfer and
 // gives t a descriptor of its own for it, in blocking mode, with
 // timeoutOpt (SO_SNDTIMEO or SO_RCVTIMEO) set to the data timeout; c is
-// closed. The caller ends with t.release.
+// closed. handled is false, with c untouched, when the descriptor cannot be
+// duplicated; with an error after that, the socket is released already.
+// Otherwise the caller ends with t.release.
 //
 // Go registers every connection with its poller (edge-triggered epoll),
 // and the kernel reports each change of the socket's state there: every
@@ -47,19 +49,16 @@ func acquireBlocking() bool {
 //
 // From here on t.abort wakes the blocked call by shutting the socket down
 // through t.wake, under t.mu, so it never reaches a closed descriptor.
-func (t *transfer) detach(c *net.TCPConn, timeoutOpt int, timeout time.Duration) (sock int, err error) {
+func (t *transfer) detach(c *net.TCPConn, timeoutOpt int, timeout time.Duration) (sock int, handled bool, err error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return -1, err
+		return -1, false, nil
 	}
 	var dupErr error
 	if err := raw.Control(func(fd uintptr) {
 		sock, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return -1, err
-	}
-	if dupErr != nil {
-		return -1, os.NewSyscallError("fcntl", dupErr)
+	}); err != nil || dupErr != nil {
+		return -1, false, nil
 	}
 	t.mu.Lock()
 	t.wake = func() { unix.Shutdown(sock, unix.SHUT_RDWR) }
@@ -67,15 +66,17 @@ func (t *transfer) detach(c *net.TCPConn, timeoutOpt int, timeout time.Duration)
 	t.detached = true
 	c.Close()
 	if err := unix.SetNonblock(sock, false); err != nil {
-		return sock, os.NewSyscallError("fcntl", err)
+		t.release(sock)
+		return -1, true, os.NewSyscallError("fcntl", err)
 	}
 	if timeout > 0 {
 		tv := unix.NsecToTimeval(timeout.Nanoseconds())
 		if err := unix.SetsockoptTimeval(sock, unix.SOL_SOCKET, timeoutOpt, &tv); err != nil {
-			return sock, os.NewSyscallError("setsockopt", err)
+			t.release(sock)
+			return -1, true, os.NewSyscallError("setsockopt", err)
 		}
 	}
-	return sock, nil
+	return sock, true, nil
 }
 
 // release closes the descriptor detach gave, which closes the data
@@ -117,14 +118,11 @@ func sendFileBlocking(t *transfer, c *net.TCPConn, f *os.File, size int64, timeo
 		return 0, nil, false
 	}
 	addr := c.RemoteAddr()
-	sock, err := t.detach(c, unix.SO_SNDTIMEO, timeout)
-	if sock < 0 {
-		return 0, nil, false
+	sock, handled, err := t.detach(c, unix.SO_SNDTIMEO, timeout)
+	if !handled || err != nil {
+		return 0, err, handled
 	}
 	defer t.release(sock)
-	if err != nil {
-		return 0, err, true
-	}
 	// The file's descriptor is used inside its Control call, which keeps
 	// it from being closed (and its number reused) meanwhile.
 	var sendErr error
@@ -213,14 +211,11 @@ func receiveIntoFD(t *transfer, c *net.TCPConn, fileFD int, fileName string, tim
 	unix.FcntlInt(uintptr(p[0]), unix.F_SETPIPE_SZ, spliceSize)
 
 	addr := c.RemoteAddr()
-	sock, err := t.detach(c, unix.SO_RCVTIMEO, timeout)
-	if sock < 0 {
-		return 0, nil, false
+	sock, handled, err := t.detach(c, unix.SO_RCVTIMEO, timeout)
+	if !handled || err != nil {
+		return 0, err, handled
 	}
 	defer t.release(sock)
-	if err != nil {
-		return 0, err, true
-	}
 	for {
 		n, err := unix.Splice(sock, nil, p[1], nil, spliceSize, unix.SPLICE_F_MOVE|unix.SPLICE_F_MORE)
 		switch {
