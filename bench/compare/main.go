@@ -47,7 +47,7 @@ func (l *listFlag) Set(v string) error {
 
 type options struct {
 	scratch, rotary, password, peersDir, command, out string
-	rounds                                            int
+	rounds, slices                                    int
 	duration                                          time.Duration
 	size                                              string
 	sessions, forkSessions, clients, loginClients     int
@@ -69,6 +69,7 @@ func main() {
 	fs.StringVar(&o.out, "out", "BENCHMARKS.md", "report to write")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds (each starts every server afresh)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "duration of each timed workload run")
+	fs.IntVar(&o.slices, "slices", 5, "big transfers (retr-big, stor-big): split each server's --duration into this many runs, interleaved server by server")
 	fs.StringVar(&o.size, "size", "1GiB", "big transfer size")
 	fs.IntVar(&o.sessions, "sessions", 10000, "idle sessions held on servers that serve sessions in one process")
 	fs.IntVar(&o.forkSessions, "fork-sessions", 500, "idle sessions held on servers that fork per session (the machine has 32768 PIDs for everyone)")
@@ -87,6 +88,10 @@ func main() {
 	}
 	if o.rounds < 1 || o.rounds > 20 {
 		fmt.Fprintln(os.Stderr, "compare: --rounds: want 1 to 20")
+		os.Exit(2)
+	}
+	if o.slices < 1 || o.slices > 20 {
+		fmt.Fprintln(os.Stderr, "compare: --slices: want 1 to 20")
 		os.Exit(2)
 	}
 	if err := run(&o); err != nil {
@@ -369,13 +374,20 @@ func run(o *options) error {
 		order := rotate(list, round-1)
 		for _, j := range jobs {
 			if j.workload == bench.Raw {
-				res := benchRun(o, nil, j)
+				res := benchRun(o, nil, j, o.duration)
 				samples = append(samples, sample{round, "raw", res})
 				report(round, "raw", res)
 				continue
 			}
+			if isBig(j.workload) {
+				for _, smp := range slicedRuns(o, order, j, round) {
+					samples = append(samples, smp)
+					report(round, smp.server, smp.res)
+				}
+				continue
+			}
 			for _, s := range order {
-				res := benchRun(o, s, j)
+				res := benchRun(o, s, j, o.duration)
 				samples = append(samples, sample{round, s.name, res})
 				report(round, s.name, res)
 			}
@@ -432,13 +444,68 @@ func prepare(o *options, s *server) error {
 	return nil
 }
 
-// benchRun runs one workload with `rotary bench --json`; s is nil for raw.
-func benchRun(o *options, s *server, j job) bench.Result {
+func isBig(workload string) bool { return workload == bench.RetrBig || workload == bench.StorBig }
+
+// slicedRuns measures a big transfer on every server in order as o.slices
+// short runs of o.duration/o.slices each, interleaved (A B C, A B C, ...),
+// and gives one sample per server that adds its runs up. A 1 GiB transfer
+// here takes a third of a second, and the machine's slow spells last
+// seconds: one 5-second run per server let a spell land on one server
+// whole, where short interleaved runs share it out.
+func slicedRuns(o *options, order []*server, j job, round int) []sample {
+	d := o.duration / time.Duration(o.slices)
+	if d <= 0 {
+		d = time.Millisecond // at least one transfer each
+	}
+	sum := make([]bench.Result, len(order))
+	for k := range o.slices {
+		for i, s := range order {
+			res := benchRun(o, s, j, d)
+			if k == 0 {
+				sum[i] = res
+				continue
+			}
+			sum[i] = addBig(sum[i], res)
+		}
+	}
+	out := make([]sample, len(order))
+	for i, s := range order {
+		out[i] = sample{round, s.name, sum[i]}
+	}
+	return out
+}
+
+// addBig adds the big-transfer run b to the total a. A skipped or failed
+// run makes the total skipped or failed: a figure from some of the runs
+// would not be comparable with the other servers'.
+func addBig(a, b bench.Result) bench.Result {
+	if a.Skipped != "" || a.Error != "" {
+		return a
+	}
+	if b.Skipped != "" || b.Error != "" {
+		return b
+	}
+	a.Bytes += b.Bytes
+	a.Transfers += b.Transfers
+	a.Seconds += b.Seconds
+	a.MBps = 0
+	if a.Seconds > 0 {
+		a.MBps = float64(a.Bytes) / 1e6 / a.Seconds
+	}
+	if a.Note == "" {
+		a.Note = b.Note
+	}
+	return a
+}
+
+// benchRun runs one workload with `rotary bench --json` for duration; s is
+// nil for raw.
+func benchRun(o *options, s *server, j job, duration time.Duration) bench.Result {
 	args := []string{"bench"}
 	if s != nil {
 		args = append(args, s.url(o))
 	}
-	args = append(args, "--json", "--workload", j.workload, "--duration", o.duration.String(),
+	args = append(args, "--json", "--workload", j.workload, "--duration", duration.String(),
 		"--size", o.size, "--list-entries", strconv.Itoa(o.listEntries), "--logins", strconv.Itoa(o.logins),
 		"--temp-dir", filepath.Join(o.scratch, "run"))
 	if j.tls {
@@ -463,7 +530,7 @@ func benchRun(o *options, s *server, j job) bench.Result {
 		// followed the position in the round more than the server).
 		syncDisks()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.duration+10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), duration+10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, o.rotary, args...)
 	var stderr bytes.Buffer

@@ -181,7 +181,13 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 	p("| load average (1, 5, 15 min) | %s at the start, %s at the end |\n", load[0], load[1])
 	p("\nClient and servers share the cores, and other work on the machine was not stopped: figures are medians of\n")
 	p("%d rounds. In each round every server is started afresh, then each workload runs against every server in\n", o.rounds)
-	p("turn (A B C D E; the order rotates from round to round), so drift hits all servers alike.\n\n")
+	p("turn (A B C D E; the order rotates from round to round), so drift hits all servers alike.")
+	if o.slices > 1 {
+		p(" The big transfers\n")
+		p("(retr-big, stor-big) interleave more finely: each server's %s is %d runs of %s, A B C D E repeated %d times,\n", o.duration, o.slices, o.duration/time.Duration(o.slices), o.slices)
+		p("and its figure for the round is the bytes of all its runs over their time.")
+	}
+	p("\n\n")
 
 	// Main table.
 	cellsOf := func(j job) map[string]cell {
@@ -226,7 +232,7 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 	if rawCell.of > 0 {
 		p("Loopback ceiling (`raw`: sendfile of the big file over one TCP connection to a sink in the client): **%s MB/s**.\n\n", rawCell)
 	}
-	p("MB = 10⁶ bytes. Big transfers are %s each, repeated for %s per run; small-retr uses %d clients on a 4 KiB file,\n", o.size, o.duration, o.clients)
+	p("MB = 10⁶ bytes. Big transfers are %s each, repeated for %s per server and round; small-retr uses %d clients on a 4 KiB file,\n", o.size, o.duration, o.clients)
 	p("login-storm %d clients, list-big a folder of %d entries; idle-sessions holds %d sessions on the single-process\n", o.loginClients, o.listEntries, o.sessions)
 	p("servers (Rotary, pyftpdlib) and %d on the forking ones (vsftpd, Pure-FTPd, ProFTPD: one or two processes per\n", o.forkSessions)
 	p("session, and the machine has 32,768 PIDs for everyone; their cost per session is linear).\n\n")
