@@ -54,6 +54,8 @@ type options struct {
 	logins, listEntries                               int
 	tls, micro                                        bool
 	servers, workloads                                listFlag
+
+	rev string // the work tree's commit when the run started
 }
 
 const user = "benchftp"
@@ -67,7 +69,7 @@ func main() {
 	fs.StringVar(&o.peersDir, "peers-dir", "bench/peers", "folder with the peers' configuration templates")
 	fs.StringVar(&o.command, "command", "bench/compare.sh", "the command line recorded in the report")
 	fs.StringVar(&o.out, "out", "BENCHMARKS.md", "report to write")
-	fs.IntVar(&o.rounds, "rounds", 3, "rounds (each starts every server afresh)")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds (each starts every server afresh)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "duration of each timed workload run")
 	fs.IntVar(&o.slices, "slices", 5, "big transfers (retr-big, stor-big): split each server's --duration into this many runs, interleaved server by server")
 	fs.StringVar(&o.size, "size", "1GiB", "big transfer size")
@@ -359,6 +361,9 @@ func run(o *options) error {
 	}()
 	started := time.Now()
 	loadBefore := loadavg()
+	// The commit the servers were built from: read now, not when the
+	// report is written half an hour later.
+	o.rev = commit()
 	var samples []sample
 	for round := 1; round <= o.rounds; round++ {
 		for _, s := range list {
@@ -460,6 +465,9 @@ func slicedRuns(o *options, order []*server, j job, round int) []sample {
 	sum := make([]bench.Result, len(order))
 	for k := range o.slices {
 		for i, s := range order {
+			if j.workload == bench.RetrBig {
+				warmBigFile(o)
+			}
 			res := benchRun(o, s, j, d)
 			if k == 0 {
 				sum[i] = res
@@ -473,6 +481,25 @@ func slicedRuns(o *options, order []*server, j job, round int) []sample {
 		out[i] = sample{round, s.name, sum[i]}
 	}
 	return out
+}
+
+// warmBigFile reads the big file once, untimed, so that every server's
+// RETR run starts with it whole in the page cache. On these machines the
+// kernel pages out file pages left unread for a minute (a DAMON pageout
+// scheme), which the workloads between two retr-big runs take: without
+// this, the first server of each retr-big run read part of the file from
+// the disk.
+func warmBigFile(o *options) {
+	size, err := bench.ParseSize(o.size)
+	if err != nil {
+		return
+	}
+	f, err := os.Open(filepath.Join(o.scratch, "root", bench.BigName(size)))
+	if err != nil {
+		return // not there yet: the bench uploads it, and it is then cached
+	}
+	defer f.Close()
+	io.CopyBuffer(struct{ io.Writer }{io.Discard}, f, make([]byte, 1<<20))
 }
 
 // addBig adds the big-transfer run b to the total a. A skipped or failed

@@ -177,7 +177,7 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 	p("| memory | %s |\n", memTotal())
 	p("| kernel | %s |\n", kernel())
 	p("| Go | %s |\n", goVersion())
-	p("| Rotary | %s |\n", commit())
+	p("| Rotary | %s |\n", o.rev)
 	p("| load average (1, 5, 15 min) | %s at the start, %s at the end |\n", load[0], load[1])
 	p("\nClient and servers share the cores, and other work on the machine was not stopped: figures are medians of\n")
 	p("%d rounds. In each round every server is started afresh, then each workload runs against every server in\n", o.rounds)

@@ -415,9 +415,9 @@ func devNull() *os.File {
 	return f
 }
 
-// bigName is the bench's own big file: its name carries its size so that
+// BigName is the bench's own big file: its name carries its size so that
 // runs with other sizes do not fight over one file.
-func bigName(size int64) string { return fmt.Sprintf("rotary-bench-%d.bin", size) }
+func BigName(size int64) string { return fmt.Sprintf("rotary-bench-%d.bin", size) }
 
 // ParseSize reads a byte count with an optional binary suffix: 4096, 8MiB,
 // 1GiB (K, M and G mean KiB, MiB and GiB).

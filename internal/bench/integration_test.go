@@ -123,7 +123,7 @@ func TestWorkloads(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	want := []string{"rotary-bench-4096.bin", bigName(8 << 20), "rotary-bench-list"} // ReadDir order
+	want := []string{"rotary-bench-4096.bin", BigName(8 << 20), "rotary-bench-list"} // ReadDir order
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Errorf("server folder holds %v, want %v", names, want)
 	}

@@ -207,7 +207,8 @@ func receiveIntoFD(t *transfer, c *net.TCPConn, fileFD int, fileName string, tim
 	defer unix.Close(p[0])
 	defer unix.Close(p[1])
 	// A pipe the size of a splice: the default 64 KiB would need 16 calls
-	// per MiB each way. Without the privilege for 1 MiB, the default works.
+	// per MiB each way. Without the privilege for a bigger pipe (the
+	// per-user pipe limit), the default works.
 	unix.FcntlInt(uintptr(p[0]), unix.F_SETPIPE_SZ, spliceSize)
 
 	addr := c.RemoteAddr()
@@ -245,4 +246,11 @@ func receiveIntoFD(t *transfer, c *net.TCPConn, fileFD int, fileName string, tim
 }
 
 // spliceSize is the most one splice call moves, and the pipe's size.
-const spliceSize = 1 << 20
+//
+// 512 KiB, not more: measured after another process's uploads had churned
+// the machine's memory, uploads through a 1 MiB pipe fell to 350-1,740 MB/s
+// (2,250-3,600 otherwise), while a 512 KiB pipe gave 2,850-3,040 in the same
+// state and as much as 1 MiB otherwise; 256 KiB was steady but slower, and
+// 64 KiB slower still (see BENCHMARKS.md, findings after run 8). Half the
+// size also halves what each upload takes of the per-user pipe limit.
+const spliceSize = 512 << 10
