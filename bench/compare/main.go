@@ -47,7 +47,7 @@ func (l *listFlag) Set(v string) error {
 
 type options struct {
 	scratch, rotary, password, peersDir, command, out string
-	rounds, slices                                    int
+	rounds, slices, warmup                            int
 	duration                                          time.Duration
 	size                                              string
 	sessions, forkSessions, clients, loginClients     int
@@ -71,6 +71,7 @@ func main() {
 	fs.StringVar(&o.out, "out", "BENCHMARKS.md", "report to write")
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds (each starts every server afresh)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "duration of each timed workload run")
+	fs.IntVar(&o.warmup, "warmup", 1, "untimed big transfers at the start of each big-transfer run (rotary bench --warmup)")
 	fs.IntVar(&o.slices, "slices", 5, "big transfers (retr-big, stor-big): split each server's --duration into this many runs, interleaved server by server")
 	fs.StringVar(&o.size, "size", "1GiB", "big transfer size")
 	fs.IntVar(&o.sessions, "sessions", 10000, "idle sessions held on servers that serve sessions in one process")
@@ -514,6 +515,7 @@ func addBig(a, b bench.Result) bench.Result {
 	}
 	a.Bytes += b.Bytes
 	a.Transfers += b.Transfers
+	a.Warmups += b.Warmups
 	a.Seconds += b.Seconds
 	a.MBps = 0
 	if a.Seconds > 0 {
@@ -534,7 +536,7 @@ func benchRun(o *options, s *server, j job, duration time.Duration) bench.Result
 	}
 	args = append(args, "--json", "--workload", j.workload, "--duration", duration.String(),
 		"--size", o.size, "--list-entries", strconv.Itoa(o.listEntries), "--logins", strconv.Itoa(o.logins),
-		"--temp-dir", filepath.Join(o.scratch, "run"))
+		"--temp-dir", filepath.Join(o.scratch, "run"), "--warmup", strconv.Itoa(o.warmup))
 	if j.tls {
 		args = append(args, "--tls")
 	}

@@ -36,6 +36,7 @@ const (
 	MaxLogins      = 1_000_000
 	MaxSize        = 64 << 30
 	MaxListEntries = 100_000
+	MaxWarmup      = 10
 	// maxBigTransfers bounds the repetitions of a big transfer in one run.
 	maxBigTransfers = 1000
 	// maxSmallOps bounds small-retr and list-big operations per client.
@@ -54,6 +55,12 @@ type Config struct {
 	Duration time.Duration
 	// Size is the big-transfer size (retr-big, stor-big, raw).
 	Size int64
+	// Warmup is how many untimed big transfers come before the timed ones
+	// (raw, retr-big, stor-big); 0 means none. A first upload after a pause
+	// writes into memory the machine has not touched for a while, which
+	// on a virtual machine that hands free memory back to its host costs
+	// several times what the server costs (see BENCHMARKS.md).
+	Warmup int
 	// File is an existing file on the server for retr-big; "" means the
 	// bench's own file, uploaded first when missing or of another size.
 	File string
@@ -118,6 +125,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Duration <= 0 || c.Duration > MaxDuration:
 		return fmt.Errorf("--duration %v: want more than 0 and at most %v", c.Duration, MaxDuration)
+	case c.Warmup < 0 || c.Warmup > MaxWarmup:
+		return fmt.Errorf("--warmup %d: want 0 to %d", c.Warmup, MaxWarmup)
 	case c.Size <= 0 || c.Size > MaxSize:
 		return fmt.Errorf("--size %d: want 1 byte to %d GiB", c.Size, MaxSize>>30)
 	case c.SmallSize <= 0 || c.SmallSize > 64<<20:
@@ -153,6 +162,7 @@ type Result struct {
 	// Big transfers.
 	Bytes     int64   `json:"bytes,omitempty"`
 	Transfers int     `json:"transfers,omitempty"`
+	Warmups   int     `json:"warmups,omitempty"`  // untimed transfers before them
 	MBps      float64 `json:"mb_per_s,omitempty"` // 10^6 bytes per second
 	// raw sends both ways and reports the better in MBps: sendfile(2) in a
 	// blocking loop, as the C servers do, and through Go's netpoller

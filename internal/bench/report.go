@@ -48,6 +48,9 @@ func Summary(r *Result) (head, details string) {
 	case Raw, RetrBig, StorBig:
 		head = fmt.Sprintf("%.0f MB/s", r.MBps)
 		d = append(d, fmt.Sprintf("%d x %.0f MB in %.2fs", r.Transfers, float64(r.Bytes)/float64(max(r.Transfers, 1))/1e6, r.Seconds))
+		if r.Warmups > 0 {
+			d = append(d, fmt.Sprintf("after %d untimed", r.Warmups))
+		}
 		if r.GoMBps > 0 {
 			d = append(d, fmt.Sprintf("sendfile blocking %.0f MB/s, through Go's netpoller %.0f MB/s", r.BlockingMBps, r.GoMBps))
 		}

@@ -121,6 +121,8 @@ func TestConfigBounds(t *testing.T) {
 		func(c *Config) { c.Logins = -1 },
 		func(c *Config) { c.ListEntries = MaxListEntries + 1 },
 		func(c *Config) { c.File = "a\r\nDELE b" },
+		func(c *Config) { c.Warmup = -1 },
+		func(c *Config) { c.Warmup = MaxWarmup + 1 },
 	}
 	for i, f := range bad {
 		var c Config

@@ -115,6 +115,15 @@ func (r *runner) rawOnce(f *os.File, l net.Listener, sink *os.File, rbuf []byte,
 // spent in transfers. one returns the bytes moved and the time to count
 // (clean-up after a transfer is not counted).
 func (r *runner) repeatBig(ctx context.Context, res *Result, one func() (int64, time.Duration, error)) error {
+	for range r.cfg.Warmup {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if _, _, err := one(); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		res.Warmups++
+	}
 	start := time.Now()
 	var busy time.Duration
 	for i := 0; i < maxBigTransfers && ctx.Err() == nil; i++ {
