@@ -220,7 +220,13 @@ func (s *server) start(o *options) error {
 	defer logf.Close()
 	// vsftpd reports configuration errors on file descriptor 0.
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = logf, logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own session, as a service manager starts a daemon (systemd calls
+	// setsid for every service), and so its own process group. With the
+	// kernel's autogroup scheduling a session is a scheduling group: a
+	// server left in the bench client's session competed with the client
+	// thread by thread, while vsftpd's session processes, which call
+	// setsid themselves, ran in groups of their own.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", s.name, err)
 	}
@@ -466,9 +472,6 @@ func slicedRuns(o *options, order []*server, j job, round int) []sample {
 	sum := make([]bench.Result, len(order))
 	for k := range o.slices {
 		for i, s := range order {
-			if j.workload == bench.RetrBig {
-				warmBigFile(o)
-			}
 			res := benchRun(o, s, j, d)
 			if k == 0 {
 				sum[i] = res
@@ -482,25 +485,6 @@ func slicedRuns(o *options, order []*server, j job, round int) []sample {
 		out[i] = sample{round, s.name, sum[i]}
 	}
 	return out
-}
-
-// warmBigFile reads the big file once, untimed, so that every server's
-// RETR run starts with it whole in the page cache. On these machines the
-// kernel pages out file pages left unread for a minute (a DAMON pageout
-// scheme), which the workloads between two retr-big runs take: without
-// this, the first server of each retr-big run read part of the file from
-// the disk.
-func warmBigFile(o *options) {
-	size, err := bench.ParseSize(o.size)
-	if err != nil {
-		return
-	}
-	f, err := os.Open(filepath.Join(o.scratch, "root", bench.BigName(size)))
-	if err != nil {
-		return // not there yet: the bench uploads it, and it is then cached
-	}
-	defer f.Close()
-	io.CopyBuffer(struct{ io.Writer }{io.Discard}, f, make([]byte, 1<<20))
 }
 
 // addBig adds the big-transfer run b to the total a. A skipped or failed

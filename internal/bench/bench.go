@@ -59,7 +59,8 @@ type Config struct {
 	// (raw, retr-big, stor-big); 0 means none. A first upload after a pause
 	// writes into memory the machine has not touched for a while, which
 	// on a virtual machine that hands free memory back to its host costs
-	// several times what the server costs (see BENCHMARKS.md).
+	// several times what the server costs, and a first download may read
+	// a file the kernel has paged out since (see BENCHMARKS.md).
 	Warmup int
 	// File is an existing file on the server for retr-big; "" means the
 	// bench's own file, uploaded first when missing or of another size.
@@ -425,9 +426,9 @@ func devNull() *os.File {
 	return f
 }
 
-// BigName is the bench's own big file: its name carries its size so that
+// bigName is the bench's own big file: its name carries its size so that
 // runs with other sizes do not fight over one file.
-func BigName(size int64) string { return fmt.Sprintf("rotary-bench-%d.bin", size) }
+func bigName(size int64) string { return fmt.Sprintf("rotary-bench-%d.bin", size) }
 
 // ParseSize reads a byte count with an optional binary suffix: 4096, 8MiB,
 // 1GiB (K, M and G mean KiB, MiB and GiB).

@@ -125,7 +125,7 @@ func TestWorkloads(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	want := []string{"rotary-bench-4096.bin", BigName(8 << 20), "rotary-bench-list"} // ReadDir order
+	want := []string{"rotary-bench-4096.bin", bigName(8 << 20), "rotary-bench-list"} // ReadDir order
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Errorf("server folder holds %v, want %v", names, want)
 	}
@@ -163,6 +163,11 @@ func TestWorkloadErrors(t *testing.T) {
 	results, err = Run(context.Background(), Config{Target: tg, Duration: 100 * time.Millisecond, File: "missing.bin"}, []string{RetrBig})
 	if err != nil || !strings.Contains(results[0].Error, "550") {
 		t.Errorf("retr-big of a missing --file: %v %+v", err, results)
+	}
+	// A failed warm-up transfer fails the workload and says so.
+	results, err = Run(context.Background(), Config{Target: tg, Duration: 100 * time.Millisecond, File: "missing.bin", Warmup: 1}, []string{RetrBig})
+	if err != nil || !strings.Contains(results[0].Error, "warm-up") || !strings.Contains(results[0].Error, "550") || results[0].Transfers != 0 {
+		t.Errorf("retr-big of a missing --file with a warm-up: %v %+v", err, results)
 	}
 }
 

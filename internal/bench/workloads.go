@@ -156,7 +156,7 @@ func (r *runner) retrBig(ctx context.Context, res *Result) error {
 	name := r.cfg.File
 	want := int64(-1)
 	if name == "" {
-		name = BigName(r.cfg.Size)
+		name = bigName(r.cfg.Size)
 		want = r.cfg.Size
 		if err := r.ensureFile(ctx, c, name, r.cfg.Size); err != nil {
 			return err
