@@ -4,7 +4,7 @@
 # Installs the peers from Debian's packages, configures each on its own
 # loopback address with one user, runs every workload of `rotary bench`
 # against all of them, interleaved, and writes BENCHMARKS.md. Not part of
-# ./scripts/test.sh: it needs root, apt and about 35 minutes of an otherwise
+# ./scripts/test.sh: it needs root, apt and about 45 minutes of an otherwise
 # quiet machine.
 #
 #   sudo bench/compare.sh                       # 5 rounds, 5 s per workload
