@@ -93,6 +93,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "compare: --rounds: want 1 to 20")
 		os.Exit(2)
 	}
+	if o.warmup < 0 || o.warmup > bench.MaxWarmup {
+		fmt.Fprintf(os.Stderr, "compare: --warmup: want 0 to %d\n", bench.MaxWarmup)
+		os.Exit(2)
+	}
 	if o.slices < 1 || o.slices > 20 {
 		fmt.Fprintln(os.Stderr, "compare: --slices: want 1 to 20")
 		os.Exit(2)

@@ -186,11 +186,11 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 		p(" The big transfers\n")
 		p("(retr-big, stor-big) interleave more finely: each server's %s is %d runs of %s, A B C D E repeated %d times,\n", o.duration, o.slices, o.duration/time.Duration(o.slices), o.slices)
 		p("and its figure for the round is the bytes of all its runs over their time.")
-		if o.warmup > 0 {
-			p(" Each run starts with %d untimed transfer(s):\n", o.warmup)
-			p("a first upload after a pause writes into memory that this virtual machine has handed back to its host, at\n")
-			p("about 1 s per GiB for every server (see the analysis).")
-		}
+	}
+	if o.warmup > 0 {
+		p("\nEach big-transfer run starts with %d untimed transfer(s): a first upload after a pause writes into\n", o.warmup)
+		p("memory that this virtual machine has handed back to its host, at about 1 s per GiB for every server\n")
+		p("(see the analysis).")
 	}
 	p("\n\n")
 
