@@ -192,7 +192,7 @@ func newServeApp(cfg config.Config, args []string, out io.Writer) (_ *serveApp, 
 		return nil, err
 	}
 	for _, addr := range cfg.Listen {
-		l, err := net.Listen("tcp", addr)
+		l, err := ftp.ListenControl(addr)
 		if err != nil {
 			a.closeListeners()
 			return nil, fmt.Errorf("listen %s: %w", addr, err)

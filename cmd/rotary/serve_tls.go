@@ -114,7 +114,7 @@ func (o *tlsOptions) setup(srv *ftp.Server, publicIP string, listen []string, ou
 	srv.TLS = ftp.TLSOptions{Require: o.require, AllowCCC: o.allowCCC, RequireSessionReuse: o.requireReuse}
 
 	for _, addr := range o.implicitListen {
-		l, err := net.Listen("tcp", addr)
+		l, err := ftp.ListenControl(addr)
 		if err != nil {
 			f.close()
 			return nil, fmt.Errorf("--implicit-tls-listen %s: %w", addr, err)

@@ -89,6 +89,16 @@ type testServer struct {
 // passive range of ports ports. configure may change the server before it starts.
 func startServer(t testing.TB, ports int, configure func(*ftp.Server)) *testServer {
 	t.Helper()
+	l, err := ftp.ListenControl("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startServerOn(t, l, ports, configure)
+}
+
+// startServerOn is startServer on a listener of the test's choosing.
+func startServerOn(t testing.TB, l net.Listener, ports int, configure func(*ftp.Server)) *testServer {
+	t.Helper()
 	root := t.TempDir()
 	lo := int(nextPortBase.Add(int32(ports))) - ports
 	pool := passive.New(passive.Range{Lo: lo, Hi: lo + ports - 1})
@@ -99,10 +109,6 @@ func startServer(t testing.TB, ports int, configure func(*ftp.Server)) *testServ
 	srv := &ftp.Server{Backend: be, Passive: pool, Logger: logger}
 	if configure != nil {
 		configure(srv)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()

@@ -145,7 +145,7 @@ func (srv *Server) settings() settings {
 
 // ListenAndServe listens on the TCP address addr and serves it.
 func (srv *Server) ListenAndServe(addr string) error {
-	l, err := net.Listen("tcp", addr)
+	l, err := ListenControl(addr)
 	if err != nil {
 		return err
 	}
@@ -160,6 +160,7 @@ func (srv *Server) Serve(l net.Listener) error {
 		return ErrServerClosed
 	}
 	defer srv.trackListener(l, false)
+	optionsSet := inherits(l)
 	var tempDelay time.Duration
 	for {
 		c, err := l.Accept()
@@ -183,7 +184,7 @@ func (srv *Server) Serve(l net.Listener) error {
 			continue
 		}
 		tempDelay = 0
-		srv.startSession(c)
+		srv.startSession(c, optionsSet)
 	}
 }
 
@@ -206,10 +207,12 @@ func (srv *Server) trackListener(l net.Listener, add bool) bool {
 
 // startSession registers the connection (so Shutdown and Close reach it)
 // and starts its goroutine; admission happens there, after any PROXY
-// header, so that limits and bans see the real client.
-func (srv *Server) startSession(c net.Conn) {
+// header, so that limits and bans see the real client. optionsSet says
+// that c inherited its socket options from a ListenControl listener.
+func (srv *Server) startSession(c net.Conn, optionsSet bool) {
 	local := addrPortOf(c.LocalAddr())
 	s := newSession(srv, c, ConnInfo{Client: addrPortOf(c.RemoteAddr()), Local: local, Dest: local})
+	s.optionsSet = optionsSet
 	srv.mu.Lock()
 	if srv.sessions == nil {
 		srv.sessions = make(map[*session]struct{})

@@ -50,6 +50,9 @@ type session struct {
 
 	errors   int
 	admitted bool // counted by the server's connection limits; guarded by srv.mu
+	// optionsSet: conn inherited SO_OOBINLINE and keepalive from its
+	// listener (ListenControl), so open does not set them again.
+	optionsSet bool
 
 	// Login state.
 	user     string // from USER, waiting for PASS
@@ -136,7 +139,9 @@ func (s *session) finish(start time.Time) {
 //
 //go:noinline
 func (s *session) open() bool {
-	setOOBInline(s.conn)
+	if !s.optionsSet {
+		setOOBInline(s.conn)
+	}
 	if s.srv.proxyFrom(s.info.Client.Addr()) && !s.readProxyHeader() {
 		return false
 	}

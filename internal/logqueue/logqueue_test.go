@@ -200,3 +200,47 @@ func TestEnabledFollowsTheRealHandler(t *testing.T) {
 		t.Error("info disabled at level debug")
 	}
 }
+
+// countingWriter counts writes.
+type countingWriter struct {
+	mu     sync.Mutex
+	writes int
+	buf    bytes.Buffer
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes++
+	return w.buf.Write(p)
+}
+
+// TestBatchesLinesLoggedCloseTogether: lines that come one at a time, each
+// after the writer has found the queue empty, still go out in one write
+// when they come within the batch delay (here made long, so that a slow
+// machine cannot split the batch).
+func TestBatchesLinesLoggedCloseTogether(t *testing.T) {
+	defer func(d time.Duration) { batchDelay = d }(batchDelay)
+	batchDelay = 500 * time.Millisecond
+	var w countingWriter
+	h, q := New(&w, textHandler)
+	l := slog.New(h)
+	start := time.Now()
+	for i := 0; i < 10; i++ {
+		l.Info("line", "i", i)
+		time.Sleep(time.Millisecond) // the writer drains the queue meanwhile
+	}
+	logged := time.Since(start)
+	q.Sync()
+	if logged >= batchDelay {
+		t.Skip("the machine took longer than the batch delay to log 10 lines")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.writes != 1 {
+		t.Errorf("%d writes for 10 lines logged 1 ms apart, want 1", w.writes)
+	}
+	if n := strings.Count(w.buf.String(), "\n"); n != 10 {
+		t.Errorf("%d lines written, want 10", n)
+	}
+}
