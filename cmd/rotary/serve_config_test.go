@@ -69,6 +69,24 @@ func startServe(t *testing.T, args ...string) *server {
 	return nil
 }
 
+// logged waits up to 5 s for the output to satisfy cond: the server
+// writes its log in batches (internal/logqueue), a moment after the event.
+func (s *server) logged(cond func(out string) bool) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond(s.out.String()) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// logs waits up to 5 s for text to appear in the output.
+func (s *server) logs(text string) bool {
+	return s.logged(func(out string) bool { return strings.Contains(out, text) })
+}
+
 func (s *server) login(t *testing.T, user, pass, from string) (*ftpc.ServerConn, error) {
 	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second}
@@ -233,7 +251,7 @@ func TestBruteForceBan(t *testing.T) {
 	if _, err := s.login(t, "u", "right", "127.0.0.6"); err != nil {
 		t.Fatalf("127.0.0.6 cannot log in while 127.0.0.5 is banned: %v", err)
 	}
-	if !strings.Contains(s.out.String(), "address banned") {
+	if !s.logs("address banned") {
 		t.Error("ban not logged")
 	}
 	out, err := exec.Command(buildRotary(t), "ban", "list", "--admin", admin).CombinedOutput()
@@ -274,11 +292,12 @@ func TestReloadOnSIGHUP(t *testing.T) {
 
 	write(t, cfg, good+"passive-ports = \"9-1\"\n") // broken: duplicate key
 	hup()
-	if !strings.Contains(s.out.String(), "reload refused") {
+	if !s.logs("reload refused") {
 		t.Fatalf("broken config not refused:\n%s", s.out.String())
 	}
 	write(t, cfg, good+"max-conns = \"lots\"\n")
 	hup()
+	s.logged(func(out string) bool { return strings.Count(out, "reload refused") >= 2 })
 	if n := strings.Count(s.out.String(), "reload refused"); n != 2 {
 		t.Fatalf("%d refusals, want 2", n)
 	}
@@ -293,7 +312,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	write(t, users, fmt.Sprintf("[users.alice]\npassword = %q\nhome = \"home\"\n\n[users.bob]\npassword = %q\nhome = \"home\"\n", hash(t, "a"), hash(t, "b")))
 	write(t, cfg, good)
 	hup()
-	if !strings.Contains(s.out.String(), "configuration reloaded") {
+	if !s.logs("configuration reloaded") {
 		t.Fatalf("good config not reloaded:\n%s", s.out.String())
 	}
 	if _, err := s.login(t, "bob", "b", ""); err != nil {
@@ -349,7 +368,9 @@ func TestJSONLogs(t *testing.T) {
 	if _, err := s.login(t, "u", "p", ""); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	if !s.logs(`"msg":"login"`) {
+		t.Fatalf("no login line:\n%s", s.out.String())
+	}
 	lines := strings.Split(strings.TrimSpace(s.out.String()), "\n")
 	if len(lines) < 3 {
 		t.Fatalf("only %d log lines", len(lines))
