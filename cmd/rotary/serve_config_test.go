@@ -69,24 +69,6 @@ func startServe(t *testing.T, args ...string) *server {
 	return nil
 }
 
-// logged waits up to 5 s for the output to satisfy cond: the server
-// writes its log in batches (internal/logqueue), a moment after the event.
-func (s *server) logged(cond func(out string) bool) bool {
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond(s.out.String()) {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
-}
-
-// logs waits up to 5 s for text to appear in the output.
-func (s *server) logs(text string) bool {
-	return s.logged(func(out string) bool { return strings.Contains(out, text) })
-}
-
 func (s *server) login(t *testing.T, user, pass, from string) (*ftpc.ServerConn, error) {
 	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second}
@@ -251,7 +233,7 @@ func TestBruteForceBan(t *testing.T) {
 	if _, err := s.login(t, "u", "right", "127.0.0.6"); err != nil {
 		t.Fatalf("127.0.0.6 cannot log in while 127.0.0.5 is banned: %v", err)
 	}
-	if !s.logs("address banned") {
+	if !s.out.WaitForText(5*time.Second, "address banned") {
 		t.Error("ban not logged")
 	}
 	out, err := exec.Command(buildRotary(t), "ban", "list", "--admin", admin).CombinedOutput()
@@ -292,12 +274,12 @@ func TestReloadOnSIGHUP(t *testing.T) {
 
 	write(t, cfg, good+"passive-ports = \"9-1\"\n") // broken: duplicate key
 	hup()
-	if !s.logs("reload refused") {
+	if !s.out.WaitForText(5*time.Second, "reload refused") {
 		t.Fatalf("broken config not refused:\n%s", s.out.String())
 	}
 	write(t, cfg, good+"max-conns = \"lots\"\n")
 	hup()
-	s.logged(func(out string) bool { return strings.Count(out, "reload refused") >= 2 })
+	s.out.WaitFor(5*time.Second, func(out string) bool { return strings.Count(out, "reload refused") >= 2 })
 	if n := strings.Count(s.out.String(), "reload refused"); n != 2 {
 		t.Fatalf("%d refusals, want 2", n)
 	}
@@ -312,7 +294,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	write(t, users, fmt.Sprintf("[users.alice]\npassword = %q\nhome = \"home\"\n\n[users.bob]\npassword = %q\nhome = \"home\"\n", hash(t, "a"), hash(t, "b")))
 	write(t, cfg, good)
 	hup()
-	if !s.logs("configuration reloaded") {
+	if !s.out.WaitForText(5*time.Second, "configuration reloaded") {
 		t.Fatalf("good config not reloaded:\n%s", s.out.String())
 	}
 	if _, err := s.login(t, "bob", "b", ""); err != nil {
@@ -368,7 +350,7 @@ func TestJSONLogs(t *testing.T) {
 	if _, err := s.login(t, "u", "p", ""); err != nil {
 		t.Fatal(err)
 	}
-	if !s.logs(`"msg":"login"`) {
+	if !s.out.WaitForText(5*time.Second, `"msg":"login"`) {
 		t.Fatalf("no login line:\n%s", s.out.String())
 	}
 	lines := strings.Split(strings.TrimSpace(s.out.String()), "\n")

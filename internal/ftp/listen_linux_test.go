@@ -4,6 +4,7 @@ package ftp
 
 import (
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -72,5 +73,22 @@ func TestListenControlInheritance(t *testing.T) {
 		if (got != 0) != (o.want != 0) || (o.want > 1 && got != o.want) {
 			t.Errorf("accepted socket: %s = %d, want %d", o.name, got, o.want)
 		}
+	}
+}
+
+// An address already taken is an error that names it, not a listener.
+func TestListenControlAddressInUse(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	l, err := ListenControl(held.Addr().String())
+	if err == nil {
+		l.Close()
+		t.Fatalf("ListenControl(%s) succeeded on an address in use", held.Addr())
+	}
+	if !strings.Contains(err.Error(), held.Addr().String()) {
+		t.Errorf("error %q does not name %s", err, held.Addr())
 	}
 }

@@ -5,7 +5,9 @@ package syncbuf
 
 import (
 	"bytes"
+	"strings"
 	"sync"
+	"time"
 )
 
 // Buffer is a goroutine-safe bytes.Buffer; its zero value is ready.
@@ -25,4 +27,23 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// WaitFor waits up to d for the text written so far to satisfy cond, and
+// reports whether it did. Servers log in batches (internal/logqueue), a
+// moment after the event, so a test looks for a line this way.
+func (s *Buffer) WaitFor(d time.Duration, cond func(text string) bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond(s.String()) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// WaitForText waits up to d for text to appear; see WaitFor.
+func (s *Buffer) WaitForText(d time.Duration, text string) bool {
+	return s.WaitFor(d, func(all string) bool { return strings.Contains(all, text) })
 }

@@ -93,25 +93,6 @@ func start(t *testing.T, name string, ready []string, args ...string) *proc {
 	return p
 }
 
-// logged waits up to 5 s for the process's output to satisfy cond: the
-// server writes its log in batches (internal/logqueue), a moment after
-// the event.
-func (p *proc) logged(cond func(out string) bool) bool {
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond(p.out.String()) {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
-}
-
-// logs waits up to 5 s for s to appear in the process's output.
-func (p *proc) logs(s string) bool {
-	return p.logged(func(out string) bool { return strings.Contains(out, s) })
-}
-
 func (p *proc) kill() {
 	p.cmd.Process.Kill()
 	<-p.done
@@ -340,7 +321,7 @@ func TestTwoServers(t *testing.T) {
 		t.Errorf("session through the gateway: %v", err)
 	}
 	for _, s := range servers {
-		s.logged(func(out string) bool { return strings.Count(out, "session opened") >= 10 })
+		s.out.WaitFor(5*time.Second, func(out string) bool { return strings.Count(out, "session opened") >= 10 })
 		if n := strings.Count(s.out.String(), "session opened"); n < 10 {
 			t.Errorf("%s got %d of 40 sessions; round robin should give each about 20", s.name, n)
 		}
@@ -384,7 +365,7 @@ func TestProxyProtocol(t *testing.T) {
 	if err := session(t, "127.0.0.5", data); err != nil {
 		t.Fatalf("session from 127.0.0.5 through the PROXY gateway: %v", err)
 	}
-	if !serve.logs("client=127.0.0.5") {
+	if !serve.out.WaitForText(5*time.Second, "client=127.0.0.5") {
 		t.Fatalf("server log does not name the real client 127.0.0.5:\n%s", serve.out.String())
 	}
 
@@ -450,7 +431,7 @@ func TestProxyProtocol(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatalf("own data connection got %d bytes", len(got))
 	}
-	if !serve.logs("127.0.0.6") {
+	if !serve.out.WaitForText(5*time.Second, "127.0.0.6") {
 		t.Errorf("refused data connection from 127.0.0.6 not logged")
 	}
 }
