@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rotary-ftp/rotary/internal/adminhttp"
 	"github.com/rotary-ftp/rotary/internal/auth"
 	"github.com/rotary-ftp/rotary/internal/ban"
 	"github.com/rotary-ftp/rotary/internal/config"
@@ -200,11 +201,10 @@ func newServeApp(cfg config.Config, args []string, out io.Writer) (_ *serveApp, 
 		a.listeners = append(a.listeners, l)
 	}
 	if cfg.AdminListen != "" {
-		l, err := net.Listen("tcp", cfg.AdminListen)
+		l, err := adminhttp.Listen(cfg.AdminListen)
 		switch {
 		case err == nil:
-			a.admin = &http.Server{Handler: a.bans.Handler(), ReadHeaderTimeout: 5 * time.Second}
-			go a.admin.Serve(l)
+			a.admin = adminhttp.Serve(l, a.bans.Handler(), a.logger)
 		case cfg.AdminListen == config.DefaultAdminListen:
 			a.logger.Warn("admin endpoint off: its default address is taken (another rotary serve?); set admin-listen to use rotary ban here",
 				"admin-listen", cfg.AdminListen, "err", err)

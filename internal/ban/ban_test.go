@@ -2,6 +2,8 @@ package ban
 
 import (
 	"context"
+	"github.com/rotary-ftp/rotary/internal/adminhttp"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
@@ -91,5 +93,35 @@ func TestHTTP(t *testing.T) {
 	}
 	if _, err := ListRemote(context.Background(), "127.0.0.1:1"); err == nil {
 		t.Fatal("no error from a closed endpoint")
+	}
+}
+
+// A web page that rebinds its own name to 127.0.0.1 must not lift a ban:
+// its request carries the page's name as Host (issue 14).
+func TestHTTPRefusesRebinding(t *testing.T) {
+	tr := New(Policy{After: 1, Window: time.Minute, For: time.Hour})
+	ip := netip.MustParseAddr("127.0.0.5")
+	tr.Failure(ip)
+	l, err := adminhttp.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := adminhttp.Serve(l, tr.Handler(), nil)
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+l.Addr().String()+"/bans/127.0.0.5", nil)
+	req.Host = "rebind.attacker.example:" + strings.Split(l.Addr().String(), ":")[1]
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("DELETE with a foreign Host: status %d, want 403", resp.StatusCode)
+	}
+	if err := tr.Check(ip); err == nil {
+		t.Fatal("the ban was lifted by a request with a foreign Host")
+	}
+	if err := DeleteRemote(context.Background(), l.Addr().String(), ip); err != nil {
+		t.Fatalf("rotary ban del through the guarded endpoint: %v", err)
 	}
 }

@@ -3,17 +3,17 @@ package ban
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
-	"time"
+
+	"github.com/rotary-ftp/rotary/internal/adminhttp"
 )
 
 // Handler serves the bans for `rotary ban`: GET /bans lists them as JSON,
-// DELETE /bans/IP lifts one. It is mounted on a loopback-only listener.
+// DELETE /bans/IP lifts one. It is served by adminhttp (loopback only, Host checked).
 func (t *Tracker) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /bans", func(w http.ResponseWriter, r *http.Request) {
@@ -35,22 +35,17 @@ func (t *Tracker) Handler() http.Handler {
 	return mux
 }
 
-var client = &http.Client{Timeout: 5 * time.Second}
-
 // ListRemote asks the server whose admin endpoint is at addr for its bans.
 func ListRemote(ctx context.Context, addr string) ([]Ban, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/bans", nil)
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("admin endpoint %s: %w (is rotary serve running with admin-listen %s?)", addr, err, addr)
+	body, err := adminhttp.Do(ctx, http.MethodGet, addr, "/bans")
+	if errors.Is(err, adminhttp.ErrUnreachable) {
+		return nil, fmt.Errorf("%w (is rotary serve running with admin-listen %s?)", err, addr)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("admin endpoint %s: %s: %s", addr, resp.Status, strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, err
 	}
 	var bans []Ban
-	if err := json.NewDecoder(resp.Body).Decode(&bans); err != nil {
+	if err := json.Unmarshal(body, &bans); err != nil {
 		return nil, fmt.Errorf("admin endpoint %s: %w", addr, err)
 	}
 	return bans, nil
@@ -58,15 +53,10 @@ func ListRemote(ctx context.Context, addr string) ([]Ban, error) {
 
 // DeleteRemote lifts the ban on ip at the server whose admin endpoint is at addr.
 func DeleteRemote(ctx context.Context, addr string, ip netip.Addr) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, "http://"+addr+"/bans/"+url.PathEscape(ip.String()), nil)
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin endpoint %s: %w", addr, err)
+	_, err := adminhttp.Do(ctx, http.MethodDelete, addr, "/bans/"+url.PathEscape(ip.String()))
+	var se *adminhttp.StatusError
+	if errors.As(err, &se) && se.Body != "" {
+		return errors.New(se.Body) // "203.0.113.7 is not banned"
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%s", strings.TrimSpace(string(b)))
-	}
-	return nil
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotary-ftp/rotary/internal/adminhttp"
 	"github.com/rotary-ftp/rotary/internal/passive"
 	"github.com/rotary-ftp/rotary/internal/publicip"
 )
@@ -342,15 +343,5 @@ func checkAdmin(s string) error {
 	if s == "" {
 		return nil
 	}
-	host, _, err := net.SplitHostPort(s)
-	if err != nil {
-		return errors.New("want HOST:PORT on a loopback address")
-	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return errors.New("the admin endpoint has no authentication and must be on a loopback address")
-	}
-	return nil
+	return adminhttp.CheckAddr(s)
 }
