@@ -2,13 +2,14 @@ package ban
 
 import (
 	"context"
-	"github.com/rotary-ftp/rotary/internal/adminhttp"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rotary-ftp/rotary/internal/adminhttp"
 )
 
 func TestTracker(t *testing.T) {
