@@ -195,22 +195,33 @@ func sortedVerbs() []string {
 // queued is a command that arrived during a transfer.
 type queued struct{ verb, arg string }
 
-// maxQueued bounds the commands held behind a transfer; past it the loop
-// waits for the transfer before reading more (the client is pipelining far
-// ahead, and TCP flow control slows it down).
-const maxQueued = 32
+// Commands held behind a transfer are bounded by count and by size. The
+// command loop never stops reading while a transfer runs, because ABOR may
+// come behind any number of queued commands (RFC 959 4.1.3); a client that
+// pipelines past the bound (no real client does: lftp and FileZilla queue at
+// most a handful) loses its session with 421 instead of growing the queue.
+const (
+	maxQueued      = 256
+	maxQueuedBytes = 64 << 10
+)
 
 func (s *session) enqueue(verb, arg string) {
-	if len(s.queue) >= maxQueued {
-		s.waitTransfer()
-		for len(s.queue) > 0 && !s.quit.Load() {
-			q := s.queue[0]
-			s.queue = s.queue[1:]
-			s.dispatch(q.verb, q.arg)
-			s.waitTransfer()
-		}
-		s.dispatch(verb, arg)
+	if len(s.queue) >= maxQueued || s.queuedBytes+len(verb)+len(arg) > maxQueuedBytes {
+		s.log.Info("too many commands queued behind a transfer, closing", "queued", len(s.queue), "bytes", s.queuedBytes)
+		s.abortTransfer()
+		s.queue, s.queuedBytes = nil, 0
+		s.reply(421, "Too many commands queued behind a transfer, closing control connection")
+		s.quit.Store(true)
 		return
 	}
 	s.queue = append(s.queue, queued{verb, arg})
+	s.queuedBytes += len(verb) + len(arg)
+}
+
+// dequeue takes the oldest queued command.
+func (s *session) dequeue() queued {
+	q := s.queue[0]
+	s.queue = s.queue[1:]
+	s.queuedBytes -= len(q.verb) + len(q.arg)
+	return q
 }

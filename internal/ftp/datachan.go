@@ -216,7 +216,7 @@ func (s *session) dialData(ctx context.Context, res *passive.Reservation, target
 		return res.Accept(ctx)
 	}
 	d := net.Dialer{
-		Timeout:   s.srv.connectTimeout(),
+		Timeout:   s.srv.settings().connect,
 		LocalAddr: &net.TCPAddr{IP: net.IP(s.info.Local.Addr().AsSlice())},
 	}
 	return d.DialContext(ctx, "tcp", target.String())

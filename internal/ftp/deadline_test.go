@@ -34,7 +34,7 @@ func TestListingHonoursDataTimeout(t *testing.T) {
 		t.Fatalf("took %v", el)
 	}
 	// With the timeout off, deadlineConn is the connection itself.
-	s.srv.DataTimeout = -1
+	s.srv.Update(func(srv *Server) { srv.DataTimeout = -1 })
 	if got := s.deadlineConn(server); got != server {
 		t.Fatal("DataTimeout -1 still wraps the connection")
 	}

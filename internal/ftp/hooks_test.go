@@ -226,7 +226,7 @@ func TestUpdateChangesLimitsLive(t *testing.T) {
 func TestLoginRefusedTellsTheReason(t *testing.T) {
 	ts := startServer(t, 2, nil)
 	inner := ts.srv.Backend
-	ts.srv.Backend = refusingBackend{inner}
+	ts.srv.Update(func(s *ftp.Server) { s.Backend = refusingBackend{inner} })
 	r := ts.raw(t)
 	r.must(331, "USER u")
 	if msg := r.must(530, "PASS p"); msg != "Sorry, the maximum number of sessions (1) for this user are already connected" {

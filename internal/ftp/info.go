@@ -23,9 +23,9 @@ func (s *session) handleFEAT(arg string) {
 		}
 	}
 	feats = append(feats, hl)
-	if s.srv.TLSConfig != nil {
+	if st := s.srv.settings(); st.tlsConfig != nil {
 		feats = append(feats, "AUTH TLS", "PBSZ", "PROT")
-		if s.srv.TLS.AllowCCC {
+		if st.tls.AllowCCC {
 			feats = append(feats, "CCC")
 		}
 	}

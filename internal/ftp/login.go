@@ -7,10 +7,6 @@ import (
 	"time"
 )
 
-// maxLoginFailures is how many wrong passwords one connection may try before
-// it is closed (vsftpd's max_login_fails).
-const maxLoginFailures = 3
-
 func isAnonymousName(u string) bool {
 	u = strings.ToLower(u)
 	return u == "anonymous" || u == "ftp"
@@ -92,9 +88,10 @@ func (s *session) passAllowed() (string, bool) {
 //
 //go:noinline
 func (s *session) checkLogin(user, pass string) (*Account, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	st := s.srv.settings()
+	ctx, cancel := context.WithTimeout(context.Background(), st.backendTimeout)
 	defer cancel()
-	return s.srv.Backend.Login(ctx, s.info, user, pass)
+	return st.backend.Login(ctx, s.info, user, pass)
 }
 
 // loginFailed answers a login the backend did not grant.
@@ -106,6 +103,9 @@ func (s *session) loginFailed(user string, err error) {
 		// Right credentials, but not now (the user's session limit): no
 		// failure counted, and the reason told.
 		s.log.Info("login refused", "user", user, "reason", refused.Reason)
+		if o := s.observer(); o != nil {
+			o.LoginFailed(s.snapshot(), user, true)
+		}
 		s.reply(530, refused.Reason)
 		return
 	}
@@ -113,12 +113,18 @@ func (s *session) loginFailed(user string, err error) {
 		// The server's fault (a home folder that cannot be opened): not a
 		// wrong password, so not counted as one.
 		s.log.Warn("login error", "user", user, "err", err)
+		if o := s.observer(); o != nil {
+			o.LoginFailed(s.snapshot(), user, false)
+		}
 		s.reply(530, "Login failed: server error (the server log says why)")
 		return
 	}
 	s.failures++
 	s.log.Info("login failed", "user", user, "failures", s.failures)
-	if s.failures >= maxLoginFailures {
+	if o := s.observer(); o != nil {
+		o.LoginFailed(s.snapshot(), user, false)
+	}
+	if s.failures >= s.srv.settings().maxLoginFailures {
 		s.reply(421, "Too many login failures, closing control connection")
 		s.quit.Store(true)
 		return
@@ -133,6 +139,10 @@ func (s *session) loggedIn(acct *Account, pass string) {
 	s.acct = acct
 	s.failures = 0
 	s.cwd = "/"
+	s.setUser(acct.Name)
+	if o := s.observer(); o != nil {
+		o.LoginSucceeded(s.snapshot())
+	}
 	if acct.Anonymous {
 		s.log.Info("login", "user", acct.Name, "anonymous", true, "password", quoteVerb(pass))
 		s.reply(230, "Anonymous access granted, restrictions apply")
@@ -158,7 +168,6 @@ func (s *session) handleREIN(arg string) {
 	s.asciiMode = false
 	s.restOffset = 0
 	s.epsvAll = false
-	s.hostSeen = false
 	s.reply(220, "Service ready for new user")
 }
 
@@ -175,6 +184,5 @@ func (s *session) handleHOST(arg string) {
 		s.reply(503, "HOST must be sent before USER")
 		return
 	}
-	s.hostSeen = true
 	s.reply(220, "Host accepted")
 }

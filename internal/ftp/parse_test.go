@@ -218,7 +218,9 @@ func TestPassiveAddressFallsBackToLocal(t *testing.T) {
 	if got := s.passiveAddress(); got != netip.MustParseAddr("127.0.0.1") {
 		t.Errorf("got %v", got)
 	}
-	s.srv.PassiveAddress = func(client, local netip.Addr) netip.Addr { return netip.MustParseAddr("::ffff:127.0.0.2") }
+	s.srv.Update(func(srv *Server) {
+		srv.PassiveAddress = func(client, local netip.Addr) netip.Addr { return netip.MustParseAddr("::ffff:127.0.0.2") }
+	})
 	if got := s.passiveAddress(); got != netip.MustParseAddr("127.0.0.2") {
 		t.Errorf("mapped address not unmapped: %v", got)
 	}

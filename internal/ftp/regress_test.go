@@ -72,6 +72,38 @@ func TestQueuedCommandsDoNotBlockABOR(t *testing.T) {
 	r.must(257, "PWD")
 }
 
+// ABOR is heard behind any number of queued commands: the loop never
+// stops reading while a transfer runs (it used to stop after 32).
+func TestABORHeardBehindManyQueuedCommands(t *testing.T) {
+	ts := startServer(t, 4, nil)
+	r := ts.raw(t)
+	r.login()
+	startBigTransfer(t, ts, r)
+	const n = 200
+	fmt.Fprintf(r.c, "%sABOR\r\n", strings.Repeat("NOOP\r\n", n))
+	r.expect(426)
+	r.expect(226)
+	for i := 0; i < n; i++ {
+		r.expect(200)
+	}
+	r.must(257, "PWD")
+}
+
+// A client that pipelines past the queue's bound loses the session with a
+// 421, rather than making the server hold its commands without limit.
+func TestTooManyQueuedCommandsEndTheSession(t *testing.T) {
+	ts := startServer(t, 4, nil)
+	r := ts.raw(t)
+	r.login()
+	startBigTransfer(t, ts, r)
+	fmt.Fprint(r.c, strings.Repeat("NOOP\r\n", 300))
+	r.expect(426) // the transfer is aborted first
+	if code, msg := r.read(); code != 421 || !strings.Contains(msg, "queued") {
+		t.Fatalf("got %d %q, want 421 about the queue", code, msg)
+	}
+	waitFor(t, "the session to end", func() bool { return ts.srv.SessionCount() == 0 })
+}
+
 func TestPipelinedCommandsKeepTheirOrder(t *testing.T) {
 	ts := startServer(t, 4, nil)
 	writeFile(t, filepath.Join(ts.root, "x.txt"), []byte("x"))
@@ -93,8 +125,10 @@ func TestCloseEndsStalledTransfer(t *testing.T) {
 	r := ts.raw(t)
 	r.login()
 	startBigTransfer(t, ts, r)
+	// STAT is answered at once, after the loop has read (and queued) the
+	// NOOP before it: no sleep needed to know the NOOP waits.
 	fmt.Fprintf(r.c, "NOOP\r\n")
-	time.Sleep(50 * time.Millisecond)
+	r.must(213, "STAT")
 	ts.srv.Close()
 	waitFor(t, "sessions to end", func() bool { return ts.srv.SessionCount() == 0 })
 }

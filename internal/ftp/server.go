@@ -22,19 +22,32 @@ import (
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("ftp: server closed")
 
-// Defaults for the zero values of Server's fields.
+// Defaults for the zero values of Server's fields: every limit the engine
+// applies is a field of Server, and its default is here.
 const (
 	DefaultIdleTimeout    = 5 * time.Minute
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultLoginTimeout   = 60 * time.Second
 	DefaultDataTimeout    = 5 * time.Minute
+	// DefaultMaxLoginFailures is vsftpd's max_login_fails.
+	DefaultMaxLoginFailures = 3
+	// DefaultMaxCommandErrors bad commands in a row end a session (go-smtp's
+	// protocolError idea): it stops scanners from holding a connection.
+	DefaultMaxCommandErrors = 25
+	// DefaultReplyTimeout bounds the write of one reply: a client that
+	// stops reading its control connection cannot hold a session forever.
+	DefaultReplyTimeout = 30 * time.Second
+	// DefaultBackendTimeout bounds one Backend.Login call.
+	DefaultBackendTimeout = 30 * time.Second
 	// MaxLine is the longest command line accepted, without CRLF. Longer
 	// lines are answered with 500 and skipped; the session goes on.
 	MaxLine = 4096
 )
 
-// Server is an FTP server. Its exported fields are its configuration; set
-// them before Serve, and change them afterwards only inside Update.
+// Server is an FTP server. Its exported fields are its configuration: set
+// them before Serve, and change them afterwards only inside Update. Serve
+// and Update take a snapshot of them, which is all that sessions read, so
+// a change is never seen half made.
 type Server struct {
 	// Backend authenticates users. Required.
 	Backend Backend
@@ -58,6 +71,18 @@ type Server struct {
 	// unlimited.
 	MaxConns      int
 	MaxConnsPerIP int
+	// MaxLoginFailures wrong passwords on one connection close it with
+	// 421. 0 means DefaultMaxLoginFailures.
+	MaxLoginFailures int
+	// MaxCommandErrors bad commands in a row close a session with 421. 0
+	// means DefaultMaxCommandErrors.
+	MaxCommandErrors int
+	// ReplyTimeout bounds the write of one reply; a client that does not
+	// read it in time loses its session. 0 means DefaultReplyTimeout.
+	ReplyTimeout time.Duration
+	// BackendTimeout bounds one Backend.Login call. 0 means
+	// DefaultBackendTimeout.
+	BackendTimeout time.Duration
 	// Logger receives session and transfer lines. nil means slog.Default().
 	Logger *slog.Logger
 	// DataTimeout ends a transfer that makes no progress for this long, with
@@ -81,53 +106,79 @@ type Server struct {
 	// TLS is the FTPS policy beyond TLSConfig (require TLS, CCC, session
 	// reuse, handshake timeout).
 	TLS TLSOptions
+	// Observer, when set, is told about sessions, logins, replies, TLS
+	// handshakes and transfers (metrics, the status page).
+	Observer Observer
 
 	mu        sync.Mutex
+	snap      atomic.Pointer[settings] // the fields as of the last Serve or Update
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
 	admitted  int // sessions past admission (counted by MaxConns)
 	perIP     map[netip.Addr]int
 	closing   atomic.Bool
 	wg        sync.WaitGroup // one per running session
-}
-
-// proxyFrom reports whether the peer must send a PROXY header.
-func (srv *Server) proxyFrom(peer netip.Addr) bool {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	return srv.ProxyFrom.Contains(peer)
-}
-
-func (srv *Server) logger() *slog.Logger {
-	if srv.Logger != nil {
-		return srv.Logger
-	}
-	return slog.Default()
+	lastID    atomic.Uint64  // session IDs, from 1
 }
 
 // Update changes the server's configuration while it runs (a reload):
 // fn may set any exported field. Running sessions see the new values from
-// their next command or transfer on.
+// their next command or transfer on; a session's TLS state (its
+// certificate and options) is the one it started TLS with.
 func (srv *Server) Update(fn func(*Server)) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	fn(srv)
+	srv.takeSnapshot()
 }
 
-// settings is a snapshot of the fields sessions read while they run.
+// settings is a snapshot of Server's exported fields with the defaults
+// filled in: what sessions read while they run.
 type settings struct {
-	idle, login, connect, data time.Duration
-	pool                       *passive.Pool
-	passiveAddress             func(client, local netip.Addr) netip.Addr
-	connFilter                 func(ConnInfo) error
-	transferLog                func(TransferRecord)
+	backend                      Backend
+	pool                         *passive.Pool
+	passiveAddress               func(client, local netip.Addr) netip.Addr
+	greeting                     string
+	idle, login, connect, data   time.Duration
+	maxConns, maxConnsPerIP      int
+	maxLoginFailures, maxErrors  int
+	replyTimeout, backendTimeout time.Duration
+	logger                       *slog.Logger
+	proxyFrom                    proxyheader.Trust
+	proxyHeaderTimeout           time.Duration
+	connFilter                   func(ConnInfo) error
+	transferLog                  func(TransferRecord)
+	tlsConfig                    *tls.Config
+	tls                          TLSOptions
+	observer                     Observer
 }
 
-func (srv *Server) settings() settings {
+// settings returns the current snapshot. A Server that has not been
+// served yet takes one now.
+func (srv *Server) settings() *settings {
+	if st := srv.snap.Load(); st != nil {
+		return st
+	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	st := settings{idle: srv.IdleTimeout, login: srv.LoginTimeout, connect: srv.ConnectTimeout, data: srv.DataTimeout,
-		pool: srv.Passive, passiveAddress: srv.PassiveAddress, connFilter: srv.ConnFilter, transferLog: srv.TransferLog}
+	return srv.takeSnapshot()
+}
+
+// takeSnapshot copies the exported fields; srv.mu must be held.
+func (srv *Server) takeSnapshot() *settings {
+	st := &settings{
+		backend: srv.Backend, pool: srv.Passive, passiveAddress: srv.PassiveAddress, greeting: srv.Greeting,
+		idle: srv.IdleTimeout, login: srv.LoginTimeout, connect: srv.ConnectTimeout, data: srv.DataTimeout,
+		maxConns: srv.MaxConns, maxConnsPerIP: srv.MaxConnsPerIP,
+		maxLoginFailures: srv.MaxLoginFailures, maxErrors: srv.MaxCommandErrors,
+		replyTimeout: srv.ReplyTimeout, backendTimeout: srv.BackendTimeout,
+		logger: srv.Logger, proxyFrom: srv.ProxyFrom, proxyHeaderTimeout: srv.ProxyHeaderTimeout,
+		connFilter: srv.ConnFilter, transferLog: srv.TransferLog, tlsConfig: srv.TLSConfig, tls: srv.TLS,
+		observer: srv.Observer,
+	}
+	if st.greeting == "" {
+		st.greeting = "Rotary FTP server ready"
+	}
 	if st.idle == 0 {
 		st.idle = DefaultIdleTimeout
 	}
@@ -140,6 +191,22 @@ func (srv *Server) settings() settings {
 	if st.data == 0 {
 		st.data = DefaultDataTimeout
 	}
+	if st.maxLoginFailures <= 0 {
+		st.maxLoginFailures = DefaultMaxLoginFailures
+	}
+	if st.maxErrors <= 0 {
+		st.maxErrors = DefaultMaxCommandErrors
+	}
+	if st.replyTimeout <= 0 {
+		st.replyTimeout = DefaultReplyTimeout
+	}
+	if st.backendTimeout <= 0 {
+		st.backendTimeout = DefaultBackendTimeout
+	}
+	if st.logger == nil {
+		st.logger = slog.Default()
+	}
+	srv.snap.Store(st)
 	return st
 }
 
@@ -153,7 +220,8 @@ func (srv *Server) ListenAndServe(addr string) error {
 }
 
 // Serve accepts control connections on l, one goroutine each, until l fails
-// or the server is shut down; then it returns ErrServerClosed.
+// or the server is shut down; then it returns ErrServerClosed. It takes
+// the snapshot of the exported fields that sessions read.
 func (srv *Server) Serve(l net.Listener) error {
 	if !srv.trackListener(l, true) {
 		l.Close()
@@ -179,7 +247,7 @@ func (srv *Server) Serve(l net.Listener) error {
 			} else if tempDelay *= 2; tempDelay > time.Second {
 				tempDelay = time.Second
 			}
-			srv.logger().Warn("accept failed; retrying", "listener", l.Addr().String(), "err", err, "delay", tempDelay)
+			srv.settings().logger.Warn("accept failed; retrying", "listener", l.Addr().String(), "err", err, "delay", tempDelay)
 			time.Sleep(tempDelay)
 			continue
 		}
@@ -195,6 +263,7 @@ func (srv *Server) trackListener(l net.Listener, add bool) bool {
 		if srv.closing.Load() {
 			return false
 		}
+		srv.takeSnapshot()
 		if srv.listeners == nil {
 			srv.listeners = make(map[net.Listener]struct{})
 		}
@@ -213,7 +282,16 @@ func (srv *Server) startSession(c net.Conn, optionsSet bool) {
 	local := addrPortOf(c.LocalAddr())
 	s := newSession(srv, c, ConnInfo{Client: addrPortOf(c.RemoteAddr()), Local: local, Dest: local})
 	s.optionsSet = optionsSet
+	s.status.id = srv.lastID.Add(1)
 	srv.mu.Lock()
+	// Shutdown sets closing and then waits on wg under this lock's
+	// protection: a session added after it looked must not start, or
+	// Shutdown could return while it runs.
+	if srv.closing.Load() {
+		srv.mu.Unlock()
+		c.Close()
+		return
+	}
 	if srv.sessions == nil {
 		srv.sessions = make(map[*session]struct{})
 		srv.perIP = make(map[netip.Addr]int)
@@ -228,15 +306,16 @@ func (srv *Server) startSession(c net.Conn, optionsSet bool) {
 // 421 reply when not.
 func (srv *Server) admit(s *session) string {
 	ip := s.info.Client.Addr()
+	st := srv.settings()
+	filter := st.connFilter
 	srv.mu.Lock()
-	filter := srv.ConnFilter
 	refuse := ""
 	switch {
 	case srv.closing.Load():
 		refuse = "Server shutting down"
-	case srv.MaxConns > 0 && srv.admitted >= srv.MaxConns:
+	case st.maxConns > 0 && srv.admitted >= st.maxConns:
 		refuse = "Too many users, try again later"
-	case srv.MaxConnsPerIP > 0 && srv.perIP[ip] >= srv.MaxConnsPerIP:
+	case st.maxConnsPerIP > 0 && srv.perIP[ip] >= st.maxConnsPerIP:
 		refuse = "Too many connections from your address"
 	}
 	if refuse == "" {
@@ -338,5 +417,3 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 	ap, _ := netip.ParseAddrPort(a.String())
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
-
-func (srv *Server) connectTimeout() time.Duration { return srv.settings().connect }

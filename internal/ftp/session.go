@@ -19,11 +19,6 @@ import (
 	"github.com/rotary-ftp/rotary/internal/proxyheader"
 )
 
-// maxErrors is how many bad commands in a row a session may send before it is
-// hung up on (go-smtp's protocolError idea): it stops scanners from holding a
-// connection forever.
-const maxErrors = 25
-
 // session is one control connection, from greeting to close.
 type session struct {
 	srv  *Server
@@ -45,8 +40,9 @@ type session struct {
 	// queue holds commands that arrived during a transfer, to run in order
 	// when it ends (RFC 959 4.1.3: only ABOR and STAT act at once). The
 	// command loop keeps reading meanwhile, so ABOR is always heard.
-	queue   []queued
-	loginBy time.Time // login must complete by then (reset by REIN)
+	queue       []queued
+	queuedBytes int       // of the queued commands' text, bounded by maxQueuedBytes
+	loginBy     time.Time // login must complete by then (reset by REIN)
 
 	errors   int
 	admitted bool // counted by the server's connection limits; guarded by srv.mu
@@ -58,7 +54,6 @@ type session struct {
 	user     string // from USER, waiting for PASS
 	acct     *Account
 	failures int
-	hostSeen bool
 
 	// Transfer parameters.
 	cwd        string
@@ -76,6 +71,9 @@ type session struct {
 	pbsz  bool // PBSZ done
 	protP bool // PROT P: data connections are TLS
 
+	// status is what Sessions reads from other goroutines.
+	status sessionStatus
+
 	// xfer is the running transfer, if any; guarded by xferMu.
 	xferMu sync.Mutex
 	xfer   *transfer
@@ -83,16 +81,20 @@ type session struct {
 }
 
 func newSession(srv *Server, c net.Conn, info ConnInfo) *session {
-	return &session{
+	now := time.Now()
+	s := &session{
 		srv:       srv,
 		conn:      c,
 		ctl:       c,
 		info:      info,
-		log:       srv.logger().With("client", info.Client.Addr().String()),
+		log:       srv.settings().logger.With("client", info.Client.Addr().String()),
 		cwd:       "/",
 		hashAlgo:  "SHA-256",
 		mlstFacts: defaultFacts,
 	}
+	s.status.opened = now
+	s.status.lastCmd.Store(now.UnixNano())
+	return s
 }
 
 // serve is the whole life of a session: greet, then read and dispatch
@@ -125,12 +127,19 @@ func (s *session) finish(start time.Time) {
 	s.abortTransfer()
 	s.releaseData()
 	user := s.userName()
+	var closed SessionInfo
+	if s.status.observed.Load() {
+		closed = s.snapshot()
+	}
 	s.logout()
 	s.conn.Close()
 	if s.r != nil {
 		s.r.close()
 	}
 	s.log.Info("session closed", "user", user, "duration", time.Since(start).Round(time.Millisecond))
+	if o := s.observer(); o != nil && s.status.observed.Load() {
+		o.SessionClosed(closed)
+	}
 }
 
 // open reads a trusted PROXY header, runs the implicit TLS handshake,
@@ -142,7 +151,7 @@ func (s *session) open() bool {
 	if !s.optionsSet {
 		setOOBInline(s.conn)
 	}
-	if s.srv.proxyFrom(s.info.Client.Addr()) && !s.readProxyHeader() {
+	if s.srv.settings().proxyFrom.Contains(s.info.Client.Addr()) && !s.readProxyHeader() {
 		return false
 	}
 	if ic, ok := s.conn.(*implicitConn); ok && !s.implicitHandshake(ic) {
@@ -155,15 +164,17 @@ func (s *session) open() bool {
 	}
 	s.r = newCtlReader(s.ctl)
 	s.log.Info("session opened", "local", s.info.Local.String())
-
-	greeting := s.srv.Greeting
-	if greeting == "" {
-		greeting = "Rotary FTP server ready"
+	// From here on Sessions lists s: its ConnInfo is final (the store
+	// publishes it to the goroutines that read it).
+	s.status.observed.Store(true)
+	st := s.srv.settings()
+	if st.observer != nil {
+		st.observer.SessionOpened(s.snapshot())
 	}
-	if !s.reply(220, greeting) {
+	if !s.reply(220, st.greeting) {
 		return false
 	}
-	s.loginBy = time.Now().Add(s.srv.settings().login)
+	s.loginBy = time.Now().Add(st.login)
 	return true
 }
 
@@ -173,7 +184,8 @@ func (s *session) open() bool {
 //go:noinline
 func (s *session) readProxyHeader() bool {
 	peer := s.info.Client
-	client, dest, err := proxyheader.Read(tcpConn(s.conn), s.srv.ProxyHeaderTimeout)
+	st := s.srv.settings()
+	client, dest, err := proxyheader.Read(tcpConn(s.conn), st.proxyHeaderTimeout)
 	if err != nil {
 		level := slog.LevelWarn
 		if errors.Is(err, io.EOF) {
@@ -183,7 +195,7 @@ func (s *session) readProxyHeader() bool {
 		return false
 	}
 	s.info.Client, s.info.Dest = client, dest
-	s.log = s.srv.logger().With("client", client.Addr().String())
+	s.log = st.logger.With("client", client.Addr().String())
 	s.log.Debug("PROXY header", "peer", peer.String(), "dest", dest.String())
 	return true
 }
@@ -195,7 +207,9 @@ func (s *session) readProxyHeader() bool {
 //
 //go:noinline
 func (s *session) implicitHandshake(ic *implicitConn) bool {
-	if err := ic.st.handshake(); err != nil {
+	err := ic.st.handshake()
+	s.observeHandshake(true, err)
+	if err != nil {
 		s.log.Info("TLS handshake on implicit control connection failed", "err", err)
 		return false
 	}
@@ -246,8 +260,7 @@ func (s *session) commandLoop() {
 //go:noinline
 func (s *session) runQueued() {
 	for len(s.queue) > 0 && !s.transferRunning() && !s.quit.Load() {
-		q := s.queue[0]
-		s.queue = s.queue[1:]
+		q := s.dequeue()
 		s.dispatch(q.verb, q.arg)
 	}
 }
@@ -385,6 +398,7 @@ func stripTelnet(b []byte) []byte {
 
 // handleLine validates and dispatches one command line.
 func (s *session) handleLine(line []byte) {
+	s.status.lastCmd.Store(time.Now().UnixNano())
 	for i := 0; i < len(line); i++ {
 		if line[i] == 0 {
 			s.protocolError(501, "NUL byte in command")
@@ -408,7 +422,7 @@ func (s *session) handleLine(line []byte) {
 // protocolError answers a bad command and hangs up after too many in a row.
 func (s *session) protocolError(code int, text string) {
 	s.errors++
-	if s.errors >= maxErrors {
+	if s.errors >= s.srv.settings().maxErrors {
 		s.log.Info("too many errors, closing", "last", text)
 		s.reply(421, "Too many errors, closing control connection")
 		s.quit.Store(true)
@@ -424,11 +438,15 @@ func (s *session) reply(code int, text string) bool {
 	defer s.wmu.Unlock()
 	var stack [256]byte
 	b := appendReply(stack[:0], code, text)
-	s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	st := s.srv.settings()
+	s.conn.SetWriteDeadline(time.Now().Add(st.replyTimeout))
 	if _, err := s.ctl.Write(b); err != nil {
 		s.quit.Store(true)
 		s.conn.Close()
 		return false
+	}
+	if st.observer != nil {
+		st.observer.Replied(code)
 	}
 	return true
 }
@@ -446,6 +464,7 @@ func (s *session) logout() {
 	}
 	s.acct = nil
 	s.user = ""
+	s.setUser("")
 }
 
 // closeIfIdle is called by Shutdown: an idle session is told 421 and closed;
@@ -466,5 +485,3 @@ func (s *session) releaseData() {
 	}
 	s.port = nil
 }
-
-var _ = context.Background

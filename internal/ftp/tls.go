@@ -87,14 +87,15 @@ var errNoTLSConfig = errors.New("ftp: TLS needs Server.TLSConfig")
 
 // newSessionTLS clones the server's TLS configuration for one session.
 func newSessionTLS(srv *Server) (*sessionTLS, error) {
-	if srv.TLSConfig == nil {
+	conf := srv.settings()
+	if conf.tlsConfig == nil {
 		return nil, errNoTLSConfig
 	}
-	st := &sessionTLS{opts: srv.TLS, tag: make([]byte, 16)}
+	st := &sessionTLS{opts: conf.tls, tag: make([]byte, 16)}
 	if _, err := rand.Read(st.tag); err != nil {
 		return nil, err
 	}
-	cfg := srv.TLSConfig.Clone()
+	cfg := conf.tlsConfig.Clone()
 	if cfg.MinVersion < tls.VersionTLS12 {
 		cfg.MinVersion = tls.VersionTLS12
 	}
@@ -204,7 +205,7 @@ func (c *recordConn) read(p []byte) (int, error) {
 // section 4). "AUTH SSL" and "AUTH TLS-P" also set PROT P, as ProFTPD does,
 // for old clients that expect protected data after them without PROT.
 func (s *session) handleAUTH(arg string) {
-	if s.srv.TLSConfig == nil {
+	if s.srv.settings().tlsConfig == nil {
 		s.reply(502, "TLS is not configured on this server")
 		return
 	}
@@ -235,7 +236,9 @@ func (s *session) handleAUTH(arg string) {
 	if !s.reply(234, "AUTH "+mech+" successful") {
 		return
 	}
-	if err := st.handshake(); err != nil {
+	err = st.handshake()
+	s.observeHandshake(true, err)
+	if err != nil {
 		s.log.Info("TLS handshake on control connection failed", "err", err)
 		s.quit.Store(true)
 		s.conn.Close()
@@ -250,6 +253,7 @@ func (s *session) handleAUTH(arg string) {
 
 // useTLS switches the control connection to st.
 func (s *session) useTLS(st *sessionTLS) {
+	s.status.tlsOn.Store(true)
 	s.wmu.Lock()
 	s.tls = st
 	s.ctl = st.ctl
@@ -283,7 +287,9 @@ func (s *session) handlePROT(arg string) {
 	}
 	switch strings.ToUpper(strings.TrimSpace(arg)) {
 	case "C":
-		if s.tls.opts.Require {
+		// The policy in force now, not at AUTH: a reload that turns on
+		// require-tls applies from the next command.
+		if s.srv.settings().tls.Require {
 			// RFC 2228: 534 when the server is not willing to accept the
 			// level for policy reasons.
 			s.reply(534, "PROT C refused: this server requires protected data (PROT P)")
@@ -310,7 +316,7 @@ func (s *session) handleCCC(arg string) {
 	case s.tls == nil || s.tls.cleared:
 		s.reply(533, "CCC needs a TLS control connection")
 		return
-	case !s.tls.opts.AllowCCC:
+	case !s.srv.settings().tls.AllowCCC:
 		s.reply(534, "CCC refused by server policy (--tls-allow-ccc is off)")
 		return
 	}
@@ -348,7 +354,7 @@ func (s *session) handleCCC(arg string) {
 
 // requireTLS answers 530 to USER/PASS sent in clear text under Require.
 func (s *session) requireTLS() bool {
-	if s.srv.TLSConfig == nil || s.tls != nil || !s.srv.TLS.Require {
+	if st := s.srv.settings(); st.tlsConfig == nil || s.tls != nil || !st.tls.Require {
 		return true
 	}
 	s.reply(530, "TLS required: send AUTH TLS before USER and PASS")
@@ -359,7 +365,7 @@ func (s *session) requireTLS() bool {
 // P. RFC 4217 section 9 names 521 for a data command refused because of the
 // PROT level; 534 is kept for refusing PROT C itself.
 func (s *session) dataProtectionOK() bool {
-	if s.protP || s.srv.TLSConfig == nil || !s.srv.TLS.Require {
+	if st := s.srv.settings(); s.protP || st.tlsConfig == nil || !st.tls.Require {
 		return true
 	}
 	s.reply(521, "Data connection cannot be opened with this PROT setting: this server requires PBSZ 0 and PROT P")
@@ -380,19 +386,27 @@ func (srv *Server) ImplicitTLSListener(l net.Listener) net.Listener {
 	return &implicitListener{Listener: l, srv: srv}
 }
 
+// Accept returns the next connection, already wrapped in TLS. A connection
+// that cannot get TLS (no TLSConfig after a reload turned FTPS off) is
+// closed and logged here, and Accept goes on: an error from Accept would
+// make Serve back off as if the listener itself were failing.
 func (l *implicitListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		st, err := newSessionTLS(l.srv)
+		if err != nil {
+			l.srv.settings().logger.Warn("implicit FTPS connection closed", "listener", l.Addr().String(),
+				"client", c.RemoteAddr().String(), "err", err)
+			c.Close()
+			continue
+		}
+		st.implicit = true
+		st.startTLS(c, nil)
+		return &implicitConn{Conn: st.ctl, raw: c, st: st}, nil
 	}
-	st, err := newSessionTLS(l.srv)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	st.implicit = true
-	st.startTLS(c, nil)
-	return &implicitConn{Conn: st.ctl, raw: c, st: st}, nil
 }
 
 // implicitConn is a control connection from an implicit listener. Reads
@@ -427,7 +441,10 @@ var errSessionNotReused = errors.New("data connection TLS session does not resum
 // slowly until the handshake is done. The first read or write waits for it,
 // and so does Close when the transfer moved no bytes (an empty file).
 func (s *session) secureData(ctx context.Context, c net.Conn) net.Conn {
-	d := &tlsDataConn{Conn: tls.Server(c, s.tls.config), ctx: ctx, s: s, opts: s.tls.opts}
+	// The session's certificate and tickets, but the policy in force now: a
+	// reload that turns on tls-require-session-reuse applies to the next
+	// data connection of every session.
+	d := &tlsDataConn{Conn: tls.Server(c, s.tls.config), ctx: ctx, s: s, opts: s.srv.settings().tls}
 	go d.handshake()
 	return d
 }
@@ -456,6 +473,7 @@ func (c *tlsDataConn) handshake() error {
 	ctx, cancel := context.WithTimeout(c.ctx, opts.handshakeTimeout())
 	defer cancel()
 	err := c.Conn.HandshakeContext(ctx)
+	c.s.observeHandshake(false, err)
 	if err == nil && opts.RequireSessionReuse && !c.Conn.ConnectionState().DidResume {
 		// End TLS cleanly: a client that sees close_notify goes on to read
 		// the 425 that explains, where a bare TCP close is a TLS error to

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,12 @@ type TransferRecord struct {
 	Upload    bool // STOR, APPE, STOU; false for RETR
 	ASCII     bool
 	Complete  bool
+	// Session is the session's ID (SessionInfo.ID), Verb the command, and
+	// Result how it ended: "ok", "aborted", "stalled", "no data
+	// connection", "panic" or "failed: ERROR".
+	Session uint64
+	Verb    string
+	Result  string
 }
 
 // transfer is one data transfer running in its own goroutine while the
@@ -38,6 +45,8 @@ type TransferRecord struct {
 type transfer struct {
 	verb   string
 	path   string
+	size   int64 // bytes to send, when known (RETR); -1 otherwise
+	s      *session
 	file   bool // a file transfer (logged to the transfer log), not a listing
 	ascii  bool
 	start  time.Time
@@ -54,6 +63,49 @@ type transfer struct {
 	// detached is set, in the transfer's goroutine, once a blocking
 	// transfer took the socket out of data: data is closed already.
 	detached bool
+
+	// moved counts the bytes so far, for Sessions and the observer;
+	// unreported is the part not yet told to the observer. Only the
+	// transfer's goroutine adds to them.
+	moved      atomic.Int64
+	unreported int64
+}
+
+// progressReportBytes is how many bytes a transfer moves between two
+// TransferProgress calls (at most; the last call comes at the end).
+const progressReportBytes = 4 << 20
+
+// info describes t for Sessions and the observer.
+func (t *transfer) info() TransferInfo {
+	ti := TransferInfo{Session: t.s.status.id, Client: t.s.info.Client.Addr(), Verb: t.verb, Path: t.path,
+		Upload: t.verb == "STOR" || t.verb == "APPE" || t.verb == "STOU", Started: t.start, Size: t.size, Bytes: t.moved.Load()}
+	if u := t.s.status.user.Load(); u != nil {
+		ti.User = *u
+	}
+	return ti
+}
+
+// progress records n more bytes moved. The copy loops call it per chunk
+// (a splice, a sendfile of at most sendFileChunk, a 16 MiB CopyN, a
+// userspace read or write), never per byte; the observer hears of them
+// every progressReportBytes.
+func (t *transfer) progress(n int64) {
+	if n <= 0 {
+		return
+	}
+	t.moved.Add(n)
+	if t.unreported += n; t.unreported >= progressReportBytes {
+		t.reportProgress()
+	}
+}
+
+func (t *transfer) reportProgress() {
+	if d := t.unreported; d > 0 && t.s != nil { // tests run transfers without a session
+		t.unreported = 0
+		if o := t.s.observer(); o != nil {
+			o.TransferProgress(t.info(), d)
+		}
+	}
 }
 
 // abort stops the transfer: it wakes a pending accept/connect, shuts down
@@ -126,6 +178,11 @@ func (s *session) abortTransfer() {
 // reply. finish, when not nil, always runs once, even when no data
 // connection could be opened.
 func (s *session) startTransfer(verb, p, opener string, body transferBody, finish transferFinish) {
+	s.startTransferSized(verb, p, -1, opener, body, finish)
+}
+
+// startTransferSized is startTransfer for a transfer of a known size.
+func (s *session) startTransferSized(verb, p string, size int64, opener string, body transferBody, finish transferFinish) {
 	res, target := s.pasv, s.port
 	s.pasv, s.port = nil, nil
 	s.restOffset = 0
@@ -137,7 +194,7 @@ func (s *session) startTransfer(verb, p, opener string, body transferBody, finis
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &transfer{verb: verb, path: p, start: time.Now(), ctx: ctx, cancel: cancel, done: make(chan struct{}),
+	t := &transfer{verb: verb, path: p, size: size, s: s, start: time.Now(), ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		file: verb != "LIST" && verb != "NLST" && verb != "MLSD", ascii: s.asciiMode}
 	s.xferMu.Lock()
 	s.xfer = t
@@ -145,7 +202,10 @@ func (s *session) startTransfer(verb, p, opener string, body transferBody, finis
 	go s.runTransfer(t, res, target, opener, body, finish)
 }
 
-var errNoDataConn = errors.New("no data connection")
+var (
+	errNoDataConn = errors.New("no data connection")
+	errPanic      = errors.New("internal error in transfer")
+)
 
 func (s *session) runTransfer(t *transfer, res *passive.Reservation, target *net.TCPAddr, opener string, body transferBody, finish transferFinish) {
 	var (
@@ -153,9 +213,25 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, target *net
 		err    error
 		result string
 	)
+	// finish runs exactly once, even when the body panics: it closes the
+	// file or discards the upload, which must not wait for the session's end.
+	if finish != nil {
+		inner, done := finish, false
+		finish = func(err error) error {
+			if done {
+				return nil
+			}
+			done = true
+			return inner(err)
+		}
+	}
 	defer func() {
 		if v := recover(); v != nil {
-			s.log.Error("panic in transfer", "panic", v)
+			s.log.Error("panic in transfer", "panic", v, "stack", string(debug.Stack()))
+			t.abort() // closes the data connection
+			if finish != nil {
+				finish(errPanic)
+			}
 			s.reply(451, "Internal error in transfer")
 			result = "panic"
 		}
@@ -166,10 +242,17 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, target *net
 		elapsed := time.Since(t.start)
 		s.log.Info("transfer", "user", s.userName(), "cmd", t.verb, "path", t.path,
 			"bytes", n, "duration", elapsed.Round(time.Microsecond), "result", result)
-		if log := s.srv.settings().transferLog; log != nil && t.file {
-			log(TransferRecord{End: time.Now(), Duration: elapsed, Client: s.info.Client.Addr(), User: s.userName(),
-				Anonymous: s.acct != nil && s.acct.Anonymous, Path: t.path, Bytes: n, Upload: t.verb != "RETR",
-				ASCII: t.ascii, Complete: result == "ok"})
+		st := s.srv.settings()
+		if st.transferLog != nil && t.file || st.observer != nil {
+			rec := TransferRecord{End: time.Now(), Duration: elapsed, Client: s.info.Client.Addr(), User: s.userName(),
+				Anonymous: s.acct != nil && s.acct.Anonymous, Path: t.path, Bytes: n, Upload: t.info().Upload,
+				ASCII: t.ascii, Complete: result == "ok", Session: s.status.id, Verb: t.verb, Result: result}
+			if st.transferLog != nil && t.file {
+				st.transferLog(rec)
+			}
+			if st.observer != nil {
+				st.observer.TransferEnded(rec)
+			}
 		}
 		s.xferMu.Lock()
 		s.xfer = nil
@@ -212,9 +295,16 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, target *net
 		s.reply(426, "Transfer aborted")
 		return
 	}
+	if o := s.observer(); o != nil {
+		o.TransferStarted(t.info())
+	}
 	s.reply(150, opener)
 
 	n, err = body(t, data)
+	// The copy loops report their chunks; what they did not report (a
+	// copy that ended with an error mid-chunk) is added now.
+	t.progress(n - t.moved.Load())
+	t.reportProgress()
 	var closeErr error
 	if !t.detached {
 		closeErr = data.Close()
@@ -290,7 +380,11 @@ func (s *session) handleRETR(arg string) {
 	size := fi.Size() - offset
 	opener := fmt.Sprintf("Opening %s mode data connection for %s (%d bytes)", s.modeName(), p, size)
 	ascii, rate := s.asciiMode, s.acct.DownloadRate
-	s.startTransfer("RETR", p, opener, func(t *transfer, data net.Conn) (int64, error) {
+	known := size
+	if ascii {
+		known = -1 // CRs are added on the way
+	}
+	s.startTransferSized("RETR", p, known, opener, func(t *transfer, data net.Conn) (int64, error) {
 		if zeroCopy(data, ascii, rate) {
 			if of, ok := f.(*os.File); ok && size >= blockingSendMin {
 				// Full segments, as vsftpd and ProFTPD send files: Go turns
@@ -484,11 +578,15 @@ func (s *session) copyZeroCopy(data net.Conn, dst io.Writer, src io.Reader) (int
 	}
 	defer data.SetDeadline(time.Time{})
 	const chunk = 16 << 20
+	t := s.currentTransfer()
 	var total int64
 	for {
 		data.SetDeadline(time.Now().Add(timeout))
 		n, err := io.CopyN(dst, src, chunk)
 		total += n
+		if t != nil {
+			t.progress(n)
+		}
 		switch {
 		case err == io.EOF:
 			return total, nil
@@ -510,20 +608,29 @@ func (s *session) deadlineConn(c net.Conn) io.ReadWriter {
 	if timeout < 0 {
 		return c
 	}
-	return &deadlineConn{c: c, timeout: timeout}
+	return &deadlineConn{c: c, timeout: timeout, t: s.currentTransfer()}
 }
 
 type deadlineConn struct {
 	c       net.Conn
 	timeout time.Duration
+	t       *transfer // counts the bytes, when in a transfer
 }
 
 func (d *deadlineConn) Read(p []byte) (int, error) {
 	d.c.SetReadDeadline(time.Now().Add(d.timeout))
-	return d.c.Read(p)
+	n, err := d.c.Read(p)
+	if d.t != nil {
+		d.t.progress(int64(n))
+	}
+	return n, err
 }
 
 func (d *deadlineConn) Write(p []byte) (int, error) {
 	d.c.SetWriteDeadline(time.Now().Add(d.timeout))
-	return d.c.Write(p)
+	n, err := d.c.Write(p)
+	if d.t != nil {
+		d.t.progress(int64(n))
+	}
+	return n, err
 }
