@@ -4,13 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"strconv"
 
-	"github.com/rotary-ftp/rotary/internal/auth"
 	"github.com/rotary-ftp/rotary/internal/config"
+	"github.com/rotary-ftp/rotary/internal/serveapp"
 )
 
 // runCheck validates a configuration the way `rotary serve` would load it,
@@ -18,7 +15,7 @@ import (
 // reports the ones it cannot. Exit status: 0 all good, 1 problems found,
 // 2 the configuration itself is invalid.
 func runCheck(args []string) int {
-	cfg, fs, err := config.Parse("rotary check", args, os.Stderr)
+	cfg, _, err := config.Parse("rotary check", args, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -26,94 +23,10 @@ func runCheck(args []string) int {
 		fmt.Fprintf(os.Stderr, "rotary check: %v\n", err)
 		return 2
 	}
-	_ = fs
-	if n := checkConfig(cfg, os.Stdout); n > 0 {
+	if n := serveapp.Check(cfg, os.Stdout); n > 0 {
 		fmt.Printf("rotary check: %d problem(s)\n", n)
 		return 1
 	}
 	fmt.Println("rotary check: ok")
 	return 0
-}
-
-// checkConfig reports each problem on out and returns how many there were.
-func checkConfig(cfg config.Config, out io.Writer) int {
-	problems := 0
-	bad := func(format string, args ...any) {
-		problems++
-		fmt.Fprintf(out, "problem: "+format+"\n", args...)
-	}
-	where := "flags"
-	if cfg.File != "" {
-		where = cfg.File
-	}
-	fmt.Fprintf(out, "configuration from %s parses\n", where)
-
-	if fi, err := os.Stat(cfg.Root); err == nil && !fi.IsDir() {
-		bad("root %s is not a folder", cfg.Root)
-	}
-	if cfg.UsersFile != "" {
-		f, err := auth.LoadUsersFile(cfg.UsersFile)
-		if err != nil {
-			bad("%v", err)
-		} else {
-			for _, name := range f.BadHashes() {
-				bad("%s: user %s has a password hash in an unknown format and cannot log in", cfg.UsersFile, name)
-			}
-			fmt.Fprintf(out, "users file %s: %d users\n", cfg.UsersFile, len(f.Users))
-		}
-	}
-	if o := tlsOptionsFrom(cfg); o.enabled() {
-		if err := o.check(); err != nil {
-			bad("FTPS: %v", err)
-		} else if o.holder != nil {
-			fmt.Fprintf(out, "TLS certificate %s: SHA-256 %s, expires %s\n", o.holder.CertFile, o.holder.Fingerprint(),
-				o.holder.Certificate().Leaf.NotAfter.Format("2006-01-02"))
-		}
-	}
-	if cfg.XferlogFile != "" {
-		if f, err := os.OpenFile(cfg.XferlogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640); err != nil {
-			bad("xferlog-file: %v", err)
-		} else {
-			f.Close()
-		}
-	}
-	hosts := map[string]bool{}
-	for _, addr := range cfg.Listen {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			bad("listen %s: %v", addr, err)
-		} else {
-			l.Close()
-		}
-		host, _, _ := net.SplitHostPort(addr)
-		hosts[host] = true
-	}
-	for host := range hosts {
-		var failed []string
-		for p := cfg.PassivePorts.Lo; p <= cfg.PassivePorts.Hi; p++ {
-			l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
-			if err != nil {
-				failed = append(failed, strconv.Itoa(p))
-				continue
-			}
-			l.Close()
-		}
-		name := host
-		if name == "" {
-			name = "all addresses"
-		}
-		if len(failed) > 0 {
-			bad("passive ports on %s that cannot be bound (in use?): %v", name, failed)
-		} else {
-			fmt.Fprintf(out, "passive ports %s on %s: all %d bindable\n", cfg.PassivePorts, name, cfg.PassivePorts.Len())
-		}
-	}
-	if cfg.AdminListen != "" {
-		if l, err := net.Listen("tcp", cfg.AdminListen); err != nil {
-			bad("admin-listen %s: %v", cfg.AdminListen, err)
-		} else {
-			l.Close()
-		}
-	}
-	return problems
 }

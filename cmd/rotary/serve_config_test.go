@@ -20,7 +20,6 @@ import (
 	ftpc "github.com/jlaffaye/ftp"
 
 	"github.com/rotary-ftp/rotary/internal/auth"
-	"github.com/rotary-ftp/rotary/internal/config"
 	"github.com/rotary-ftp/rotary/internal/syncbuf"
 )
 
@@ -396,38 +395,4 @@ func startServeJSON(t *testing.T, args ...string) *server {
 		t.Fatalf("no listening line:\n%s", s.out.String())
 	}
 	return s
-}
-
-// A reload that changes which gateway is trusted for PROXY headers gets a
-// new passive pool (whose data-connection hook trusts the new list), even
-// when the list keeps its length; an unchanged reload keeps the pool.
-func TestReloadRebuildsPoolOnTrustChange(t *testing.T) {
-	dir := t.TempDir()
-	lo, hi := passivePorts(4)
-	cfg, _, err := config.Parse("rotary serve", []string{"--listen", "127.0.0.1:0", "--root", dir, "--user", "u:p",
-		"--passive-ports", fmt.Sprintf("%d-%d", lo, hi), "--admin-listen", "", "--proxy-protocol-from", "127.0.0.2/32"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := newServeApp(cfg, nil, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.closeListeners()
-	first := a.srv.Passive
-	if err := a.apply(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if a.srv.Passive != first {
-		t.Fatal("an unchanged reload replaced the passive pool")
-	}
-	cfg.ProxyProtocolFrom = []string{"127.0.0.3/32"}
-	if err := a.apply(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if a.srv.Passive == first {
-		t.Fatal("trust changed from 127.0.0.2 to 127.0.0.3, but the old pool (trusting 127.0.0.2 on data connections) was kept")
-	}
-	first.Close()
-	a.srv.Passive.Close()
 }

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"crypto/tls"
-	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -19,48 +15,9 @@ import (
 
 	ftpc "github.com/jlaffaye/ftp"
 
-	"github.com/rotary-ftp/rotary/internal/config"
-	"github.com/rotary-ftp/rotary/internal/ftp"
 	"github.com/rotary-ftp/rotary/internal/syncbuf"
 	"github.com/rotary-ftp/rotary/internal/tlscert"
 )
-
-func TestTLSSettings(t *testing.T) {
-	cert, key := writePair(t, t.TempDir(), "127.0.0.1")
-	cfg, _, err := config.Parse("rotary serve", []string{
-		"--listen", "127.0.0.1:21", "--tls-cert", cert, "-tls-key=" + key, "--require-tls",
-		"--root", "/srv", "--implicit-tls-listen", ":990", "--implicit-tls-listen=[::1]:990",
-		"--tls-allow-ccc=false", "--state-dir", "st", "--anonymous",
-	}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := tlsOptionsFrom(cfg)
-	if err := o.check(); err != nil {
-		t.Fatal(err)
-	}
-	if o.holder == nil {
-		t.Fatal("certificate not loaded")
-	}
-	want := tlsOptions{certFile: cert, keyFile: key, require: true, stateDir: "st",
-		implicitListen: []string{":990", "[::1]:990"}, holder: o.holder}
-	if !reflect.DeepEqual(o, want) {
-		t.Errorf("options = %+v, want %+v", o, want)
-	}
-	if c, _, _ := config.Parse("rotary serve", nil, io.Discard); tlsOptionsFrom(c).stateDir != "./rotary-state" {
-		t.Errorf("default state dir %q", tlsOptionsFrom(c).stateDir)
-	}
-	for _, bad := range [][]string{{"--tls-cert"}, {"--require-tls=maybe"}, {"--require-tls"}, {"--tls-cert", cert}} {
-		c, _, err := config.Parse("rotary serve", bad, io.Discard)
-		if err == nil {
-			o := tlsOptionsFrom(c)
-			err = o.check()
-		}
-		if err == nil {
-			t.Errorf("%q: no error", bad)
-		}
-	}
-}
 
 // writePair writes a certificate and key for hosts into dir.
 func writePair(t *testing.T, dir string, hosts ...string) (cert, key string) {
@@ -77,102 +34,6 @@ func writePair(t *testing.T, dir string, hosts ...string) (cert, key string) {
 		t.Fatal(err)
 	}
 	return cert, key
-}
-
-func TestTLSSetupErrors(t *testing.T) {
-	dir := t.TempDir()
-	cert, key := writePair(t, dir, "127.0.0.1")
-	other, _ := writePair(t, t.TempDir(), "127.0.0.1")
-	garbage := filepath.Join(dir, "garbage.pem")
-	os.WriteFile(garbage, []byte("not PEM"), 0o600)
-	missing := filepath.Join(dir, "missing.pem")
-	for _, c := range []struct {
-		o    tlsOptions
-		want string // in the error
-	}{
-		{tlsOptions{certFile: missing, keyFile: key}, missing},
-		{tlsOptions{certFile: cert, keyFile: missing}, missing},
-		{tlsOptions{certFile: garbage, keyFile: key}, garbage},
-		{tlsOptions{certFile: cert, keyFile: garbage}, garbage},
-		{tlsOptions{certFile: cert, keyFile: cert}, cert}, // a certificate is no key
-		{tlsOptions{certFile: other, keyFile: key}, "does not match"},
-		{tlsOptions{certFile: cert}, "--tls-key"},
-		{tlsOptions{keyFile: key}, "--tls-cert"},
-		{tlsOptions{certFile: cert, keyFile: key, selfSigned: true}, "exclude"},
-		{tlsOptions{require: true}, "--require-tls needs a certificate"},
-		{tlsOptions{implicitListen: listFlag{"127.0.0.1:0"}}, "--implicit-tls-listen needs"},
-		{tlsOptions{requireReuse: true}, "--tls-require-session-reuse needs"},
-		{tlsOptions{allowCCC: true}, "--tls-allow-ccc needs"},
-		{tlsOptions{certFile: cert, keyFile: key, implicitListen: listFlag{"127.0.0.1:99999"}}, "--implicit-tls-listen 127.0.0.1:99999"},
-	} {
-		srv := &ftp.Server{}
-		_, err := c.o.setup(srv, "", nil, io.Discard, slog.New(slog.DiscardHandler))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%+v: error %v, want one containing %q", c.o, err, c.want)
-		}
-	}
-	// No TLS flags: nothing changes.
-	srv := &ftp.Server{}
-	if f, err := (&tlsOptions{}).setup(srv, "", nil, io.Discard, slog.New(slog.DiscardHandler)); f != nil || err != nil || srv.TLSConfig != nil {
-		t.Errorf("no flags: %v, %v, TLSConfig %v", f, err, srv.TLSConfig)
-	}
-}
-
-func TestTLSSelfSignedKept(t *testing.T) {
-	state := filepath.Join(t.TempDir(), "state")
-	logger := slog.New(slog.DiscardHandler)
-	setup := func(publicIP string, listen ...string) (string, string) {
-		t.Helper()
-		var out bytes.Buffer
-		srv := &ftp.Server{}
-		f, err := (&tlsOptions{selfSigned: true, stateDir: state}).setup(srv, publicIP, listen, &out, logger)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if srv.TLSConfig == nil || srv.TLSConfig.MinVersion != tls.VersionTLS12 {
-			t.Fatalf("TLSConfig %+v", srv.TLSConfig)
-		}
-		if !strings.Contains(out.String(), f.holder.Fingerprint()) {
-			t.Fatalf("fingerprint not printed: %q", out.String())
-		}
-		return f.holder.Fingerprint(), out.String()
-	}
-	fp1, out := setup("", "127.0.0.1:2121", "[::]:2121")
-	if !strings.Contains(out, "for 127.0.0.1,") {
-		t.Errorf("names: %q", out)
-	}
-	if fp2, _ := setup("", "127.0.0.1:2121"); fp2 != fp1 {
-		t.Error("restart made a new certificate")
-	}
-	fp3, out := setup("ftp.example.com")
-	if fp3 == fp1 || !strings.Contains(out, "ftp.example.com") {
-		t.Errorf("a new public name kept the old certificate: %q", out)
-	}
-	if fp4, out := setup("", ":2121"); !strings.Contains(out, "localhost") || fp4 == fp3 {
-		t.Errorf("wildcard listen: %q", out)
-	}
-	if runtime.GOOS != "windows" {
-		fi, err := os.Stat(filepath.Join(state, tlscert.SelfSignedKey))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("key file: %v %v", fi.Mode(), err)
-		}
-	}
-}
-
-func TestCertHosts(t *testing.T) {
-	for _, c := range []struct {
-		public string
-		listen []string
-		want   []string
-	}{
-		{"203.0.113.5", []string{"10.0.0.1:21"}, []string{"203.0.113.5"}},
-		{"", []string{"10.0.0.1:21", "[2001:db8::1]:21", "10.0.0.1:990"}, []string{"10.0.0.1", "2001:db8::1"}},
-		{"", []string{":21", "0.0.0.0:21", "[::]:21"}, []string{"localhost", "127.0.0.1", "::1"}},
-	} {
-		if got := certHosts(c.public, c.listen); !reflect.DeepEqual(got, c.want) {
-			t.Errorf("certHosts(%q, %q) = %q, want %q", c.public, c.listen, got, c.want)
-		}
-	}
 }
 
 // TestServeTLSBinary runs the binary: errors at start exit 2 naming the
