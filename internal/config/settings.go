@@ -50,7 +50,7 @@ var settings = []setting{
 		return &stringValue{p: &c.AnonymousRoot}
 	}},
 	{"passive-ports", "passive data port range `LO-HI`", func(c *Config) value { return &rangeValue{p: &c.PassivePorts} }},
-	{"public-ip", "`IP|HOSTNAME` announced in passive replies; a host name is re-resolved at most every 60 s (default: the control connection's local address)", func(c *Config) value {
+	{"public-ip", "`IP|HOSTNAME` announced in passive replies; a host name is resolved at start and every 60 s in the background (default: the control connection's local address)", func(c *Config) value {
 		return &stringValue{p: &c.PublicIP}
 	}},
 	{"passive-ip-override", "`CIDR=IP`: clients inside CIDR are told IP (or the word local) instead of public-ip; repeatable, first match wins", func(c *Config) value {

@@ -46,6 +46,8 @@ type Options struct {
 	// the TLS fingerprint. Stderr gets the log. nil means os.Stdout and
 	// os.Stderr.
 	Stdout, Stderr io.Writer
+	// Lookup resolves a public-ip host name; nil means the system resolver.
+	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
 // App is a running `rotary serve`.
@@ -64,6 +66,8 @@ type App struct {
 	ftps    *ftps
 	// trust is the PROXY trust the passive pool's data hook was built with.
 	trust proxyheader.Trust
+	// resolver names the address of passive replies.
+	resolver *publicip.Resolver
 	// generated is the user made up at start when none was configured.
 	generated *auth.User
 
@@ -89,6 +93,9 @@ func New(cfg config.Config, o Options) (_ *App, err error) {
 	defer func() {
 		if err != nil {
 			a.closeListeners()
+			if a.resolver != nil {
+				a.resolver.Close()
+			}
 			a.logq.Sync() // what was logged before the failure
 		}
 	}()
@@ -226,7 +233,15 @@ func (a *App) apply(cfg config.Config, f *ftps) error {
 	if err != nil {
 		return err
 	}
-	resolver := &publicip.Resolver{Public: cfg.PublicIP, Overrides: cfg.PassiveIPOverride, Logger: a.logger}
+	resolver := &publicip.Resolver{Public: cfg.PublicIP, Overrides: cfg.PassiveIPOverride, Logger: a.logger, Lookup: a.opts.Lookup}
+	// A host name is resolved now, and kept fresh in the background: a PASV
+	// never waits for DNS. One that does not resolve is not fatal (DNS may
+	// be down at boot), but an admin must hear that clients are told the
+	// local address meanwhile.
+	if err := resolver.Start(); err != nil {
+		a.logger.Warn("public-ip does not resolve; passive replies name the control connection's local address until it does",
+			"public-ip", cfg.PublicIP, "err", err)
+	}
 	var pool *passive.Pool
 	if old := a.srv.Passive; old != nil && old.Range() == cfg.PassivePorts && slices.Equal(trust, a.trust) {
 		pool = old
@@ -251,6 +266,10 @@ func (a *App) apply(cfg config.Config, f *ftps) error {
 		tlog = a.xfer.Log
 	}
 	a.trust = trust
+	if old := a.resolver; old != nil {
+		defer old.Close() // after the server stopped using it
+	}
+	a.resolver = resolver
 	a.srv.Update(func(s *ftp.Server) {
 		s.Passive = pool
 		s.PassiveAddress = resolver.Address
@@ -368,6 +387,7 @@ loop:
 	}
 	a.closeListeners()
 	a.srv.Passive.Close()
+	a.resolver.Close()
 	if a.admin != nil {
 		a.admin.Close()
 	}
@@ -384,6 +404,9 @@ func (a *App) Close() {
 	a.closeListeners()
 	if a.srv.Passive != nil {
 		a.srv.Passive.Close()
+	}
+	if a.resolver != nil {
+		a.resolver.Close()
 	}
 	if a.admin != nil {
 		a.admin.Close()

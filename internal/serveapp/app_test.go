@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -46,6 +48,12 @@ type testApp struct {
 // admin endpoint off unless body sets them) and runs the application.
 func startApp(t *testing.T, body string) *testApp {
 	t.Helper()
+	return startAppWith(t, body, Options{})
+}
+
+// startAppWith is startApp with options (Args, Stdout and Stderr are set here).
+func startAppWith(t *testing.T, body string, o Options) *testApp {
+	t.Helper()
 	dir := t.TempDir()
 	ta := &testApp{dir: dir, file: filepath.Join(dir, "rotary.toml"), out: &syncbuf.Buffer{}, log: &syncbuf.Buffer{}, done: make(chan int, 1)}
 	ta.write(t, body)
@@ -54,7 +62,8 @@ func startApp(t *testing.T, body string) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(cfg, Options{Args: args, Stdout: ta.out, Stderr: ta.log})
+	o.Args, o.Stdout, o.Stderr = args, ta.out, ta.log
+	a, err := New(cfg, o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -539,4 +548,38 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// A public-ip host name is resolved at start: one that does not resolve is
+// warned about (passive replies name the local address meanwhile), one that
+// does is announced in 227 replies (issue 15).
+func TestPublicHostNameResolvedAtStart(t *testing.T) {
+	var answer atomic.Pointer[netip.Addr]
+	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
+		if host != "ftp.example.test" {
+			return nil, fmt.Errorf("unexpected lookup of %s", host)
+		}
+		if a := answer.Load(); a != nil {
+			return []netip.Addr{*a}, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	ta := startAppWith(t, "listen = [\"127.0.0.1:0\"]\nuser = [\"u:p\"]\npublic-ip = \"ftp.example.test\"\n", Options{Lookup: lookup})
+	if !ta.log.WaitForText(5*time.Second, "public-ip does not resolve") {
+		t.Fatal("no warning for an unresolvable public-ip")
+	}
+	r := dialCtl(t, ta.addr(t))
+	r.must(331, "USER u")
+	r.must(230, "PASS p")
+	if msg := r.must(227, "PASV"); !strings.Contains(msg, "(127,0,0,1,") {
+		t.Fatalf("PASV while the name does not resolve: %q, want the local address", msg)
+	}
+	a := netip.MustParseAddr("127.0.0.2")
+	answer.Store(&a)
+	if err := ta.Reload(); err != nil { // a reload resolves the name again
+		t.Fatal(err)
+	}
+	if msg := r.must(227, "PASV"); !strings.Contains(msg, "(127,0,0,2,") {
+		t.Fatalf("PASV after the name resolves: %q, want 127.0.0.2", msg)
+	}
 }
