@@ -36,12 +36,8 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "rotary serve: %v\n", err)
 		return 2
 	}
-	app, err := serveapp.New(cfg, serveapp.Options{Args: args})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "rotary serve: %v\n", err)
-		return 2
-	}
-	defer app.Sync()
+	// Signals are caught before the listeners are bound: a SIGHUP sent as
+	// soon as the start line is out must reload, not end the process.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	reload := make(chan os.Signal, 1)
@@ -49,5 +45,11 @@ func runServe(args []string) int {
 		signal.Notify(reload, reloadSignals...)
 		defer signal.Stop(reload)
 	}
+	app, err := serveapp.New(cfg, serveapp.Options{Args: args})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rotary serve: %v\n", err)
+		return 2
+	}
+	defer app.Sync()
 	return app.Run(ctx, reload)
 }

@@ -194,10 +194,16 @@ login-fail-delay = "10ms"
 	if _, err := os.Stat(filepath.Join(dir, "carol", "new.txt")); err != nil {
 		t.Errorf("carol's upload not in her home: %v", err)
 	}
-	time.Sleep(100 * time.Millisecond)
-	xl, _ := os.ReadFile(filepath.Join(dir, "xferlog"))
-	if n := strings.Count(string(xl), "\n"); n < 6 {
-		t.Fatalf("xferlog has %d lines:\n%s", n, xl)
+	// The xferlog line is written after the 226; wait for all of them.
+	var xl []byte
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		xl, _ = os.ReadFile(filepath.Join(dir, "xferlog"))
+		if strings.Count(string(xl), "\n") >= 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("xferlog has %d lines:\n%s", strings.Count(string(xl), "\n"), xl)
+		}
 	}
 	if !strings.Contains(string(xl), " /new.txt b _ i r carol ftp 0 * c") || !strings.Contains(string(xl), " /readme.txt b _ o a anonymous ftp 0 * c") {
 		t.Errorf("xferlog lines:\n%s", xl)
@@ -266,10 +272,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hup := func() {
-		s.cmd.Process.Signal(syscall.SIGHUP)
-		time.Sleep(300 * time.Millisecond)
-	}
+	hup := func() { s.cmd.Process.Signal(syscall.SIGHUP) }
 
 	write(t, cfg, good+"passive-ports = \"9-1\"\n") // broken: duplicate key
 	hup()

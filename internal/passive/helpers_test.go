@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -212,4 +214,85 @@ func expectErr(tb testing.TB, what string, err, want error) {
 	if !errors.Is(err, want) {
 		tb.Fatalf("%s: err = %v, want %v", what, err, want)
 	}
+}
+
+// fakeClock is a clock the test moves by hand: timers run only when
+// Advance passes their time, so timeouts are exact and never flaky.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	c       *fakeClock
+	at      time.Time
+	f       func()
+	stopped bool
+}
+
+func newFakeClock(p *Pool) *fakeClock {
+	c := &fakeClock{now: time.Unix(1_000_000, 0)}
+	p.testClock = c
+	return c
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) stopper {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+func (t *fakeTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := !t.stopped
+	t.stopped = true
+	return was
+}
+
+// Advance moves the clock by d and runs the timers that came due, in order.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []*fakeTimer
+	keep := c.timers[:0]
+	for _, t := range c.timers {
+		switch {
+		case t.stopped:
+		case !t.at.After(c.now):
+			t.stopped = true
+			due = append(due, t)
+		default:
+			keep = append(keep, t)
+		}
+	}
+	c.timers = keep
+	c.mu.Unlock()
+	slices.SortFunc(due, func(a, b *fakeTimer) int { return a.at.Compare(b.at) })
+	for _, t := range due {
+		t.f()
+	}
+}
+
+// Skip moves the clock without running timers: a timer that a busy machine
+// runs late.
+func (c *fakeClock) Skip(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// waitAccepting waits until an Accept on r is blocked.
+func waitAccepting(t *testing.T, r *Reservation) {
+	t.Helper()
+	waitFor(t, "Accept to block", func() bool { return r.waiting.Load() > 0 })
 }

@@ -12,6 +12,7 @@ func TestLinger(t *testing.T) {
 	local := netip.MustParseAddr("127.0.0.1")
 	p, _ := newTestPool(t, freeRange(t, 4, local))
 	p.Linger = 300 * time.Millisecond
+	clk := newFakeClock(p)
 	client := loClient(1)
 
 	r1 := mustReserve(t, p, local, client)
@@ -34,7 +35,12 @@ func TestLinger(t *testing.T) {
 	mustAccept(t, r2).Close()
 	c.Close()
 	r2.Release()
+	clk.Advance(299 * time.Millisecond)
+	if s := p.Stats(); s.Listeners != 1 {
+		t.Fatalf("before the linger period ended: %+v, want the listener kept", s)
+	}
 	// Unused for the linger period: closed.
+	clk.Advance(time.Millisecond)
 	waitStats(t, p, 0, 0)
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -62,6 +63,7 @@ type Pool struct {
 	listeners map[listenKey]*listener
 	cursor    map[netip.Addr]int    // next offset into rng, per local IP
 	inflight  map[net.Conn]struct{} // conns inside the ClientAddr hook
+	testClock clock                 // nil: real time
 	pending   int
 	delivered uint64
 	refused   uint64
@@ -89,8 +91,8 @@ type listener struct {
 	ln      net.Listener
 	pending map[netip.Addr]*Reservation // by client IP
 	closed  bool
-	linger  *time.Timer // closes the listener when it stays unused
-	idleGen int         // which linger period the timer belongs to
+	linger  stopper // closes the listener when it stays unused
+	idleGen int     // which linger period the timer belongs to
 }
 
 type resState uint8
@@ -111,9 +113,12 @@ type Reservation struct {
 	expiry time.Time     // Reserve + accept timeout
 	done   chan struct{} // closed when state leaves statePending
 
+	// waiting counts the Accept calls blocked now (tests wait for it).
+	waiting atomic.Int32
+
 	// guarded by pool.mu
 	l     *listener // non-nil while pending
-	timer *time.Timer
+	timer stopper
 	state resState
 	conn  net.Conn
 	err   error
@@ -132,6 +137,27 @@ func New(r Range) *Pool {
 
 // Range returns the pool's port range.
 func (p *Pool) Range() Range { return p.rng }
+
+// clock is the pool's time source for accept timeouts and linger: the real
+// one, or a test's.
+type clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) stopper
+}
+
+type stopper interface{ Stop() bool }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                              { return time.Now() }
+func (realClock) AfterFunc(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }
+
+func (p *Pool) clock() clock {
+	if p.testClock != nil {
+		return p.testClock
+	}
+	return realClock{}
+}
 
 func (p *Pool) acceptTimeout() time.Duration {
 	if p.AcceptTimeout > 0 {
@@ -260,8 +286,8 @@ func (p *Pool) addLocked(l *listener, local, client netip.Addr) *Reservation {
 	l.pending[client] = r
 	p.pending++
 	timeout := p.acceptTimeout()
-	r.expiry = time.Now().Add(timeout)
-	r.timer = time.AfterFunc(timeout, func() { p.expire(r) })
+	r.expiry = p.clock().Now().Add(timeout)
+	r.timer = p.clock().AfterFunc(timeout, func() { p.expire(r) })
 	return r
 }
 
@@ -282,7 +308,7 @@ func (p *Pool) unpendLocked(r *Reservation) {
 	}
 	l.idleGen++
 	gen := l.idleGen
-	l.linger = time.AfterFunc(p.Linger, func() {
+	l.linger = p.clock().AfterFunc(p.Linger, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		// Only if no reservation came (and went) since this period began.
@@ -499,6 +525,8 @@ func (r *Reservation) Accept(ctx context.Context) (net.Conn, error) {
 	select {
 	case <-r.done:
 	default:
+		r.waiting.Add(1)
+		defer r.waiting.Add(-1)
 		select {
 		case <-r.done:
 		case <-ctx.Done():
@@ -531,7 +559,7 @@ func (r *Reservation) expireIfDue() {
 	p := r.pool
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if r.state == statePending && !time.Now().Before(r.expiry) {
+	if r.state == statePending && !p.clock().Now().Before(r.expiry) {
 		p.endLocked(r, ErrTimeout)
 	}
 }

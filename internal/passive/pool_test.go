@@ -312,11 +312,10 @@ func TestExhausted(t *testing.T) {
 	for range 3 {
 		rs = append(rs, mustReserve(t, p, lo1, lo2))
 	}
-	start := time.Now()
+	// Reserve never waits: exhaustion is an answer at once (the pool's
+	// clock is a fake that nobody advances, so any wait would hang here).
+	newFakeClock(p)
 	_, err := p.Reserve(lo1, lo2)
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Fatalf("exhausted Reserve took %v", d)
-	}
 	expectErr(t, "fourth Reserve", err, ErrExhausted)
 	if !strings.Contains(err.Error(), rng.String()) {
 		t.Fatalf("error %q does not name range %v", err, rng)
@@ -357,11 +356,7 @@ func TestOccupiedPort(t *testing.T) {
 	if a.Port() == busy || b.Port() == busy || a.Port() == b.Port() {
 		t.Fatalf("ports %d, %d (busy %d)", a.Port(), b.Port(), busy)
 	}
-	start := time.Now()
 	_, err = p.Reserve(lo1, lo2)
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Fatalf("exhausted Reserve took %v", d)
-	}
 	expectErr(t, "Reserve with occupied port", err, ErrExhausted)
 	// The occupied port is shared by nobody; the data still flows on the others.
 	mustDial(t, lo2, a)
@@ -371,11 +366,7 @@ func TestOccupiedPort(t *testing.T) {
 
 	// A range consisting only of the occupied port.
 	p1, _ := newTestPool(t, Range{busy, busy})
-	start = time.Now()
 	_, err = p1.Reserve(lo1, lo2)
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Fatalf("exhausted Reserve took %v", d)
-	}
 	expectErr(t, "Reserve on occupied range", err, ErrExhausted)
 	if !strings.Contains(err.Error(), fmt.Sprint(busy)) {
 		t.Fatalf("error %q does not name the range", err)
@@ -385,46 +376,69 @@ func TestOccupiedPort(t *testing.T) {
 	}
 }
 
+// acceptAsync runs r.Accept in a goroutine and returns its result channel.
+func acceptAsync(t *testing.T, r *Reservation) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		c, err := r.Accept(acceptCtx(t))
+		if c != nil {
+			c.Close()
+		}
+		errc <- err
+	}()
+	return errc
+}
+
+func result(t *testing.T, what string, errc <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not return", what)
+		return nil
+	}
+}
+
 func TestTimeout(t *testing.T) {
 	rng := freeRange(t, 1)
 	p, _ := newTestPool(t, rng)
 	p.AcceptTimeout = 100 * time.Millisecond
+	clk := newFakeClock(p)
 
 	r := mustReserve(t, p, lo1, lo2)
-	start := time.Now()
-	_, err := r.Accept(context.Background())
-	d := time.Since(start)
-	expectErr(t, "Accept", err, ErrTimeout)
-	if d < 80*time.Millisecond || d > 2*time.Second {
-		t.Fatalf("Accept returned after %v, want about 100ms", d)
+	errc := acceptAsync(t, r)
+	waitAccepting(t, r)
+	clk.Advance(99 * time.Millisecond)
+	select {
+	case err := <-errc:
+		t.Fatalf("Accept returned %v before the timeout", err)
+	default:
 	}
+	clk.Advance(time.Millisecond)
+	expectErr(t, "Accept", result(t, "Accept", errc), ErrTimeout)
 	waitStats(t, p, 0, 0)
-	_, err = r.Accept(context.Background()) // still ErrTimeout, at once
+	_, err := r.Accept(context.Background()) // still ErrTimeout, at once
 	expectErr(t, "second Accept", err, ErrTimeout)
 	r.Release()
 	_, err = r.Accept(context.Background())
 	expectErr(t, "Accept after Release", err, ErrTimeout)
 
 	// The timeout counts from Reserve, not from Accept: past it, Accept
-	// returns at once, even if the timer has not run yet.
+	// returns at once, even if the timer has not run yet (Skip moves the
+	// clock without running it, as a busy machine runs it late).
 	r = mustReserve(t, p, lo1, lo2)
-	time.Sleep(110 * time.Millisecond)
-	start = time.Now()
-	_, err = r.Accept(context.Background())
+	clk.Skip(110 * time.Millisecond)
+	_, err = r.Accept(acceptCtx(t))
 	expectErr(t, "late Accept", err, ErrTimeout)
-	if d := time.Since(start); d > 50*time.Millisecond {
-		t.Fatalf("Accept after the deadline waited %v", d)
-	}
 	// Accept called part-way waits only for the rest.
 	p.AcceptTimeout = 500 * time.Millisecond
 	r = mustReserve(t, p, lo1, lo2)
-	start = time.Now()
-	time.Sleep(400 * time.Millisecond)
-	_, err = r.Accept(context.Background())
-	expectErr(t, "Accept part-way", err, ErrTimeout)
-	if d := time.Since(start); d > 800*time.Millisecond {
-		t.Fatalf("Accept returned %v after Reserve; timeout is 500ms from Reserve", d)
-	}
+	clk.Advance(400 * time.Millisecond)
+	errc = acceptAsync(t, r)
+	waitAccepting(t, r)
+	clk.Advance(100 * time.Millisecond)
+	expectErr(t, "Accept part-way", result(t, "Accept part-way", errc), ErrTimeout)
 	// The port is free again; a new reservation for the same client works.
 	waitStats(t, p, 0, 0)
 	r = mustReserve(t, p, lo1, lo2)
@@ -473,19 +487,10 @@ func TestReleaseUnblocksAccept(t *testing.T) {
 	rng := freeRange(t, 1)
 	p, _ := newTestPool(t, rng)
 	r := mustReserve(t, p, lo1, lo2)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := r.Accept(acceptCtx(t))
-		errc <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
+	errc := acceptAsync(t, r)
+	waitAccepting(t, r) // Release must wake a blocked Accept, not pre-empt it
 	r.Release()
-	select {
-	case err := <-errc:
-		expectErr(t, "Accept after Release", err, ErrClosed)
-	case <-time.After(3 * time.Second):
-		t.Fatal("Accept not unblocked by Release")
-	}
+	expectErr(t, "Accept after Release", result(t, "Accept after Release", errc), ErrClosed)
 	r.Release()
 	waitStats(t, p, 0, 0)
 	// Port is free: the listener was closed, so a dial is refused now.
@@ -505,10 +510,13 @@ func TestConnectionBeforeAccept(t *testing.T) {
 	c := mustDial(t, lo2, r)
 	sendLine(t, c, "early")
 	waitFor(t, "delivery", func() bool { return p.Stats().Delivered == 1 })
-	start := time.Now()
-	sc := mustAccept(t, r)
-	if d := time.Since(start); d > 100*time.Millisecond {
-		t.Fatalf("Accept of an early connection took %v", d)
+	// Returned at once: even with its context already done, Accept prefers
+	// the connection that is there.
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	sc, err := r.Accept(done)
+	if err != nil {
+		t.Fatalf("Accept of an early connection: %v", err)
 	}
 	if line, err := readLine(sc); err != nil || line != "early" {
 		t.Fatalf("read %q, %v", line, err)
@@ -520,7 +528,7 @@ func TestConnectionBeforeAccept(t *testing.T) {
 	waitFor(t, "delivery", func() bool { return p.Stats().Delivered == 2 })
 	r.Release()
 	expectClosedByPeer(t, c)
-	_, err := r.Accept(acceptCtx(t))
+	_, err = r.Accept(acceptCtx(t))
 	expectErr(t, "Accept after Release", err, ErrClosed)
 	r.Release()
 	waitStats(t, p, 0, 0)
@@ -531,11 +539,12 @@ func TestDeliveredSurvivesTimeout(t *testing.T) {
 	rng := freeRange(t, 1)
 	p, _ := newTestPool(t, rng)
 	p.AcceptTimeout = 50 * time.Millisecond
+	clk := newFakeClock(p)
 	r := mustReserve(t, p, lo1, lo2)
 	defer r.Release()
 	mustDial(t, lo2, r)
 	waitFor(t, "delivery", func() bool { return p.Stats().Delivered == 1 })
-	time.Sleep(100 * time.Millisecond)
+	clk.Advance(100 * time.Millisecond)
 	mustAccept(t, r)
 }
 
@@ -742,6 +751,7 @@ func TestNoLeaks(t *testing.T) {
 	p, _ := newTestPool(t, freeRange(t, 4))
 	short, _ := newTestPool(t, freeRange(t, 4))
 	short.AcceptTimeout = 50 * time.Millisecond
+	clk := newFakeClock(short)
 	thief := netip.MustParseAddr("127.0.0.66")
 
 	for i := range 100 {
@@ -776,10 +786,12 @@ func TestNoLeaks(t *testing.T) {
 				expectClosedByPeer(t, c)
 				c.Close()
 			}
-			_, err := r.Accept(acceptCtx(t))
-			expectErr(t, "Accept", err, ErrTimeout)
+			errc := acceptAsync(t, r)
+			waitAccepting(t, r)
+			clk.Advance(60 * time.Millisecond)
+			expectErr(t, "Accept", result(t, "Accept", errc), ErrTimeout)
 		case 4: // timeout without Accept; Release afterwards
-			time.Sleep(60 * time.Millisecond)
+			clk.Advance(60 * time.Millisecond)
 		}
 		r.Release()
 	}
@@ -787,6 +799,7 @@ func TestNoLeaks(t *testing.T) {
 	for i := range 10 {
 		mustReserve(t, short, lo1, loClient(i))
 	}
+	clk.Advance(60 * time.Millisecond)
 	waitStats(t, p, 0, 0)
 	waitStats(t, short, 0, 0)
 	waitGoroutines(t, baseline)
