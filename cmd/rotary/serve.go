@@ -27,6 +27,7 @@ import (
 	"github.com/rotary-ftp/rotary/internal/passive"
 	"github.com/rotary-ftp/rotary/internal/proxyheader"
 	"github.com/rotary-ftp/rotary/internal/publicip"
+	"github.com/rotary-ftp/rotary/internal/storage/local"
 	"github.com/rotary-ftp/rotary/internal/xferlog"
 )
 
@@ -122,7 +123,9 @@ func authOptions(cfg config.Config, out io.Writer) (auth.Options, error) {
 	if err != nil {
 		return auth.Options{}, fmt.Errorf("root %q: %w", cfg.Root, err)
 	}
-	o := auth.Options{FailDelay: cfg.LoginFailDelay}
+	// Every home is a folder of the local disk; Roots shares one open root
+	// per folder among its sessions.
+	o := auth.Options{FailDelay: cfg.LoginFailDelay, Storage: &local.Roots{}}
 	for _, u := range cfg.User {
 		name, pass, err := auth.ParseUserFlag(u)
 		if err != nil {
