@@ -125,7 +125,7 @@ func authOptions(cfg config.Config, out io.Writer) (auth.Options, error) {
 	}
 	// Every home is a folder of the local disk; Roots shares one open root
 	// per folder among its sessions.
-	o := auth.Options{FailDelay: cfg.LoginFailDelay, Storage: &local.Roots{}}
+	o := auth.Options{FailDelay: cfg.LoginFailDelay, Storage: &local.Roots{SyncUploads: cfg.SyncUploads}}
 	for _, u := range cfg.User {
 		name, pass, err := auth.ParseUserFlag(u)
 		if err != nil {

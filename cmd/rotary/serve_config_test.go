@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/rotary-ftp/rotary/internal/auth"
 	"github.com/rotary-ftp/rotary/internal/config"
+	"github.com/rotary-ftp/rotary/internal/ftp"
+	"github.com/rotary-ftp/rotary/internal/storage/local"
 	"github.com/rotary-ftp/rotary/internal/syncbuf"
 )
 
@@ -430,4 +433,47 @@ func TestReloadRebuildsPoolOnTrustChange(t *testing.T) {
 	}
 	first.Close()
 	a.srv.Passive.Close()
+}
+
+// TestSyncUploadsReachesTheDriver: sync-uploads, as a flag or as a key of
+// the config file, is given to the local storage and so to every Driver it
+// opens for a login; without it uploads are not synced.
+func TestSyncUploadsReachesTheDriver(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "rotary.toml")
+	write(t, file, "sync-uploads = true\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want bool
+	}{
+		{"default", nil, false},
+		{"flag", []string{"--sync-uploads"}, true},
+		{"flag false", []string{"--sync-uploads=false"}, false},
+		{"file", []string{"--config", file}, true},
+		{"flag over file", []string{"--config", file, "--sync-uploads=false"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := config.Parse("rotary serve", append([]string{"--root", dir, "--user", "u:p"}, tc.args...), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := authOptions(cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acct, err := auth.New(o).Login(context.Background(), ftp.ConnInfo{}, "u", "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer acct.Close()
+			d, ok := acct.FS.(*local.Driver)
+			if !ok {
+				t.Fatalf("the account's storage is a %T, want *local.Driver", acct.FS)
+			}
+			if d.SyncUploads != tc.want {
+				t.Errorf("Driver.SyncUploads = %v, want %v", d.SyncUploads, tc.want)
+			}
+		})
+	}
 }
