@@ -13,10 +13,12 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/storage"
+	"github.com/rotary-ftp/rotary/internal/storage/storagetest"
 )
 
 const secret = "top secret"
@@ -1340,5 +1342,111 @@ func TestOpenDirBatches(t *testing.T) {
 	}
 	if _, err := d.OpenDir(ctx, "/../etc"); err == nil {
 		t.Error("OpenDir outside the root succeeded")
+	}
+}
+
+// TestDriverContract runs the behaviour table every storage driver passes,
+// on a Driver of its own folder and on drivers from Roots.
+func TestDriverContract(t *testing.T) {
+	t.Run("New", func(t *testing.T) {
+		storagetest.Run(t, func(t *testing.T) storage.Driver {
+			d, err := New(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		})
+	})
+	t.Run("Roots", func(t *testing.T) {
+		var rs Roots
+		storagetest.Run(t, func(t *testing.T) storage.Driver {
+			d, err := rs.Open(ctx, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		})
+	})
+}
+
+// Create for Append and Resume only opens the old file; the copy of the
+// kept part is Begin's (in the transfer, after 150), and Abort during it
+// leaves no temporary file.
+func TestCopyOfKeptPartIsBegins(t *testing.T) {
+	fx := newFixture(t)
+	writeHost(t, fx.host("/a/big"), strings.Repeat("x", 3*copyChunk+5))
+	for _, tc := range []struct {
+		mode   storage.CreateMode
+		offset int64
+		want   int64
+	}{{storage.Append, 0, 3*copyChunk + 5}, {storage.Resume, copyChunk + 1, copyChunk + 1}} {
+		u, err := fx.d.Create(ctx, "/a/big", tc.mode, tc.offset)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmp := fx.tempFiles(t, "/a")
+		if len(tmp) != 1 {
+			t.Fatalf("%v: temporary files %v, want one", tc.mode, tmp)
+		}
+		if fi, err := os.Stat(fx.host("/a/" + tmp[0])); err != nil || fi.Size() != 0 {
+			t.Fatalf("%v: Create copied already: %v, %v", tc.mode, fi, err)
+		}
+		var chunks int
+		if err := u.Begin(ctx, func(int64) { chunks++ }); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(fx.host("/a/" + tmp[0])); err != nil || fi.Size() != tc.want {
+			t.Fatalf("%v: after Begin the temporary file is %v, %v; want %d bytes", tc.mode, fi, err, tc.want)
+		}
+		if want := int((tc.want + copyChunk - 1) / copyChunk); chunks != want {
+			t.Errorf("%v: progress told %d times, want once per chunk (%d)", tc.mode, chunks, want)
+		}
+		u.Abort()
+	}
+	// A cancelled copy stops between chunks and the upload is over.
+	cctx, cancel := context.WithCancel(ctx)
+	u, err := fx.d.Create(ctx, "/a/big", storage.Append, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = u.Begin(cctx, func(int64) { cancel() })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Begin cancelled after the first chunk: %v", err)
+	}
+	if tmp := fx.tempFiles(t, "/a"); len(tmp) != 0 {
+		t.Errorf("temporary files left after a cancelled Begin: %v", tmp)
+	}
+}
+
+// On a file system without hard links, an Exclusive Commit falls back to
+// looking before renaming: it still refuses a name that exists.
+func TestExclusiveWithoutHardLinks(t *testing.T) {
+	fx := newFixture(t)
+	link = func(*os.Root, string, string) error { return &os.LinkError{Op: "link", Err: syscall.EPERM} }
+	t.Cleanup(func() { link = (*os.Root).Link })
+	for _, tc := range []struct {
+		name, existing string
+		err            error
+	}{{"/a/new", "", nil}, {"/a/taken", "theirs", fs.ErrExist}} {
+		u, err := fx.d.Create(ctx, tc.name, storage.Exclusive, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Begin(ctx, nil)
+		u.Write([]byte("mine"))
+		if tc.existing != "" {
+			writeHost(t, fx.host(tc.name), tc.existing)
+		}
+		wantErr(t, u.Commit(ctx), tc.err)
+		want := tc.existing
+		if want == "" {
+			want = "mine"
+		}
+		if got := fx.read(t, tc.name); got != want {
+			t.Errorf("%s reads %q, want %q", tc.name, got, want)
+		}
+	}
+	if tmp := fx.tempFiles(t, "/a"); len(tmp) != 0 {
+		t.Errorf("temporary files left: %v", tmp)
 	}
 }
