@@ -77,7 +77,8 @@ type Driver interface {
 // local driver, a bucket prefix for an object store.
 type Provider interface {
 	// Open returns the Driver of home, for one session; the session
-	// closes it when it ends.
+	// closes it when it ends. ctx bounds the opening (a login's time),
+	// not the Driver's life.
 	Open(ctx context.Context, home string) (Driver, error)
 	// Capabilities is what every Driver it opens can do: FEAT before
 	// login lists these.
