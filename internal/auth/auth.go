@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/ftp"
-	"github.com/rotary-ftp/rotary/internal/storage/local"
+	"github.com/rotary-ftp/rotary/internal/storage"
 )
 
 // User is an account given on the command line (--user NAME:PASSWORD).
@@ -28,7 +28,7 @@ type User struct {
 	Name string
 	// Password in clear text; compared in constant time.
 	Password string
-	Home     string   // folder served as the user's root
+	Home     string   // the user's home, as Options.Storage reads it (a folder for the local disk)
 	Perm     ftp.Perm // 0 means ftp.PermAll
 }
 
@@ -43,6 +43,10 @@ type Options struct {
 	AnonymousRoot string
 	// FailDelay is waited before a failed login is answered.
 	FailDelay time.Duration
+	// Storage opens each account's home (every user's, and
+	// AnonymousRoot): the command that builds the Options picks the
+	// storage (rotary serve: the local disk). Required.
+	Storage storage.Provider
 }
 
 // Backend implements ftp.Backend.
@@ -53,10 +57,6 @@ type Backend struct {
 	Logger    *slog.Logger
 
 	opts atomic.Pointer[Options]
-
-	// roots shares one opened home folder among its sessions (one file
-	// descriptor per home, not per session).
-	roots local.Roots
 
 	mu        sync.Mutex
 	sessions  map[string]int  // logged-in sessions per user name
@@ -94,11 +94,20 @@ func (b *Backend) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// Capabilities is what the current Options.Storage's drivers can do
+// (ftp.CapabilityReporter): FEAT before login lists only that.
+func (b *Backend) Capabilities() storage.Capabilities {
+	if st := b.opts.Load().Storage; st != nil {
+		return st.Capabilities()
+	}
+	return 0
+}
+
 // Login implements ftp.Backend.
 func (b *Backend) Login(ctx context.Context, c ftp.ConnInfo, user, pass string) (*ftp.Account, error) {
 	o := b.opts.Load()
 	if o.AnonymousRoot != "" && (strings.EqualFold(user, "anonymous") || strings.EqualFold(user, "ftp")) {
-		return b.open(user, o.AnonymousRoot, ftp.PermReadOnly, true, 0, 0, 0)
+		return b.open(ctx, o, user, o.AnonymousRoot, ftp.PermReadOnly, true, 0, 0, 0)
 	}
 	for _, u := range o.Users {
 		if u.Name != user {
@@ -112,7 +121,7 @@ func (b *Backend) Login(ctx context.Context, c ftp.ConnInfo, user, pass string) 
 		if perm == 0 {
 			perm = ftp.PermAll
 		}
-		return b.open(u.Name, u.Home, perm, false, 0, 0, 0)
+		return b.open(ctx, o, u.Name, u.Home, perm, false, 0, 0, 0)
 	}
 	if o.File != nil {
 		if r, ok := o.File.Users[user]; ok {
@@ -127,7 +136,7 @@ func (b *Backend) Login(ctx context.Context, c ftp.ConnInfo, user, pass string) 
 			if err != nil || !okPass {
 				return nil, b.fail(ctx, c, o, user, "wrong password")
 			}
-			return b.open(r.Name, r.Home, r.Perm, false, r.MaxSessions, r.UploadRate, r.DownloadRate)
+			return b.open(ctx, o, r.Name, r.Home, r.Perm, false, r.MaxSessions, r.UploadRate, r.DownloadRate)
 		}
 	}
 	// Hash anyway, so that reply times do not tell which names exist.
@@ -152,7 +161,10 @@ func (b *Backend) fail(ctx context.Context, c ftp.ConnInfo, o *Options, user, wh
 	return ftp.ErrLoginFailed
 }
 
-func (b *Backend) open(name, home string, perm ftp.Perm, anonymous bool, maxSessions int, up, down int64) (*ftp.Account, error) {
+func (b *Backend) open(ctx context.Context, o *Options, name, home string, perm ftp.Perm, anonymous bool, maxSessions int, up, down int64) (*ftp.Account, error) {
+	if o.Storage == nil {
+		return nil, fmt.Errorf("open home of %s: auth.Options has no Storage", name)
+	}
 	b.mu.Lock()
 	if maxSessions > 0 && b.sessions[name] >= maxSessions {
 		b.mu.Unlock()
@@ -160,7 +172,7 @@ func (b *Backend) open(name, home string, perm ftp.Perm, anonymous bool, maxSess
 	}
 	b.sessions[name]++
 	b.mu.Unlock()
-	d, err := b.roots.Open(home)
+	d, err := o.Storage.Open(ctx, home)
 	if err != nil {
 		b.release(name)
 		return nil, fmt.Errorf("open home of %s: %w", name, err)

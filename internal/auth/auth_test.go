@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/rotary-ftp/rotary/internal/ftp"
+	"github.com/rotary-ftp/rotary/internal/storage/local"
 )
 
 func TestLogin(t *testing.T) {
 	dir := t.TempDir()
-	o := Options{Users: []User{{Name: "alice", Password: "pw", Home: dir}, {Name: "bob", Password: "x", Home: dir, Perm: ftp.PermReadOnly}}}
+	o := Options{Storage: &local.Roots{}, Users: []User{{Name: "alice", Password: "pw", Home: dir}, {Name: "bob", Password: "x", Home: dir, Perm: ftp.PermReadOnly}}}
 	b := New(o)
 	tests := []struct {
 		user, pass string

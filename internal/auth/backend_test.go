@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/ftp"
+	"github.com/rotary-ftp/rotary/internal/storage/local"
 )
 
 func usersFile(t *testing.T, text string) *UsersFile {
@@ -55,7 +56,7 @@ home = "`+home+`"
 	var failed []netip.Addr
 	b := &Backend{Logger: slog.New(slog.NewTextHandler(&logs, nil)), OnFailure: func(ip netip.Addr) { failed = append(failed, ip) },
 		sessions: map[string]int{}, loggedBad: map[string]bool{}}
-	b.Reload(Options{File: f, FailDelay: 50 * time.Millisecond})
+	b.Reload(Options{Storage: &local.Roots{}, File: f, FailDelay: 50 * time.Millisecond})
 	if n := strings.Count(logs.String(), "unknown format"); n != 1 {
 		t.Fatalf("bad hash logged %d times at load, want once:\n%s", n, logs.String())
 	}
@@ -96,7 +97,7 @@ home = "`+home+`"
 		t.Fatalf("OnFailure calls: %v", failed)
 	}
 	// A cancelled context cuts the delay short.
-	b.Reload(Options{File: f, FailDelay: time.Hour})
+	b.Reload(Options{Storage: &local.Roots{}, File: f, FailDelay: time.Hour})
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	if _, err := b.Login(cctx, ci, "carol", "wrong"); !errors.Is(err, ftp.ErrLoginFailed) {

@@ -36,6 +36,7 @@ type Config struct {
 	BanWindow      time.Duration
 	BanFor         time.Duration
 	LoginFailDelay time.Duration
+	SyncUploads    bool
 
 	XferlogFile string
 	LogFormat   string

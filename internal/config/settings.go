@@ -64,6 +64,9 @@ var settings = []setting{
 	{"data-timeout", "end a transfer that makes no progress for `DUR` with 426 (0 = never)", func(c *Config) value { return &durationValue{p: &c.DataTimeout} }},
 	{"max-conns", "refuse connection N+1 with 421 (0 = unlimited)", func(c *Config) value { return &intValue{p: &c.MaxConns} }},
 	{"max-conns-per-ip", "refuse connection N+1 from one IP with 421 (0 = unlimited)", func(c *Config) value { return &intValue{p: &c.MaxConnsPerIP} }},
+	{"sync-uploads", "fsync each upload before it replaces the old file, so that even a power loss leaves the old or the whole new file (costs a disk flush per upload)", func(c *Config) value {
+		return &boolValue{p: &c.SyncUploads}
+	}},
 	{"users-file", "TOML `FILE` of users (password hashes, homes, permissions, limits)", func(c *Config) value { return &stringValue{p: &c.UsersFile} }},
 	{"ban-after", "ban an IP after `N` failed logins within ban-window (0 = never)", func(c *Config) value { return &intValue{p: &c.BanAfter} }},
 	{"ban-window", "the window `DUR` in which ban-after failures count", func(c *Config) value { return &durationValue{p: &c.BanWindow, positive: true} }},

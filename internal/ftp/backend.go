@@ -17,6 +17,15 @@ type Backend interface {
 	Login(ctx context.Context, c ConnInfo, user, pass string) (*Account, error)
 }
 
+// CapabilityReporter is implemented by Backends that know what storage their
+// accounts get (auth.Backend asks its storage.Provider). FEAT and HELP
+// before login then list only what that storage does; with a Backend that
+// does not implement it, they list everything the engine supports. After
+// login they come from the account's own Driver.
+type CapabilityReporter interface {
+	Capabilities() storage.Capabilities
+}
+
 // ErrLoginFailed is what a Backend returns for a wrong user name or password.
 var ErrLoginFailed = errors.New("login incorrect")
 
@@ -40,6 +49,9 @@ type ConnInfo struct {
 // Account is a logged-in user.
 type Account struct {
 	Name string
+	// FS is the account's storage; the engine calls it with contexts that
+	// ABOR, the session's end and the server's shutdown cancel, and asks
+	// its Capabilities which optional commands to accept.
 	FS   storage.Driver
 	Perm Perm
 	// Anonymous accounts are logged by the password they gave (an e-mail

@@ -4,6 +4,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/rotary-ftp/rotary/internal/storage"
 )
 
 // argRule says whether a command takes an argument.
@@ -27,7 +29,12 @@ type command struct {
 	// data commands open a data connection; under TLSOptions.Require they
 	// need PROT P.
 	data bool
-	help string // syntax shown by HELP
+	// needs is what the storage must do for the command to exist for this
+	// session: without it the command answers 502 and HELP and FEAT leave
+	// it out. afterREST is needed on top when a REST offset is pending
+	// (REST n + STOR resumes an upload): without it, 504.
+	needs, afterREST storage.Capabilities
+	help             string // syntax shown by HELP
 }
 
 // commands is the command table. It is filled in init because handlers refer
@@ -65,13 +72,13 @@ func init() {
 		"MODE": {fn: (*session).handleMODE, login: true, arg: argRequired, help: "MODE S"},
 		// Service commands (RFC 959 4.1.3).
 		"RETR": {fn: (*session).handleRETR, login: true, data: true, arg: argRequired, help: "RETR <path>"},
-		"STOR": {fn: (*session).handleSTOR, login: true, data: true, arg: argRequired, help: "STOR <path>"},
-		"STOU": {fn: (*session).handleSTOU, login: true, data: true, arg: argOptional, help: "STOU [<name>]"},
-		"APPE": {fn: (*session).handleAPPE, login: true, data: true, arg: argRequired, help: "APPE <path>"},
+		"STOR": {fn: (*session).handleSTOR, login: true, data: true, afterREST: storage.CapResume, arg: argRequired, help: "STOR <path>"},
+		"STOU": {fn: (*session).handleSTOU, login: true, data: true, needs: storage.CapExclusive, arg: argOptional, help: "STOU [<name>]"},
+		"APPE": {fn: (*session).handleAPPE, login: true, data: true, needs: storage.CapAppend, afterREST: storage.CapResume, arg: argRequired, help: "APPE <path>"},
 		"ALLO": {fn: (*session).handleALLO, login: true, arg: argOptional, help: "ALLO <bytes>"},
 		"REST": {fn: (*session).handleREST, login: true, arg: argRequired, help: "REST <offset>"},
-		"RNFR": {fn: (*session).handleRNFR, login: true, arg: argRequired, help: "RNFR <path>"},
-		"RNTO": {fn: (*session).handleRNTO, login: true, arg: argRequired, help: "RNTO <path>"},
+		"RNFR": {fn: (*session).handleRNFR, login: true, needs: storage.CapRename, arg: argRequired, help: "RNFR <path>"},
+		"RNTO": {fn: (*session).handleRNTO, login: true, needs: storage.CapRename, arg: argRequired, help: "RNTO <path>"},
 		"ABOR": {fn: (*session).handleABOR, login: true, duringTransfer: true, help: "ABOR"},
 		"DELE": {fn: (*session).handleDELE, login: true, arg: argRequired, help: "DELE <path>"},
 		"RMD":  {fn: (*session).handleRMD, login: true, arg: argRequired, help: "RMD <path>"},
@@ -79,7 +86,7 @@ func init() {
 		"PWD":  {fn: (*session).handlePWD, login: true, help: "PWD"},
 		"LIST": {fn: (*session).handleLIST, login: true, data: true, arg: argOptional, help: "LIST [<path>]"},
 		"NLST": {fn: (*session).handleNLST, login: true, data: true, arg: argOptional, help: "NLST [<path>]"},
-		"SITE": {fn: (*session).handleSITE, login: true, arg: argRequired, help: "SITE CHMOD <mode> <path> | SITE HELP"},
+		"SITE": {fn: (*session).handleSITE, login: true, arg: argRequired, help: "SITE <command> (SITE HELP lists them)"},
 		"SYST": {fn: (*session).handleSYST, help: "SYST"},
 		"STAT": {fn: (*session).handleSTAT, arg: argOptional, duringTransfer: true, help: "STAT [<path>]"},
 		"HELP": {fn: (*session).handleHELP, arg: argOptional, help: "HELP [<command>]"},
@@ -89,7 +96,7 @@ func init() {
 		"OPTS": {fn: (*session).handleOPTS, arg: argRequired, help: "OPTS <command> [<options>]"},
 		"SIZE": {fn: (*session).handleSIZE, login: true, arg: argRequired, help: "SIZE <path>"},
 		"MDTM": {fn: (*session).handleMDTM, login: true, arg: argRequired, help: "MDTM <path>"},
-		"MFMT": {fn: (*session).handleMFMT, login: true, arg: argRequired, help: "MFMT YYYYMMDDHHMMSS <path>"},
+		"MFMT": {fn: (*session).handleMFMT, login: true, needs: storage.CapChtimes, arg: argRequired, help: "MFMT YYYYMMDDHHMMSS <path>"},
 		"MLST": {fn: (*session).handleMLST, login: true, arg: argOptional, help: "MLST [<path>]"},
 		"MLSD": {fn: (*session).handleMLSD, login: true, data: true, arg: argOptional, help: "MLSD [<path>]"},
 		"HASH": {fn: (*session).handleHASH, login: true, arg: argRequired, help: "HASH <path>"},
@@ -129,6 +136,13 @@ func (s *session) dispatch(verb, arg string) {
 		s.reply(530, "Please login with USER and PASS")
 		return
 	}
+	if err := s.capable(cmd); err != nil {
+		s.replyErr(err)
+		if cmd.data {
+			s.discardData()
+		}
+		return
+	}
 	if cmd.arg == argRequired && arg == "" {
 		s.protocolError(501, "Syntax error: "+cmd.help)
 		return
@@ -143,6 +157,42 @@ func (s *session) dispatch(verb, arg string) {
 		s.renameFrom = ""
 	}
 	cmd.fn(s, arg)
+}
+
+// capabilities is what this session's storage does: the logged-in
+// account's driver, or before login what the Backend says its accounts get
+// (CapabilityReporter), or else everything.
+func (s *session) capabilities() storage.Capabilities {
+	if s.acct != nil {
+		return s.acct.FS.Capabilities()
+	}
+	if r, ok := s.srv.Backend.(CapabilityReporter); ok {
+		return r.Capabilities()
+	}
+	return storage.CapAll
+}
+
+// capable checks a command's row against the storage's capabilities. The
+// error is a storage one, so errorReply gives the code: 502 for a command
+// the storage cannot do, 504 for one it cannot do after REST.
+func (s *session) capable(cmd *command) error {
+	if cmd.needs == 0 && cmd.afterREST == 0 {
+		return nil
+	}
+	caps := s.capabilities()
+	if !caps.Has(cmd.needs) {
+		return storage.Unsupported("command", cmd.help)
+	}
+	if s.restOffset > 0 && !caps.Has(cmd.afterREST) {
+		return storage.UnsupportedParameter("command", cmd.help, "restart offset")
+	}
+	return nil
+}
+
+// available reports whether a command exists for this session's storage
+// (HELP lists only those).
+func (s *session) available(cmd *command) bool {
+	return s.capabilities().Has(cmd.needs)
 }
 
 // quoteVerb keeps log-injection and terminal garbage out of replies.

@@ -2,6 +2,7 @@ package ftp_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -23,8 +24,8 @@ type fullDisk struct {
 	limit int64
 }
 
-func (d fullDisk) Create(name string, mode storage.CreateMode, offset int64) (storage.Upload, error) {
-	up, err := d.Driver.Create(name, mode, offset)
+func (d fullDisk) Create(ctx context.Context, name string, mode storage.CreateMode, offset int64) (storage.Upload, error) {
+	up, err := d.Driver.Create(ctx, name, mode, offset)
 	if err != nil {
 		return nil, err
 	}

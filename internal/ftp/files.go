@@ -1,6 +1,7 @@
 package ftp
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +20,7 @@ import (
 
 func (s *session) handleCWD(arg string) {
 	p := s.resolve(arg)
-	fi, err := s.acct.FS.Stat(p)
+	fi, err := s.acct.FS.Stat(s.ctx, p)
 	if err == nil && !fi.IsDir() {
 		err = storage.ErrNotDir
 	}
@@ -41,7 +43,7 @@ func (s *session) handleMKD(arg string) {
 		return
 	}
 	p := s.resolve(arg)
-	if err := s.acct.FS.Mkdir(p); err != nil {
+	if err := s.acct.FS.Mkdir(s.ctx, p); err != nil {
 		s.replyErr(err)
 		return
 	}
@@ -57,7 +59,7 @@ func (s *session) handleRMD(arg string) {
 		s.reply(550, "Permission denied")
 		return
 	}
-	if err := s.acct.FS.RemoveDir(p); err != nil {
+	if err := s.acct.FS.RemoveDir(s.ctx, p); err != nil {
 		s.replyErr(err)
 		return
 	}
@@ -68,7 +70,7 @@ func (s *session) handleDELE(arg string) {
 	if !s.allowed(PermDelete) {
 		return
 	}
-	if err := s.acct.FS.Remove(s.resolve(arg)); err != nil {
+	if err := s.acct.FS.Remove(s.ctx, s.resolve(arg)); err != nil {
 		s.replyErr(err)
 		return
 	}
@@ -81,7 +83,7 @@ func (s *session) handleRNFR(arg string) {
 		return
 	}
 	p := s.resolve(arg)
-	if _, err := s.acct.FS.Stat(p); err != nil {
+	if _, err := s.acct.FS.Stat(s.ctx, p); err != nil {
 		s.replyErr(err)
 		return
 	}
@@ -105,7 +107,7 @@ func (s *session) handleRNTO(arg string) {
 		s.reply(553, "File name not allowed")
 		return
 	}
-	if err := s.acct.FS.Rename(from, to); err != nil {
+	if err := s.acct.FS.Rename(s.ctx, from, to); err != nil {
 		s.replyErr(err)
 		return
 	}
@@ -116,7 +118,7 @@ func (s *session) statFile(arg string) (fs.FileInfo, bool) {
 	if !s.allowed(PermList) {
 		return nil, false
 	}
-	fi, err := s.acct.FS.Stat(s.resolve(arg))
+	fi, err := s.acct.FS.Stat(s.ctx, s.resolve(arg))
 	if err == nil && fi.IsDir() {
 		err = storage.ErrIsDir
 	}
@@ -128,27 +130,30 @@ func (s *session) statFile(arg string) (fs.FileInfo, bool) {
 }
 
 // handleSIZE: RFC 3659 4. The size is that of the transfer in the current
-// TYPE, so in ASCII mode the file is read to count the added CRs.
+// TYPE, so in ASCII mode the file is read to count the added CRs; that read
+// runs as a job (startJob), as HASH's does.
 func (s *session) handleSIZE(arg string) {
 	fi, ok := s.statFile(arg)
 	if !ok {
 		return
 	}
-	size := fi.Size()
-	if s.asciiMode {
-		f, err := s.acct.FS.Open(s.resolve(arg), 0)
-		if err != nil {
-			s.replyErr(err)
-			return
-		}
-		size, err = io.Copy(io.Discard, newASCIIEncoder(f))
-		f.Close()
-		if err != nil {
-			s.replyErr(err)
-			return
-		}
+	if !s.asciiMode {
+		s.reply(213, strconv.FormatInt(fi.Size(), 10))
+		return
 	}
-	s.reply(213, strconv.FormatInt(size, 10))
+	p, fsys := s.resolve(arg), s.acct.FS
+	s.startJob("SIZE", p, func(ctx context.Context, progress func(int64)) (string, error) {
+		f, err := fsys.Open(ctx, p, 0)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		size, err := io.CopyBuffer(io.Discard, newASCIIEncoder(&jobReader{ctx: ctx, r: f, progress: progress}), make([]byte, jobBuffer))
+		if err != nil {
+			return "", err
+		}
+		return strconv.FormatInt(size, 10), nil
+	})
 }
 
 // handleMDTM: RFC 3659 3, modification time in UTC.
@@ -176,7 +181,7 @@ func (s *session) handleMFMT(arg string) {
 		return
 	}
 	p := s.resolve(name)
-	if err := s.acct.FS.Chtimes(p, t); err != nil {
+	if err := s.acct.FS.Chtimes(s.ctx, p, t); err != nil {
 		s.replyErr(err)
 		return
 	}
@@ -206,30 +211,72 @@ func parseMDTMTime(v string) (time.Time, error) {
 	return t, nil
 }
 
-// handleSITE: SITE CHMOD and SITE HELP.
+// siteCommand is one row of the SITE table; needs works as in the command
+// table (a SITE command the storage cannot do answers 502).
+type siteCommand struct {
+	fn    func(s *session, arg string)
+	needs storage.Capabilities
+	help  string
+}
+
+var siteCommands map[string]siteCommand
+
+func init() {
+	siteCommands = map[string]siteCommand{
+		"CHMOD": {fn: (*session).siteCHMOD, needs: storage.CapChmod, help: "CHMOD <octal mode> <path>"},
+		"HELP":  {fn: (*session).siteHELP, help: "HELP"},
+	}
+}
+
+// handleSITE runs a SITE command of the table.
 func (s *session) handleSITE(arg string) {
 	sub, rest, _ := strings.Cut(arg, " ")
-	switch strings.ToUpper(sub) {
-	case "HELP":
-		s.reply(214, "SITE commands:\nCHMOD <octal mode> <path>\nHELP\nEnd")
-	case "CHMOD":
-		modeStr, name, ok := strings.Cut(strings.TrimLeft(rest, " "), " ")
-		mode, err := strconv.ParseUint(modeStr, 8, 32)
-		if !ok || name == "" || err != nil || mode > 0o777 {
-			s.reply(501, "Syntax error: SITE CHMOD <octal mode 000-777> <path>")
-			return
-		}
-		if !s.allowed(PermWrite) {
-			return
-		}
-		if err := s.acct.FS.Chmod(s.resolve(name), fs.FileMode(mode)); err != nil {
-			s.replyErr(err)
-			return
-		}
-		s.reply(200, "SITE CHMOD command ok")
-	default:
+	c, ok := siteCommands[strings.ToUpper(sub)]
+	if !ok {
 		s.reply(504, "Unknown SITE command; try SITE HELP")
+		return
 	}
+	if !s.capabilities().Has(c.needs) {
+		s.replyErr(storage.Unsupported("site", c.help))
+		return
+	}
+	c.fn(s, rest)
+}
+
+// siteHELP lists the SITE commands this session's storage can do.
+func (s *session) siteHELP(string) {
+	var b strings.Builder
+	b.WriteString("SITE commands:\n")
+	names := make([]string, 0, len(siteCommands))
+	for name := range siteCommands {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	caps := s.capabilities()
+	for _, name := range names {
+		if c := siteCommands[name]; caps.Has(c.needs) {
+			b.WriteString(c.help + "\n")
+		}
+	}
+	b.WriteString("End")
+	s.reply(214, b.String())
+}
+
+func (s *session) siteCHMOD(rest string) {
+	modeStr, name, ok := strings.Cut(strings.TrimLeft(rest, " "), " ")
+	mode, err := strconv.ParseUint(modeStr, 8, 32)
+	if !ok || name == "" || err != nil || mode > 0o777 {
+		s.reply(501, "Syntax error: SITE CHMOD <octal mode 000-777> <path>")
+		return
+	}
+	if !s.allowed(PermWrite) {
+		return
+	}
+	if err := s.acct.FS.Chmod(s.ctx, s.resolve(name), fs.FileMode(mode)); err != nil {
+		s.replyErr(err)
+		return
+	}
+	s.reply(200, "SITE CHMOD command ok")
 }
 
 // Hash algorithms of draft-bryan-ftpext-hash, in FEAT order.
@@ -241,13 +288,15 @@ var hashAlgos = []struct {
 }
 
 // handleHASH: draft-bryan-ftpext-hash, "213 ALGO START-END HEX path" where
-// END is the file size (the range hashed is START to END).
+// END is the file size (the range hashed is START to END). Hashing reads the
+// whole file, so it runs as a job (startJob): ABOR and STAT are heard
+// meanwhile, and a read that moves nothing for the data timeout ends it.
 func (s *session) handleHASH(arg string) {
 	if !s.allowed(PermRead) {
 		return
 	}
 	p := s.resolve(arg)
-	fi, err := s.acct.FS.Stat(p)
+	fi, err := s.acct.FS.Stat(s.ctx, p)
 	if err == nil && fi.IsDir() {
 		err = storage.ErrIsDir
 	}
@@ -261,16 +310,17 @@ func (s *session) handleHASH(arg string) {
 			h = a.new()
 		}
 	}
-	f, err := s.acct.FS.Open(p, 0)
-	if err != nil {
-		s.replyErr(err)
-		return
-	}
-	n, err := io.Copy(h, f)
-	f.Close()
-	if err != nil {
-		s.replyErr(err)
-		return
-	}
-	s.reply(213, fmt.Sprintf("%s 0-%d %s %s", s.hashAlgo, n, hex.EncodeToString(h.Sum(nil)), p))
+	algo, fsys := s.hashAlgo, s.acct.FS
+	s.startJob("HASH", p, func(ctx context.Context, progress func(int64)) (string, error) {
+		f, err := fsys.Open(ctx, p, 0)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		n, err := io.CopyBuffer(h, &jobReader{ctx: ctx, r: f, progress: progress}, make([]byte, jobBuffer))
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s 0-%d %s %s", algo, n, hex.EncodeToString(h.Sum(nil)), p), nil
+	})
 }

@@ -2,16 +2,21 @@ package ftp
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
 
 // handleFEAT: RFC 2389. The list is built from what this server does, so
-// the reply is the configuration.
+// the reply is the configuration: commands whose storage capability the
+// session's storage lacks (MFMT without CapChtimes) are left out.
 func (s *session) handleFEAT(arg string) {
 	var b strings.Builder
 	b.WriteString("Features:\n")
-	feats := []string{"EPRT", "EPSV", "HOST", "MDTM", "MFMT", s.mlstFacts.featMLST(), "PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"}
+	feats := []string{"EPRT", "EPSV", "HOST", "MDTM", s.mlstFacts.featMLST(), "PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"}
+	if s.available(commands["MFMT"]) {
+		feats = append(feats, "MFMT")
+	}
 	hl := "HASH "
 	for i, a := range hashAlgos {
 		if i > 0 {
@@ -106,16 +111,26 @@ func (s *session) handleHELP(arg string) {
 		if real, ok := aliases[v]; ok {
 			v = real
 		}
-		if c, ok := commands[v]; ok {
+		c, ok := commands[v]
+		switch {
+		case !ok:
+			s.reply(502, "Unknown command "+quoteVerb(v))
+		case !s.available(c):
+			s.reply(502, v+" is not implemented for this storage")
+		default:
 			s.reply(214, "Syntax: "+c.help)
-			return
 		}
-		s.reply(502, "Unknown command "+quoteVerb(v))
 		return
 	}
 	var b strings.Builder
 	b.WriteString("The following commands are recognized:\n")
-	verbs := sortedVerbs()
+	// Only the commands this session's storage can do.
+	verbs := slices.DeleteFunc(sortedVerbs(), func(v string) bool {
+		if real, ok := aliases[v]; ok {
+			v = real
+		}
+		return !s.available(commands[v])
+	})
 	for i, v := range verbs {
 		b.WriteString(fmt.Sprintf("%-5s", v))
 		if i%8 == 7 || i == len(verbs)-1 {

@@ -64,7 +64,7 @@ type listEntry struct {
 // entries of a directory, or the one file named. A last path element with
 // wildcards (*, ?, [) is matched against the directory's names, as ls would.
 func (s *session) readListing(p string, mustBeDir bool) ([]listEntry, error) {
-	fi, err := s.acct.FS.Stat(p)
+	fi, err := s.acct.FS.Stat(s.ctx, p)
 	if err == nil && !fi.IsDir() {
 		if mustBeDir {
 			return nil, errNotDirListing
@@ -82,7 +82,7 @@ func (s *session) readListing(p string, mustBeDir bool) ([]listEntry, error) {
 		}
 		pattern, p = base, path.Dir(p)
 	}
-	infos, err := s.acct.FS.ReadDir(p)
+	infos, err := s.acct.FS.ReadDir(s.ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func (s *session) refuseListing(verb string, err error) {
 // sorted). Errors opening the directory are answered before 150, as with
 // the other listings.
 func (s *session) streamListing(opener storage.DirOpener, verb, p string, format lineFormatter) {
-	dir, err := opener.OpenDir(p)
+	dir, err := opener.OpenDir(s.ctx, p)
 	if err != nil {
 		s.refuseListing(verb, err)
 		return
@@ -329,7 +329,7 @@ func (s *session) appendFacts(b []byte, fi fs.FileInfo) []byte {
 
 // appendPermFact appends the RFC 3659 7.5.5 perm fact for this user's rights.
 func (s *session) appendPermFact(b []byte, dir bool) []byte {
-	p := s.acct.Perm
+	p, caps := s.acct.Perm, s.capabilities()
 	add := func(ok bool, c byte) {
 		if ok {
 			b = append(b, c)
@@ -339,15 +339,15 @@ func (s *session) appendPermFact(b []byte, dir bool) []byte {
 		add(p&PermWrite != 0, 'c')
 		add(p&PermDelete != 0, 'd')
 		add(true, 'e')
-		add(p&PermRename != 0, 'f')
+		add(p&PermRename != 0 && caps.Has(storage.CapRename), 'f')
 		add(p&PermList != 0, 'l')
 		add(p&PermMkdir != 0, 'm')
 		add(p&PermDelete != 0, 'p')
 		return b
 	}
-	add(p&PermWrite != 0, 'a')
+	add(p&PermWrite != 0 && caps.Has(storage.CapAppend), 'a')
 	add(p&PermDelete != 0, 'd')
-	add(p&PermRename != 0, 'f')
+	add(p&PermRename != 0 && caps.Has(storage.CapRename), 'f')
 	add(p&PermRead != 0, 'r')
 	add(p&PermWrite != 0, 'w')
 	return b
@@ -359,7 +359,7 @@ func (s *session) handleMLST(arg string) {
 		return
 	}
 	p := s.resolve(arg)
-	fi, err := s.acct.FS.Stat(p)
+	fi, err := s.acct.FS.Stat(s.ctx, p)
 	if err != nil {
 		s.replyErr(err)
 		return

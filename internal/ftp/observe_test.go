@@ -1,6 +1,7 @@
 package ftp_test
 
 import (
+	"context"
 	"io"
 	"path/filepath"
 	"slices"
@@ -215,8 +216,8 @@ type panicOpen struct {
 	r *panicReader
 }
 
-func (p panicOpen) Open(name string, offset int64) (io.ReadCloser, error) {
-	f, err := p.Driver.Open(name, offset)
+func (p panicOpen) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+	f, err := p.Driver.Open(ctx, name, offset)
 	if err != nil {
 		return nil, err
 	}

@@ -71,6 +71,13 @@ func errorReply(err error) (int, string) {
 	switch {
 	case errors.As(err, &re):
 		return re.Code, re.Text
+	case errors.Is(err, storage.ErrUnsupportedParameter):
+		// RFC 959: 504 "Command not implemented for that parameter". Before
+		// ErrUnsupported, which it wraps.
+		return 504, "Command not implemented for that parameter"
+	case errors.Is(err, storage.ErrUnsupported), errors.Is(err, errors.ErrUnsupported):
+		// RFC 959: 502 "Command not implemented": the storage cannot do it.
+		return 502, "Command not implemented for this storage"
 	case errors.Is(err, storage.ErrBadOffset):
 		return 554, "Invalid REST parameter: beyond end of file"
 	case errors.Is(err, storage.ErrInvalidName), errors.Is(err, syscall.ENAMETOOLONG):
@@ -83,7 +90,7 @@ func errorReply(err error) (int, string) {
 		return 550, "Is a directory"
 	case errors.Is(err, storage.ErrNotDir):
 		return 550, "Not a directory"
-	case errors.Is(err, syscall.ENOTEMPTY):
+	case errors.Is(err, storage.ErrNotEmpty), errors.Is(err, syscall.ENOTEMPTY):
 		// Before fs.ErrExist, which ENOTEMPTY also matches.
 		return 550, "Directory not empty"
 	case errors.Is(err, fs.ErrExist):

@@ -393,6 +393,7 @@ func (srv *Server) Close() error {
 		l.Close()
 	}
 	for s := range srv.sessions {
+		s.cancel() // storage calls in flight, on the control connection too
 		s.conn.Close()
 		if t := s.currentTransfer(); t != nil {
 			t.abort() // a stalled data connection must not outlive Close

@@ -78,11 +78,19 @@ type session struct {
 	xferMu sync.Mutex
 	xfer   *transfer
 	quit   atomic.Bool
+
+	// ctx is the context of the session's storage calls: the session's
+	// end and Server.Close cancel it (and with it every transfer's).
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func newSession(srv *Server, c net.Conn, info ConnInfo) *session {
 	now := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{
+		ctx:       ctx,
+		cancel:    cancel,
 		srv:       srv,
 		conn:      c,
 		ctl:       c,
@@ -125,6 +133,7 @@ func (s *session) finish(start time.Time) {
 		s.reply(421, "Internal error, closing control connection")
 	}
 	s.abortTransfer()
+	s.cancel()
 	s.releaseData()
 	user := s.userName()
 	var closed SessionInfo

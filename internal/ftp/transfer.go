@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -193,7 +194,7 @@ func (s *session) startTransferSized(verb, p string, size int64, opener string, 
 		s.reply(425, "Use PORT, PASV, EPRT or EPSV first")
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(s.ctx)
 	t := &transfer{verb: verb, path: p, size: size, s: s, start: time.Now(), ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		file: verb != "LIST" && verb != "NLST" && verb != "MLSD", ascii: s.asciiMode}
 	s.xferMu.Lock()
@@ -238,7 +239,6 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, target *net
 		if res != nil {
 			res.Release()
 		}
-		t.cancel()
 		elapsed := time.Since(t.start)
 		s.log.Info("transfer", "user", s.userName(), "cmd", t.verb, "path", t.path,
 			"bytes", n, "duration", elapsed.Round(time.Microsecond), "result", result)
@@ -254,17 +254,7 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, target *net
 				st.observer.TransferEnded(rec)
 			}
 		}
-		s.xferMu.Lock()
-		s.xfer = nil
-		s.xferMu.Unlock()
-		close(t.done)
-		// Wake the command loop's read, so that commands queued behind
-		// this transfer run now.
-		s.conn.SetReadDeadline(time.Now())
-		if s.srv.closing.Load() {
-			s.reply(421, "Server shutting down")
-			s.conn.Close()
-		}
+		s.endTransfer(t)
 	}()
 
 	data, err := s.openData(t.ctx, res, target)
@@ -359,7 +349,7 @@ func (s *session) handleRETR(arg string) {
 	}
 	p := s.resolve(arg)
 	offset := s.restOffset
-	fi, err := s.acct.FS.Stat(p)
+	fi, err := s.acct.FS.Stat(s.ctx, p)
 	if err == nil && fi.IsDir() {
 		err = storage.ErrIsDir
 	}
@@ -371,7 +361,9 @@ func (s *session) handleRETR(arg string) {
 		s.discardData()
 		return
 	}
-	f, err := s.acct.FS.Open(p, offset)
+	// s.ctx, not the transfer's (which does not exist yet): ABOR ends the
+	// copy by closing the data connection, and finish closes f.
+	f, err := s.acct.FS.Open(s.ctx, p, offset)
 	if err != nil {
 		s.replyErr(err)
 		s.discardData()
@@ -426,9 +418,11 @@ func (s *session) replyErr(err error) {
 	s.reply(code, text)
 }
 
-// store runs STOR, APPE and STOU: the upload is written to a temporary file
+// store runs STOR and APPE: the upload is written to a temporary file
 // and committed (renamed into place) only when the whole transfer succeeded.
-func (s *session) store(verb, p string, mode storage.CreateMode, opener string) {
+// Create's errors (no such folder, a directory, a bad REST offset) come
+// before the 150 reply; the kept part of the old file is copied after it.
+func (s *session) store(verb, p string, mode storage.CreateMode) {
 	offset := s.restOffset
 	if mode == storage.Append {
 		offset = 0
@@ -436,17 +430,25 @@ func (s *session) store(verb, p string, mode storage.CreateMode, opener string) 
 	if mode == storage.Truncate && offset > 0 {
 		mode = storage.Resume
 	}
-	up, err := s.acct.FS.Create(p, mode, offset)
+	up, err := s.acct.FS.Create(s.ctx, p, mode, offset)
 	if err != nil {
 		s.replyErr(err)
 		s.discardData()
 		return
 	}
+	s.upload(verb, p, up, "")
+}
+
+// upload runs the transfer of an upload that Create started.
+func (s *session) upload(verb, p string, up storage.Upload, opener string) {
 	ascii, rate := s.asciiMode, s.acct.UploadRate
 	if opener == "" {
 		opener = fmt.Sprintf("Opening %s mode data connection for %s", s.modeName(), p)
 	}
 	s.startTransfer(verb, p, opener, func(t *transfer, data net.Conn) (int64, error) {
+		if err := s.beginUpload(t, up); err != nil {
+			return 0, err
+		}
 		if zeroCopy(data, ascii, rate) {
 			if fu, ok := up.(storage.FileUpload); ok {
 				if n, err, handled := receiveFileBlocking(t, data.(*net.TCPConn), fu.File(), s.srv.settings().data); handled {
@@ -467,8 +469,22 @@ func (s *session) store(verb, p string, mode storage.CreateMode, opener string) 
 			up.Abort()
 			return nil
 		}
-		return up.Commit()
+		return up.Commit(s.ctx)
 	})
+}
+
+// beginUpload runs the upload's Begin (APPE and REST+STOR copy the kept part
+// of the old file there) in the transfer, after the 150 reply: ABOR cancels
+// it, and so does a copy that moves nothing for the data timeout (426, as
+// a stalled data connection).
+func (s *session) beginUpload(t *transfer, up storage.Upload) error {
+	ctx, progress, stop := stallContext(t.ctx, s.srv.settings().data)
+	defer stop()
+	err := up.Begin(ctx, progress)
+	if err != nil && errors.Is(context.Cause(ctx), errStalled) {
+		return fmt.Errorf("%w (%w)", errStalled, err)
+	}
+	return err
 }
 
 func (s *session) currentTransferAborted() bool {
@@ -481,7 +497,7 @@ func (s *session) handleSTOR(arg string) {
 		s.discardData()
 		return
 	}
-	s.store("STOR", s.resolve(arg), storage.Truncate, "")
+	s.store("STOR", s.resolve(arg), storage.Truncate)
 }
 
 func (s *session) handleAPPE(arg string) {
@@ -495,11 +511,14 @@ func (s *session) handleAPPE(arg string) {
 	if s.restOffset > 0 {
 		mode = storage.Resume
 	}
-	s.store("APPE", s.resolve(arg), mode, "")
+	s.store("APPE", s.resolve(arg), mode)
 }
 
 // handleSTOU stores under a name that does not exist yet. RFC 1123 4.1.2.9:
-// the 150 reply carries "FILE: name".
+// the 150 reply carries "FILE: name". Each candidate is created
+// exclusively: a name that exists, or that another STOU is writing, fails
+// at once with fs.ErrExist and the next is tried, and the upload's Commit
+// never replaces a file that appeared meanwhile.
 func (s *session) handleSTOU(arg string) {
 	if !s.allowed(PermWrite) {
 		s.discardData()
@@ -510,24 +529,27 @@ func (s *session) handleSTOU(arg string) {
 		base = path.Base(s.resolve(arg))
 	}
 	dir := s.cwd
-	name := ""
-	for i := 0; i < 1000; i++ {
-		cand := base
+	s.restOffset = 0
+	for i := range 1000 {
+		name := base
 		if i > 0 {
-			cand = base + "." + strconv.Itoa(i)
+			name = base + "." + strconv.Itoa(i)
 		}
-		if _, err := s.acct.FS.Stat(path.Join(dir, cand)); err != nil {
-			name = cand
-			break
+		p := path.Join(dir, name)
+		up, err := s.acct.FS.Create(s.ctx, p, storage.Exclusive, 0)
+		if errors.Is(err, fs.ErrExist) {
+			continue
 		}
-	}
-	if name == "" {
-		s.reply(450, "Could not find a unique file name")
-		s.discardData()
+		if err != nil {
+			s.replyErr(err)
+			s.discardData()
+			return
+		}
+		s.upload("STOU", p, up, "FILE: "+name)
 		return
 	}
-	s.restOffset = 0
-	s.store("STOU", path.Join(dir, name), storage.Truncate, "FILE: "+name)
+	s.reply(450, "Could not find a unique file name")
+	s.discardData()
 }
 
 // handleABOR: RFC 959 4.1.3. With a transfer running: 426 for the transfer,

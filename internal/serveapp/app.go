@@ -31,6 +31,8 @@ import (
 	"github.com/rotary-ftp/rotary/internal/passive"
 	"github.com/rotary-ftp/rotary/internal/proxyheader"
 	"github.com/rotary-ftp/rotary/internal/publicip"
+	"github.com/rotary-ftp/rotary/internal/storage"
+	"github.com/rotary-ftp/rotary/internal/storage/local"
 	"github.com/rotary-ftp/rotary/internal/xferlog"
 )
 
@@ -68,6 +70,9 @@ type App struct {
 	trust proxyheader.Trust
 	// resolver names the address of passive replies.
 	resolver *publicip.Resolver
+	// storage opens the users' homes: every home is a folder of the local
+	// disk, and Roots shares one open root per folder among its sessions.
+	storage *local.Roots
 	// generated is the user made up at start when none was configured.
 	generated *auth.User
 
@@ -114,7 +119,8 @@ func New(cfg config.Config, o Options) (_ *App, err error) {
 	// The generated password is printed only once the listeners are bound:
 	// a start that fails must not show a password nobody can use.
 	var announce bytes.Buffer
-	users, err := authOptions(cfg, &announce)
+	a.storage = &local.Roots{SyncUploads: cfg.SyncUploads}
+	users, err := authOptions(cfg, a.storage, &announce)
 	if err != nil {
 		return nil, err
 	}
@@ -188,14 +194,14 @@ func newLogger(cfg config.Config, level *slog.LevelVar, w io.Writer) (*slog.Logg
 }
 
 // authOptions builds the user set: command-line users, the users file and
-// anonymous access. out receives the generated password, if any (nil: do
-// not generate one).
-func authOptions(cfg config.Config, out io.Writer) (auth.Options, error) {
+// anonymous access, with their homes opened by store. out receives the
+// generated password, if any (nil: do not generate one).
+func authOptions(cfg config.Config, store storage.Provider, out io.Writer) (auth.Options, error) {
 	root, err := filepath.Abs(cfg.Root)
 	if err != nil {
 		return auth.Options{}, fmt.Errorf("root %q: %w", cfg.Root, err)
 	}
-	o := auth.Options{FailDelay: cfg.LoginFailDelay}
+	o := auth.Options{FailDelay: cfg.LoginFailDelay, Storage: store}
 	for _, u := range cfg.User {
 		name, pass, err := auth.ParseUserFlag(u)
 		if err != nil {
@@ -303,7 +309,13 @@ func (a *App) reload() error {
 	if err != nil {
 		return err
 	}
-	users, err := authOptions(cfg, nil)
+	store := a.storage
+	if cfg.SyncUploads != a.cfg.SyncUploads {
+		// Roots take the setting at their first Open: new logins get new
+		// ones, running sessions keep theirs.
+		store = &local.Roots{SyncUploads: cfg.SyncUploads}
+	}
+	users, err := authOptions(cfg, store, nil)
 	if err != nil {
 		return err
 	}
@@ -327,6 +339,7 @@ func (a *App) reload() error {
 		return err
 	}
 	// Nothing can fail from here on.
+	a.storage = store
 	a.apply(cfg, f)
 	a.ftps = f
 	a.backend.Reload(users)

@@ -20,7 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotary-ftp/rotary/internal/auth"
 	"github.com/rotary-ftp/rotary/internal/config"
+	"github.com/rotary-ftp/rotary/internal/ftp"
+	"github.com/rotary-ftp/rotary/internal/storage/local"
 	"github.com/rotary-ftp/rotary/internal/syncbuf"
 	"github.com/rotary-ftp/rotary/internal/tlscert"
 )
@@ -581,5 +584,59 @@ func TestPublicHostNameResolvedAtStart(t *testing.T) {
 	}
 	if msg := r.must(227, "PASV"); !strings.Contains(msg, "(127,0,0,2,") {
 		t.Fatalf("PASV after the name resolves: %q, want 127.0.0.2", msg)
+	}
+}
+
+// sync-uploads, as a flag or as a key of the config file, is given to the
+// local storage and so to every Driver it opens for a login; without it
+// uploads are not synced. A reload that changes it applies to new logins.
+func TestSyncUploadsReachesTheDriver(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "rotary.toml")
+	os.WriteFile(file, []byte("sync-uploads = true\n"), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want bool
+	}{
+		{"default", nil, false},
+		{"flag", []string{"--sync-uploads"}, true},
+		{"flag false", []string{"--sync-uploads=false"}, false},
+		{"file", []string{"--config", file}, true},
+		{"flag over file", []string{"--config", file, "--sync-uploads=false"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := config.Parse("rotary serve", append([]string{"--root", dir, "--user", "u:p"}, tc.args...), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := authOptions(cfg, &local.Roots{SyncUploads: cfg.SyncUploads}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acct, err := auth.New(o).Login(context.Background(), ftp.ConnInfo{}, "u", "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer acct.Close()
+			d, ok := acct.FS.(*local.Driver)
+			if !ok {
+				t.Fatalf("the account's storage is a %T, want *local.Driver", acct.FS)
+			}
+			if d.SyncUploads != tc.want {
+				t.Errorf("Driver.SyncUploads = %v, want %v", d.SyncUploads, tc.want)
+			}
+		})
+	}
+	ta := startApp(t, "listen = [\"127.0.0.1:0\"]\nuser = [\"u:p\"]\n")
+	if ta.storage.SyncUploads {
+		t.Fatal("sync-uploads on by default")
+	}
+	ta.write(t, "listen = [\"127.0.0.1:0\"]\nuser = [\"u:p\"]\nsync-uploads = true\n")
+	if err := ta.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if !ta.storage.SyncUploads {
+		t.Fatal("a reload did not turn sync-uploads on for new logins")
 	}
 }

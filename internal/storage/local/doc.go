@@ -46,7 +46,20 @@
 // replaced file keeps its permission bits (not setuid, setgid or sticky); a
 // new file is created 0644 and directories 0755, both before the umask.
 // REST+STOR and APPE copy the kept part of the old file into the temporary
-// file first (copy_file_range on Linux). Temporary files are hidden from
+// file first (copy_file_range on Linux): Create opens the old file, so that
+// its errors come before the client is told to send, and Upload.Begin copies
+// it in the transfer, in chunks, stopping when its context ends (ABOR).
+//
+// STOU's uploads are Exclusive: Commit links the temporary file to its
+// final name (link(2), CreateHardLink on Windows), which fails if the name
+// exists, where a rename would replace it, and then removes the temporary
+// name. Exclusive names in flight are reserved process-wide per root folder,
+// so two sessions asking for one new name at once get it once; the other
+// is refused at Create and STOU tries the next name. On a file system
+// without hard links, Commit looks before it renames instead, which still
+// keeps this process's sessions apart but not other processes.
+//
+// Temporary files are hidden from
 // listings and names that look like them are refused, so clients can neither
 // see nor tamper with another session's upload. Leftovers after a crash are
 // not cleaned up automatically, as another session may still be writing

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -28,12 +29,15 @@ const (
 
 // Driver is a storage.Driver backed by a directory on the local disk. Every
 // file-system call goes through an *os.Root opened on that directory. A
-// Driver is safe for concurrent use.
+// Driver is safe for concurrent use. It has every storage capability.
 type Driver struct {
 	// SyncUploads makes Commit fsync the data before renaming it into place.
 	SyncUploads bool
 
 	root *os.Root
+	// dir is the root's absolute host path: it names the root in the
+	// process-wide reservations of Exclusive uploads (reserve).
+	dir string
 	// release, when set, gives a shared root back to its Roots instead of
 	// closing it.
 	release func()
@@ -52,13 +56,22 @@ func New(dir string) (*Driver, error) {
 	if err := os.MkdirAll(dir, dirPerm); err != nil {
 		return nil, fmt.Errorf("local storage: %w", err)
 	}
-	root, err := os.OpenRoot(dir)
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local storage: %w", err)
+	}
+	root, err := os.OpenRoot(abs)
 	if err != nil {
 		return nil, fmt.Errorf("local storage: %w", err)
 	}
 	captureEscapeErr(root)
-	return &Driver{root: root, uploads: make(map[*Upload]struct{})}, nil
+	return &Driver{root: root, dir: abs, uploads: make(map[*Upload]struct{})}, nil
 }
+
+// Capabilities reports every storage capability: a local file system can
+// set times and modes, append, resume and create exclusively (Commit links
+// the file into place, which fails if the name exists).
+func (d *Driver) Capabilities() storage.Capabilities { return storage.CapAll }
 
 // Close aborts the uploads that are still in flight (removing their
 // temporary files) and releases the root directory. It is safe to call more
@@ -95,20 +108,40 @@ func (d *Driver) Close() error {
 // safe for concurrent use; each session still gets its own Driver, which
 // tracks and aborts that session's uploads. A Roots is safe for concurrent
 // use; its zero value is ready.
+//
+// Roots is the local disk's storage.Provider: a user's home is a folder of
+// the host.
 type Roots struct {
+	// SyncUploads is given to every Driver opened (Driver.SyncUploads).
+	// Set it before the first Open.
+	SyncUploads bool
+
 	mu sync.Mutex
 	m  map[string]*sharedRoot
 }
 
+var _ storage.Provider = (*Roots)(nil)
+
 type sharedRoot struct {
 	root *os.Root
+	dir  string
 	refs int
 }
 
-// Open returns a Driver for dir (created if missing) on the shared root of
-// dir, opening it for the first user. The Driver's Close gives it back; the
-// root is closed when its last Driver is.
-func (rs *Roots) Open(dir string) (*Driver, error) {
+// Open returns a Driver for the folder home (created if missing) on the
+// shared root of home, opening it for the first user. The Driver's Close
+// gives it back; the root is closed when its last Driver is.
+func (rs *Roots) Open(ctx context.Context, home string) (storage.Driver, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("open home %s: %w", home, err)
+	}
+	return rs.open(home)
+}
+
+// Capabilities is what every Driver of the local disk can do.
+func (rs *Roots) Capabilities() storage.Capabilities { return storage.CapAll }
+
+func (rs *Roots) open(dir string) (*Driver, error) {
 	if dir == "" {
 		return nil, &fs.PathError{Op: "new", Path: dir, Err: storage.ErrInvalidName}
 	}
@@ -121,7 +154,7 @@ func (rs *Roots) Open(dir string) (*Driver, error) {
 		if err != nil {
 			return nil, err
 		}
-		sr = &sharedRoot{root: d.root}
+		sr = &sharedRoot{root: d.root, dir: d.dir}
 		if rs.m == nil {
 			rs.m = make(map[string]*sharedRoot)
 		}
@@ -129,7 +162,7 @@ func (rs *Roots) Open(dir string) (*Driver, error) {
 	}
 	sr.refs++
 	var once sync.Once
-	return &Driver{root: sr.root, uploads: make(map[*Upload]struct{}), release: func() {
+	return &Driver{SyncUploads: rs.SyncUploads, root: sr.root, dir: sr.dir, uploads: make(map[*Upload]struct{}), release: func() {
 		once.Do(func() { rs.put(key, sr) })
 	}}, nil
 }
@@ -151,8 +184,8 @@ func (rs *Roots) Len() int {
 }
 
 // Stat follows symlinks inside the root and describes name.
-func (d *Driver) Stat(name string) (fs.FileInfo, error) {
-	rel, err := resolve("stat", name)
+func (d *Driver) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
+	rel, err := resolveCtx(ctx, "stat", name)
 	if err != nil {
 		return nil, err
 	}
@@ -167,8 +200,8 @@ func (d *Driver) Stat(name string) (fs.FileInfo, error) {
 // described by Lstat (a symlink is reported as a symlink; on Unix the stat is
 // an fstatat relative to the directory's descriptor). The driver's in-flight
 // upload files are left out.
-func (d *Driver) ReadDir(name string) ([]fs.FileInfo, error) {
-	dir, err := d.openDir(name)
+func (d *Driver) ReadDir(ctx context.Context, name string) ([]fs.FileInfo, error) {
+	dir, err := d.openDir(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -187,12 +220,12 @@ func (d *Driver) ReadDir(name string) ([]fs.FileInfo, error) {
 }
 
 // OpenDir opens directory name for listing in batches (storage.DirOpener).
-func (d *Driver) OpenDir(name string) (storage.Dir, error) {
-	return d.openDir(name)
+func (d *Driver) OpenDir(ctx context.Context, name string) (storage.Dir, error) {
+	return d.openDir(ctx, name)
 }
 
-func (d *Driver) openDir(name string) (*dir, error) {
-	rel, err := resolve("readdir", name)
+func (d *Driver) openDir(ctx context.Context, name string) (*dir, error) {
+	rel, err := resolveCtx(ctx, "readdir", name)
 	if err != nil {
 		return nil, err
 	}
@@ -234,8 +267,8 @@ func (d *dir) Close() error { return d.f.Close() }
 // non-regular files (FIFOs, devices, sockets) are refused with
 // fs.ErrPermission, and an offset beyond the end of the file (RFC 3659 REST)
 // or a negative one is an error wrapping storage.ErrBadOffset.
-func (d *Driver) Open(name string, offset int64) (io.ReadCloser, error) {
-	rel, err := resolve("open", name)
+func (d *Driver) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+	rel, err := resolveCtx(ctx, "open", name)
 	if err != nil {
 		return nil, err
 	}
@@ -281,8 +314,8 @@ func (d *Driver) openRegular(op, name, rel string) (*os.File, fs.FileInfo, error
 }
 
 // Mkdir creates directory name with mode 0755 (before umask).
-func (d *Driver) Mkdir(name string) error {
-	rel, err := resolve("mkdir", name)
+func (d *Driver) Mkdir(ctx context.Context, name string) error {
+	rel, err := resolveCtx(ctx, "mkdir", name)
 	if err != nil {
 		return err
 	}
@@ -291,8 +324,8 @@ func (d *Driver) Mkdir(name string) error {
 
 // Remove deletes a file or symlink (the link itself, never its target). A
 // directory is an error wrapping storage.ErrIsDir.
-func (d *Driver) Remove(name string) error {
-	rel, err := resolve("remove", name)
+func (d *Driver) Remove(ctx context.Context, name string) error {
+	rel, err := resolveCtx(ctx, "remove", name)
 	if err != nil {
 		return err
 	}
@@ -309,8 +342,8 @@ func (d *Driver) Remove(name string) error {
 // RemoveDir deletes an empty directory. A file (or a symlink, even to a
 // directory) is an error wrapping storage.ErrNotDir; a non-empty directory
 // returns the operating system's error. The root itself cannot be removed.
-func (d *Driver) RemoveDir(name string) error {
-	rel, err := resolve("rmdir", name)
+func (d *Driver) RemoveDir(ctx context.Context, name string) error {
+	rel, err := resolveCtx(ctx, "rmdir", name)
 	if err != nil {
 		return err
 	}
@@ -324,14 +357,32 @@ func (d *Driver) RemoveDir(name string) error {
 	if !fi.IsDir() {
 		return &fs.PathError{Op: "rmdir", Path: name, Err: storage.ErrNotDir}
 	}
-	return wrapErr("rmdir", name, d.root.Remove(rel))
+	err = d.root.Remove(rel)
+	if err != nil && d.hasEntries(rel) {
+		// rmdir(2) says so with ENOTEMPTY or EEXIST (POSIX allows both),
+		// Windows with ERROR_DIR_NOT_EMPTY: looking is the portable test.
+		return &fs.PathError{Op: "rmdir", Path: name, Err: fmt.Errorf("%w (%w)", storage.ErrNotEmpty, innerErr(err))}
+	}
+	return wrapErr("rmdir", name, err)
+}
+
+// hasEntries reports whether directory rel has at least one entry (an
+// upload's temporary file counts: it keeps the directory in use).
+func (d *Driver) hasEntries(rel string) bool {
+	f, err := d.root.Open(rel)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) > 0
 }
 
 // Rename moves a file, symlink or directory to a new name inside the root,
 // replacing an existing file at the destination as rename(2) does. The root
 // itself cannot be renamed or replaced.
-func (d *Driver) Rename(from, to string) error {
-	relFrom, err := resolve("rename", from)
+func (d *Driver) Rename(ctx context.Context, from, to string) error {
+	relFrom, err := resolveCtx(ctx, "rename", from)
 	if err != nil {
 		return err
 	}
@@ -351,8 +402,8 @@ func (d *Driver) Rename(from, to string) error {
 // Chmod sets the permission bits of name (following symlinks inside the
 // root). Other mode bits (setuid, setgid, sticky, type) are ignored. On
 // Windows only the read-only attribute can change, as with os.Chmod.
-func (d *Driver) Chmod(name string, mode fs.FileMode) error {
-	rel, err := resolve("chmod", name)
+func (d *Driver) Chmod(ctx context.Context, name string, mode fs.FileMode) error {
+	rel, err := resolveCtx(ctx, "chmod", name)
 	if err != nil {
 		return err
 	}
@@ -360,8 +411,8 @@ func (d *Driver) Chmod(name string, mode fs.FileMode) error {
 }
 
 // Chtimes sets both the access and the modification time of name to mtime.
-func (d *Driver) Chtimes(name string, mtime time.Time) error {
-	rel, err := resolve("chtimes", name)
+func (d *Driver) Chtimes(ctx context.Context, name string, mtime time.Time) error {
+	rel, err := resolveCtx(ctx, "chtimes", name)
 	if err != nil {
 		return err
 	}
@@ -372,6 +423,14 @@ var (
 	errNotRegular = fmt.Errorf("not a regular file: %w", fs.ErrPermission)
 	errIsRoot     = fmt.Errorf("the root directory cannot be changed: %w", fs.ErrPermission)
 )
+
+// resolveCtx is resolve for a call that may not start once ctx is done.
+func resolveCtx(ctx context.Context, op, name string) (string, error) {
+	if ctx.Err() != nil {
+		return "", &fs.PathError{Op: op, Path: name, Err: context.Cause(ctx)}
+	}
+	return resolve(op, name)
+}
 
 // resolve turns a driver name ("/a/b", absolute, slash separated) into a name
 // relative to the root in the host's syntax ("a/b", or "a\b" on Windows; "/"

@@ -31,6 +31,7 @@ func TestWriteErrorsSurface(t *testing.T) {
 	}
 	defer f.Close()
 	u := &Upload{f: f}
+	u.begun.Store(true) // as after Begin
 	if _, err := u.Write([]byte("data")); !errors.Is(err, syscall.ENOSPC) {
 		t.Errorf("Write = %v, want ENOSPC", err)
 	}

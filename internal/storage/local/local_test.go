@@ -2,6 +2,7 @@ package local
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +13,12 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/storage"
+	"github.com/rotary-ftp/rotary/internal/storage/storagetest"
 )
 
 const secret = "top secret"
@@ -135,7 +138,7 @@ func writeHost(t testing.TB, name, content string) {
 
 func readAll(t testing.TB, d *Driver, name string, offset int64) string {
 	t.Helper()
-	rc, err := d.Open(name, offset)
+	rc, err := d.Open(ctx, name, offset)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,16 +152,31 @@ func readAll(t testing.TB, d *Driver, name string, offset int64) string {
 
 func upload(t testing.TB, d *Driver, name string, mode storage.CreateMode, offset int64, data string) {
 	t.Helper()
-	u, err := d.Create(name, mode, offset)
+	u, err := createBegun(d, name, mode, offset)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := io.Copy(u, strings.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
-	if err := u.Commit(); err != nil {
+	if err := u.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ctx is the context of the tests' driver calls.
+var ctx = context.Background()
+
+// createBegun is Create followed by Begin, as the engine calls them.
+func createBegun(d storage.Driver, name string, mode storage.CreateMode, offset int64) (storage.Upload, error) {
+	u, err := d.Create(ctx, name, mode, offset)
+	if err != nil {
+		return nil, err
+	}
+	if err := u.Begin(ctx, nil); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // wantErr checks err against a target error: nil means success expected.
@@ -229,17 +247,17 @@ func TestInvalidNamesEveryMethod(t *testing.T) {
 	for _, bad := range []string{"", "rel", "/a\x00b", "/.rotary-upload-1.tmp"} {
 		d := fx.d
 		calls := map[string]func() error{
-			"Stat":    func() error { _, err := d.Stat(bad); return err },
-			"ReadDir": func() error { _, err := d.ReadDir(bad); return err },
-			"Open":    func() error { _, err := d.Open(bad, 0); return err },
-			"Create":  func() error { _, err := d.Create(bad, storage.Truncate, 0); return err },
-			"Mkdir":   func() error { return d.Mkdir(bad) },
-			"Remove":  func() error { return d.Remove(bad) },
-			"RmDir":   func() error { return d.RemoveDir(bad) },
-			"RenameF": func() error { return d.Rename(bad, "/x") },
-			"RenameT": func() error { return d.Rename("/a/file.txt", bad) },
-			"Chmod":   func() error { return d.Chmod(bad, 0o644) },
-			"Chtimes": func() error { return d.Chtimes(bad, time.Now()) },
+			"Stat":    func() error { _, err := d.Stat(ctx, bad); return err },
+			"ReadDir": func() error { _, err := d.ReadDir(ctx, bad); return err },
+			"Open":    func() error { _, err := d.Open(ctx, bad, 0); return err },
+			"Create":  func() error { _, err := createBegun(d, bad, storage.Truncate, 0); return err },
+			"Mkdir":   func() error { return d.Mkdir(ctx, bad) },
+			"Remove":  func() error { return d.Remove(ctx, bad) },
+			"RmDir":   func() error { return d.RemoveDir(ctx, bad) },
+			"RenameF": func() error { return d.Rename(ctx, bad, "/x") },
+			"RenameT": func() error { return d.Rename(ctx, "/a/file.txt", bad) },
+			"Chmod":   func() error { return d.Chmod(ctx, bad, 0o644) },
+			"Chtimes": func() error { return d.Chtimes(ctx, bad, time.Now()) },
 		}
 		for method, call := range calls {
 			if err := call(); !errors.Is(err, storage.ErrInvalidName) {
@@ -284,15 +302,15 @@ func TestDotDotStaysInside(t *testing.T) {
 	fx := newFixture(t)
 	// The outside dir is base/outside, i.e. "/../outside" seen from the root.
 	for _, name := range []string{"/../outside/secret.txt", "/a/../../outside/secret.txt", "/../../../../../../etc/passwd"} {
-		if _, err := fx.d.Stat(name); !errors.Is(err, fs.ErrNotExist) {
+		if _, err := fx.d.Stat(ctx, name); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("Stat(%q) = %v, want ErrNotExist (resolved inside the root)", name, err)
 		}
-		if _, err := fx.d.Open(name, 0); !errors.Is(err, fs.ErrNotExist) {
+		if _, err := fx.d.Open(ctx, name, 0); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("Open(%q) = %v, want ErrNotExist", name, err)
 		}
 	}
 	// Writing through ".." lands inside the root.
-	if err := fx.d.Mkdir("/../outside"); err != nil {
+	if err := fx.d.Mkdir(ctx, "/../outside"); err != nil {
 		t.Fatal(err)
 	}
 	upload(t, fx.d, "/../outside/secret.txt", storage.Truncate, 0, "mine")
@@ -318,10 +336,10 @@ func TestSymlinkEscapes(t *testing.T) {
 				method string
 				call   func() error
 			}{
-				{"Stat", func() error { _, err := d.Stat(name); return err }},
-				{"ReadDir", func() error { _, err := d.ReadDir(name); return err }},
+				{"Stat", func() error { _, err := d.Stat(ctx, name); return err }},
+				{"ReadDir", func() error { _, err := d.ReadDir(ctx, name); return err }},
 				{"Open", func() error {
-					rc, err := d.Open(name, 0)
+					rc, err := d.Open(ctx, name, 0)
 					if err == nil {
 						b, _ := io.ReadAll(rc)
 						rc.Close()
@@ -330,21 +348,21 @@ func TestSymlinkEscapes(t *testing.T) {
 					return err
 				}},
 				{"Create", func() error {
-					u, err := d.Create(name, storage.Truncate, 0)
+					u, err := createBegun(d, name, storage.Truncate, 0)
 					if err == nil {
 						u.Abort()
 						return errors.New("created")
 					}
 					return err
 				}},
-				{"CreateAppend", func() error { _, err := d.Create(name, storage.Append, 0); return err }},
-				{"Chmod", func() error { return d.Chmod(name, 0o777) }},
-				{"Chtimes", func() error { return d.Chtimes(name, time.Unix(0, 0)) }},
-				{"MkdirBelow", func() error { return d.Mkdir(name + "/newdir") }},
-				{"CreateBelow", func() error { _, err := d.Create(name+"/new.txt", storage.Truncate, 0); return err }},
-				{"RenameFromBelow", func() error { return d.Rename(name+"/secret.txt", "/stolen") }},
-				{"RenameToBelow", func() error { return d.Rename("/a/file.txt", name+"/planted") }},
-				{"RemoveBelow", func() error { return d.Remove(name + "/secret.txt") }},
+				{"CreateAppend", func() error { _, err := createBegun(d, name, storage.Append, 0); return err }},
+				{"Chmod", func() error { return d.Chmod(ctx, name, 0o777) }},
+				{"Chtimes", func() error { return d.Chtimes(ctx, name, time.Unix(0, 0)) }},
+				{"MkdirBelow", func() error { return d.Mkdir(ctx, name+"/newdir") }},
+				{"CreateBelow", func() error { _, err := createBegun(d, name+"/new.txt", storage.Truncate, 0); return err }},
+				{"RenameFromBelow", func() error { return d.Rename(ctx, name+"/secret.txt", "/stolen") }},
+				{"RenameToBelow", func() error { return d.Rename(ctx, "/a/file.txt", name+"/planted") }},
+				{"RemoveBelow", func() error { return d.Remove(ctx, name+"/secret.txt") }},
 			}
 			for _, c := range calls {
 				err := c.call()
@@ -366,7 +384,7 @@ func TestSymlinksInsideFollowed(t *testing.T) {
 	d := fx.d
 
 	for _, name := range []string{"/link-file", "/link-dir/file.txt", "/dir/sib/file.txt"} {
-		fi, err := d.Stat(name)
+		fi, err := d.Stat(ctx, name)
 		if err != nil || !fi.Mode().IsRegular() || fi.Size() != 5 {
 			t.Errorf("Stat(%q) = %v, %v", name, fi, err)
 		}
@@ -375,7 +393,7 @@ func TestSymlinksInsideFollowed(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"/link-dir", "/dir/sib"} {
-		infos, err := d.ReadDir(name)
+		infos, err := d.ReadDir(ctx, name)
 		if err != nil || len(infos) == 0 {
 			t.Errorf("ReadDir(%q) = %v, %v", name, infos, err)
 		}
@@ -394,7 +412,7 @@ func TestSymlinksInsideFollowed(t *testing.T) {
 		t.Errorf("link not replaced by a file: %v, %v", fi, err)
 	}
 	// A dangling symlink inside the root is "not found", and an upload replaces it.
-	if _, err := d.Stat("/dangling"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := d.Stat(ctx, "/dangling"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Stat(dangling) = %v", err)
 	}
 	upload(t, d, "/dangling", storage.Truncate, 0, "x")
@@ -402,22 +420,22 @@ func TestSymlinksInsideFollowed(t *testing.T) {
 		t.Errorf("dangling symlink target created: %v", err)
 	}
 	// Removing and renaming symlinks act on the link.
-	if err := d.Remove("/link-dir"); err != nil {
+	if err := d.Remove(ctx, "/link-dir"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(fx.host("/a/file.txt")); err != nil {
 		t.Errorf("link target removed: %v", err)
 	}
-	if err := d.Remove("/up-secret"); err != nil { // the link is inside, only its target is not
+	if err := d.Remove(ctx, "/up-secret"); err != nil { // the link is inside, only its target is not
 		t.Fatal(err)
 	}
-	if err := d.Rename("/etc-link", "/renamed-link"); err != nil {
+	if err := d.Rename(ctx, "/etc-link", "/renamed-link"); err != nil {
 		t.Fatal(err)
 	}
 	if target, err := os.Readlink(fx.host("/renamed-link")); err != nil || target != "/etc" {
 		t.Errorf("renamed link = %q, %v", target, err)
 	}
-	if err := d.RemoveDir("/dir/sib"); !errors.Is(err, storage.ErrNotDir) {
+	if err := d.RemoveDir(ctx, "/dir/sib"); !errors.Is(err, storage.ErrNotDir) {
 		t.Errorf("RemoveDir(symlink to dir) = %v, want ErrNotDir", err)
 	}
 	fx.checkOutside(t)
@@ -440,7 +458,7 @@ func TestStat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fi, err := fx.d.Stat(tt.name)
+			fi, err := fx.d.Stat(ctx, tt.name)
 			if tt.wantErr != nil {
 				if err == nil {
 					t.Fatalf("Stat(%q) succeeded", tt.name)
@@ -462,7 +480,7 @@ func TestStat(t *testing.T) {
 
 func TestErrorsNameOperationAndPath(t *testing.T) {
 	fx := newFixture(t)
-	_, err := fx.d.Open("/a/missing.txt", 0)
+	_, err := fx.d.Open(ctx, "/a/missing.txt", 0)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -477,10 +495,10 @@ func TestErrorsNameOperationAndPath(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Path != "/a/missing.txt" {
 		t.Errorf("not a *PathError with the driver path: %#v", err)
 	}
-	if err := fx.d.Mkdir("/a"); !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), "mkdir /a") {
+	if err := fx.d.Mkdir(ctx, "/a"); !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), "mkdir /a") {
 		t.Errorf("Mkdir existing = %v", err)
 	}
-	err = fx.d.Rename("/nope", "/a/x")
+	err = fx.d.Rename(ctx, "/nope", "/a/x")
 	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "/nope") || !strings.Contains(err.Error(), "/a/x") {
 		t.Errorf("Rename missing = %v", err)
 	}
@@ -493,7 +511,7 @@ func TestReadDir(t *testing.T) {
 	writeHost(t, fx.host("/dir/f22"), "22")
 	// A leftover from a crashed upload and a live upload: both hidden.
 	writeHost(t, fx.host("/dir/.rotary-upload-deadbeef.tmp"), "junk")
-	u, err := d.Create("/dir/f1", storage.Truncate, 0)
+	u, err := createBegun(d, "/dir/f1", storage.Truncate, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +520,7 @@ func TestReadDir(t *testing.T) {
 		t.Fatalf("expected 2 temp files on disk, got %v", fx.tempFiles(t, "/dir"))
 	}
 
-	infos, err := d.ReadDir("/dir")
+	infos, err := d.ReadDir(ctx, "/dir")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,16 +532,16 @@ func TestReadDir(t *testing.T) {
 		t.Errorf("ReadDir(/dir) = %v", slices.Collect(mapKeys(got)))
 	}
 
-	if infos, err := d.ReadDir("/"); err != nil || len(infos) != 3 { // a, dir, empty
+	if infos, err := d.ReadDir(ctx, "/"); err != nil || len(infos) != 3 { // a, dir, empty
 		t.Errorf("ReadDir(/) = %d entries, %v", len(infos), err)
 	}
-	if infos, err := d.ReadDir("/empty"); err != nil || len(infos) != 0 {
+	if infos, err := d.ReadDir(ctx, "/empty"); err != nil || len(infos) != 0 {
 		t.Errorf("ReadDir(/empty) = %v, %v", infos, err)
 	}
-	if _, err := d.ReadDir("/a/file.txt"); !errors.Is(err, storage.ErrNotDir) {
+	if _, err := d.ReadDir(ctx, "/a/file.txt"); !errors.Is(err, storage.ErrNotDir) {
 		t.Errorf("ReadDir(file) = %v, want ErrNotDir", err)
 	}
-	if _, err := d.ReadDir("/missing"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := d.ReadDir(ctx, "/missing"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("ReadDir(missing) = %v, want ErrNotExist", err)
 	}
 }
@@ -541,7 +559,7 @@ func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 func TestReadDirShowsSymlinksAsSymlinks(t *testing.T) {
 	fx := newFixture(t)
 	fx.withSymlinks(t)
-	infos, err := fx.d.ReadDir("/")
+	infos, err := fx.d.ReadDir(ctx, "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -574,7 +592,7 @@ func TestOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s@%d", tt.name, tt.offset), func(t *testing.T) {
-			rc, err := fx.d.Open(tt.name, tt.offset)
+			rc, err := fx.d.Open(ctx, tt.name, tt.offset)
 			wantErr(t, err, tt.wantErr)
 			if err != nil {
 				return
@@ -627,7 +645,7 @@ func TestCreate(t *testing.T) {
 			if tt.existing != "" {
 				writeHost(t, fx.host(tt.name), tt.existing)
 			}
-			u, err := fx.d.Create(tt.name, tt.mode, tt.offset)
+			u, err := createBegun(fx.d, tt.name, tt.mode, tt.offset)
 			wantErr(t, err, tt.wantErr)
 			if err != nil {
 				if tt.existing != "" {
@@ -643,7 +661,7 @@ func TestCreate(t *testing.T) {
 			if _, err := io.Copy(u, strings.NewReader(tt.data)); err != nil {
 				t.Fatal(err)
 			}
-			if err := u.Commit(); err != nil {
+			if err := u.Commit(ctx); err != nil {
 				t.Fatal(err)
 			}
 			if got := fx.read(t, tt.name); got != tt.want {
@@ -662,7 +680,7 @@ func TestUploadIsAtomic(t *testing.T) {
 	writeHost(t, fx.host("/f.txt"), "old")
 
 	// Abort leaves the old content.
-	u, err := d.Create("/f.txt", storage.Truncate, 0)
+	u, err := createBegun(d, "/f.txt", storage.Truncate, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -678,7 +696,7 @@ func TestUploadIsAtomic(t *testing.T) {
 	if err := u.Abort(); err != nil {
 		t.Errorf("second Abort: %v", err)
 	}
-	if err := u.Commit(); !errors.Is(err, os.ErrClosed) {
+	if err := u.Commit(ctx); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("Commit after Abort = %v, want ErrClosed", err)
 	}
 	if _, err := u.Write([]byte("x")); err == nil {
@@ -690,11 +708,11 @@ func TestUploadIsAtomic(t *testing.T) {
 
 	// While an upload is in flight, readers see the old file, and a reader
 	// that opened the old file keeps reading it after Commit.
-	u, err = d.Create("/f.txt", storage.Truncate, 0)
+	u, err = createBegun(d, "/f.txt", storage.Truncate, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	early, err := d.Open("/f.txt", 0)
+	early, err := d.Open(ctx, "/f.txt", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -705,10 +723,10 @@ func TestUploadIsAtomic(t *testing.T) {
 	if got := readAll(t, d, "/f.txt", 0); got != "old" {
 		t.Errorf("reader during upload sees %q, want old", got)
 	}
-	if fi, err := d.Stat("/f.txt"); err != nil || fi.Size() != 3 {
+	if fi, err := d.Stat(ctx, "/f.txt"); err != nil || fi.Size() != 3 {
 		t.Errorf("Stat during upload: %v, %v", fi, err)
 	}
-	if err := u.Commit(); err != nil {
+	if err := u.Commit(ctx); err != nil {
 		if runtime.GOOS == "windows" {
 			t.Skipf("Windows cannot replace an open file: %v", err)
 		}
@@ -720,7 +738,7 @@ func TestUploadIsAtomic(t *testing.T) {
 	if b, err := io.ReadAll(early); err != nil || string(b) != "old" {
 		t.Errorf("reader opened before Commit read %q, %v", b, err)
 	}
-	if err := u.Commit(); err != nil {
+	if err := u.Commit(ctx); err != nil {
 		t.Errorf("second Commit: %v", err)
 	}
 	if err := u.Abort(); err != nil {
@@ -736,7 +754,7 @@ func TestUploadIsAtomic(t *testing.T) {
 
 func TestUploadTempFile(t *testing.T) {
 	fx := newFixture(t)
-	u, err := fx.d.Create("/a/new.txt", storage.Truncate, 0)
+	u, err := createBegun(fx.d, "/a/new.txt", storage.Truncate, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -749,10 +767,10 @@ func TestUploadTempFile(t *testing.T) {
 		t.Errorf("destination visible before Commit: %v", err)
 	}
 	// The temp file cannot be reached through the driver.
-	if _, err := fx.d.Open("/a/"+tmp[0], 0); !errors.Is(err, storage.ErrInvalidName) {
+	if _, err := fx.d.Open(ctx, "/a/"+tmp[0], 0); !errors.Is(err, storage.ErrInvalidName) {
 		t.Errorf("Open(temp) = %v, want ErrInvalidName", err)
 	}
-	if err := fx.d.Remove("/a/" + tmp[0]); !errors.Is(err, storage.ErrInvalidName) {
+	if err := fx.d.Remove(ctx, "/a/"+tmp[0]); !errors.Is(err, storage.ErrInvalidName) {
 		t.Errorf("Remove(temp) = %v, want ErrInvalidName", err)
 	}
 	if runtime.GOOS != "windows" {
@@ -788,7 +806,7 @@ func TestUploadKeepsPermissions(t *testing.T) {
 
 func TestUploadWriteAndReadFrom(t *testing.T) {
 	fx := newFixture(t)
-	u, err := fx.d.Create("/f.txt", storage.Truncate, 0)
+	u, err := createBegun(fx.d, "/f.txt", storage.Truncate, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -802,7 +820,7 @@ func TestUploadWriteAndReadFrom(t *testing.T) {
 		t.Fatal(n, err)
 	}
 	// From another file: copy_file_range on Linux.
-	src, err := fx.d.Open("/a/file.txt", 0)
+	src, err := fx.d.Open(ctx, "/a/file.txt", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -810,7 +828,7 @@ func TestUploadWriteAndReadFrom(t *testing.T) {
 	if n, err := io.Copy(u, src); n != 5 || err != nil {
 		t.Fatal(n, err)
 	}
-	if err := u.Commit(); err != nil {
+	if err := u.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := fx.read(t, "/f.txt"); got != "abcdhello" {
@@ -839,7 +857,7 @@ func TestTCPRoundTrip(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		f, err := fx.d.Open("/big.bin", 0)
+		f, err := fx.d.Open(ctx, "/big.bin", 0)
 		if err != nil {
 			sent <- err
 			return
@@ -853,7 +871,7 @@ func TestTCPRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	u, err := fx.d.Create("/copy.bin", storage.Truncate, 0)
+	u, err := createBegun(fx.d, "/copy.bin", storage.Truncate, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -864,7 +882,7 @@ func TestTCPRoundTrip(t *testing.T) {
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
-	if err := u.Commit(); err != nil {
+	if err := u.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(fx.host("/copy.bin"))
@@ -878,7 +896,7 @@ func TestTCPRoundTrip(t *testing.T) {
 func TestAbortDuringTransfer(t *testing.T) {
 	fx := newFixture(t)
 	writeHost(t, fx.host("/f.txt"), "old")
-	u, err := fx.d.Create("/f.txt", storage.Truncate, 0)
+	u, err := createBegun(fx.d, "/f.txt", storage.Truncate, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -910,18 +928,18 @@ func TestAbortDuringTransfer(t *testing.T) {
 func TestCloseAbortsUploads(t *testing.T) {
 	fx := newFixture(t)
 	writeHost(t, fx.host("/f.txt"), "old")
-	u, err := fx.d.Create("/f.txt", storage.Truncate, 0)
+	u, err := createBegun(fx.d, "/f.txt", storage.Truncate, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := u.Write([]byte("new")); err != nil {
 		t.Fatal(err)
 	}
-	committed, err := fx.d.Create("/g.txt", storage.Truncate, 0)
+	committed, err := createBegun(fx.d, "/g.txt", storage.Truncate, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := committed.Commit(); err != nil {
+	if err := committed.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := fx.d.Close(); err != nil {
@@ -936,13 +954,13 @@ func TestCloseAbortsUploads(t *testing.T) {
 	if got := fx.read(t, "/f.txt"); got != "old" {
 		t.Errorf("got %q", got)
 	}
-	if err := u.Commit(); !errors.Is(err, os.ErrClosed) {
+	if err := u.Commit(ctx); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("Commit after Close = %v", err)
 	}
-	if _, err := fx.d.Stat("/f.txt"); err == nil {
+	if _, err := fx.d.Stat(ctx, "/f.txt"); err == nil {
 		t.Error("Stat after Close succeeded")
 	}
-	if _, err := fx.d.Create("/h.txt", storage.Truncate, 0); err == nil {
+	if _, err := createBegun(fx.d, "/h.txt", storage.Truncate, 0); err == nil {
 		t.Error("Create after Close succeeded")
 	}
 }
@@ -982,7 +1000,7 @@ func TestMkdir(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := fx.d.Mkdir(tt.name)
+			err := fx.d.Mkdir(ctx, tt.name)
 			wantErr(t, err, tt.wantErr)
 			if err != nil {
 				return
@@ -1012,7 +1030,7 @@ func TestRemove(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fx := newFixture(t)
-			err := fx.d.Remove(tt.name)
+			err := fx.d.Remove(ctx, tt.name)
 			wantErr(t, err, tt.wantErr)
 			_, serr := os.Lstat(fx.host(tt.name))
 			if gone := errors.Is(serr, fs.ErrNotExist); gone != (err == nil || errors.Is(err, fs.ErrNotExist)) {
@@ -1030,21 +1048,15 @@ func TestRemoveDir(t *testing.T) {
 		{"/empty", nil},
 		{"/dir/sub", nil},
 		{"/a/file.txt", storage.ErrNotDir},
-		{"/dir", errors.New("not empty")},
+		{"/dir", storage.ErrNotEmpty},
 		{"/", fs.ErrPermission},
 		{"/missing", fs.ErrNotExist},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fx := newFixture(t)
-			err := fx.d.RemoveDir(tt.name)
-			if tt.wantErr != nil && tt.wantErr.Error() == "not empty" {
-				if err == nil {
-					t.Fatal("removed a non-empty directory")
-				}
-			} else {
-				wantErr(t, err, tt.wantErr)
-			}
+			err := fx.d.RemoveDir(ctx, tt.name)
+			wantErr(t, err, tt.wantErr)
 			_, serr := os.Lstat(fx.host(tt.name))
 			if gone := errors.Is(serr, fs.ErrNotExist); gone != (err == nil || errors.Is(err, fs.ErrNotExist)) {
 				t.Errorf("after RemoveDir: gone=%v, err=%v", gone, err)
@@ -1075,7 +1087,7 @@ func TestRename(t *testing.T) {
 		t.Run(tt.desc, func(t *testing.T) {
 			fx := newFixture(t)
 			writeHost(t, fx.host("/dir/existing"), "old")
-			err := fx.d.Rename(tt.from, tt.to)
+			err := fx.d.Rename(ctx, tt.from, tt.to)
 			wantErr(t, err, tt.wantErr)
 			if tt.check != "" {
 				if got := fx.read(t, tt.check); got != "hello" {
@@ -1094,10 +1106,10 @@ func TestChmod(t *testing.T) {
 	fx := newFixture(t)
 	if runtime.GOOS == "windows" {
 		// Only the read-only attribute exists.
-		if err := fx.d.Chmod("/a/file.txt", 0o444); err != nil {
+		if err := fx.d.Chmod(ctx, "/a/file.txt", 0o444); err != nil {
 			t.Fatal(err)
 		}
-		if err := fx.d.Chmod("/a/file.txt", 0o666); err != nil {
+		if err := fx.d.Chmod(ctx, "/a/file.txt", 0o666); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -1116,7 +1128,7 @@ func TestChmod(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s %v", tt.name, tt.mode), func(t *testing.T) {
-			err := fx.d.Chmod(tt.name, tt.mode)
+			err := fx.d.Chmod(ctx, tt.name, tt.mode)
 			wantErr(t, err, tt.wantErr)
 			if err != nil {
 				return
@@ -1136,10 +1148,10 @@ func TestChtimes(t *testing.T) {
 	fx := newFixture(t)
 	mtime := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 	for _, name := range []string{"/a/file.txt", "/a"} {
-		if err := fx.d.Chtimes(name, mtime); err != nil {
+		if err := fx.d.Chtimes(ctx, name, mtime); err != nil {
 			t.Fatal(err)
 		}
-		fi, err := fx.d.Stat(name)
+		fi, err := fx.d.Stat(ctx, name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1148,14 +1160,14 @@ func TestChtimes(t *testing.T) {
 		}
 		checkAtime(t, fx.host(name), mtime)
 	}
-	if err := fx.d.Chtimes("/missing", mtime); !errors.Is(err, fs.ErrNotExist) {
+	if err := fx.d.Chtimes(ctx, "/missing", mtime); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Chtimes(missing) = %v", err)
 	}
 }
 
 func TestOpenReturnsOSFile(t *testing.T) {
 	fx := newFixture(t)
-	rc, err := fx.d.Open("/a/file.txt", 2)
+	rc, err := fx.d.Open(ctx, "/a/file.txt", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1172,7 +1184,7 @@ func TestOpenReturnsOSFile(t *testing.T) {
 func BenchmarkOpen(b *testing.B) {
 	fx := newFixture(b)
 	for b.Loop() {
-		rc, err := fx.d.Open("/a/file.txt", 1)
+		rc, err := fx.d.Open(ctx, "/a/file.txt", 1)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -1194,7 +1206,7 @@ func BenchmarkReadDir10000(b *testing.B) {
 		f.Close()
 	}
 	for b.Loop() {
-		infos, err := fx.d.ReadDir("/big")
+		infos, err := fx.d.ReadDir(ctx, "/big")
 		if err != nil || len(infos) != 10000 {
 			b.Fatal(len(infos), err)
 		}
@@ -1206,14 +1218,14 @@ func BenchmarkUpload1MiB(b *testing.B) {
 	data := bytes.Repeat([]byte{'x'}, 1<<20)
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		u, err := fx.d.Create("/up.bin", storage.Truncate, 0)
+		u, err := createBegun(fx.d, "/up.bin", storage.Truncate, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if _, err := u.Write(data); err != nil {
 			b.Fatal(err)
 		}
-		if err := u.Commit(); err != nil {
+		if err := u.Commit(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -1222,11 +1234,11 @@ func BenchmarkUpload1MiB(b *testing.B) {
 func TestRootsShareOneRoot(t *testing.T) {
 	var rs Roots
 	dir := t.TempDir()
-	a, err := rs.Open(dir)
+	a, err := rs.open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := rs.Open(dir)
+	b, err := rs.open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1234,19 +1246,19 @@ func TestRootsShareOneRoot(t *testing.T) {
 		t.Fatalf("two drivers on %s do not share a root (%d open)", dir, rs.Len())
 	}
 	// Each driver keeps its own uploads: closing a aborts a's upload only.
-	ua, _ := a.Create("/a.txt", storage.Truncate, 0)
-	ub, _ := b.Create("/b.txt", storage.Truncate, 0)
+	ua, _ := createBegun(a, "/a.txt", storage.Truncate, 0)
+	ub, _ := createBegun(b, "/b.txt", storage.Truncate, 0)
 	ua.Write([]byte("a"))
 	ub.Write([]byte("b"))
 	a.Close()
 	a.Close() // idempotent: must not give the root back twice
-	if err := ub.Commit(); err != nil {
+	if err := ub.Commit(ctx); err != nil {
 		t.Fatalf("b's upload after a closed: %v", err)
 	}
-	if _, err := b.Stat("/b.txt"); err != nil {
+	if _, err := b.Stat(ctx, "/b.txt"); err != nil {
 		t.Fatalf("b's root closed with a: %v", err)
 	}
-	if _, err := b.Stat("/a.txt"); err == nil {
+	if _, err := b.Stat(ctx, "/a.txt"); err == nil {
 		t.Fatal("a's aborted upload was committed")
 	}
 	b.Close()
@@ -1254,11 +1266,11 @@ func TestRootsShareOneRoot(t *testing.T) {
 		t.Fatalf("%d roots open after the last driver closed", rs.Len())
 	}
 	// A fresh open works again, and other folders get their own root.
-	c, err := rs.Open(dir)
+	c, err := rs.open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, _ := rs.Open(t.TempDir())
+	d, _ := rs.open(t.TempDir())
 	if c.root == d.root || rs.Len() != 2 {
 		t.Fatal("different folders share a root")
 	}
@@ -1282,7 +1294,7 @@ func TestOpenDirBatches(t *testing.T) {
 	for i := range 40 {
 		writeHost(t, fx.host(fmt.Sprintf("/big/.rotary-upload-%08x.tmp", i)), "junk")
 	}
-	dir, err := d.OpenDir("/big")
+	dir, err := d.OpenDir(ctx, "/big")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1316,13 +1328,119 @@ func TestOpenDirBatches(t *testing.T) {
 			t.Errorf("%s listed %d times (expected: %v)", name, n, want[name])
 		}
 	}
-	if _, err := d.OpenDir("/a/file.txt"); !errors.Is(err, storage.ErrNotDir) {
+	if _, err := d.OpenDir(ctx, "/a/file.txt"); !errors.Is(err, storage.ErrNotDir) {
 		t.Errorf("OpenDir(file) = %v, want ErrNotDir", err)
 	}
-	if _, err := d.OpenDir("/missing"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := d.OpenDir(ctx, "/missing"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("OpenDir(missing) = %v, want ErrNotExist", err)
 	}
-	if _, err := d.OpenDir("/../etc"); err == nil {
+	if _, err := d.OpenDir(ctx, "/../etc"); err == nil {
 		t.Error("OpenDir outside the root succeeded")
+	}
+}
+
+// TestDriverContract runs the behaviour table every storage driver passes,
+// on a Driver of its own folder and on drivers from Roots.
+func TestDriverContract(t *testing.T) {
+	t.Run("New", func(t *testing.T) {
+		storagetest.Run(t, func(t *testing.T) storage.Driver {
+			d, err := New(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		})
+	})
+	t.Run("Roots", func(t *testing.T) {
+		var rs Roots
+		storagetest.Run(t, func(t *testing.T) storage.Driver {
+			d, err := rs.Open(ctx, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		})
+	})
+}
+
+// Create for Append and Resume only opens the old file; the copy of the
+// kept part is Begin's (in the transfer, after 150), and Abort during it
+// leaves no temporary file.
+func TestCopyOfKeptPartIsBegins(t *testing.T) {
+	fx := newFixture(t)
+	writeHost(t, fx.host("/a/big"), strings.Repeat("x", 3*copyChunk+5))
+	for _, tc := range []struct {
+		mode   storage.CreateMode
+		offset int64
+		want   int64
+	}{{storage.Append, 0, 3*copyChunk + 5}, {storage.Resume, copyChunk + 1, copyChunk + 1}} {
+		u, err := fx.d.Create(ctx, "/a/big", tc.mode, tc.offset)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmp := fx.tempFiles(t, "/a")
+		if len(tmp) != 1 {
+			t.Fatalf("%v: temporary files %v, want one", tc.mode, tmp)
+		}
+		if fi, err := os.Stat(fx.host("/a/" + tmp[0])); err != nil || fi.Size() != 0 {
+			t.Fatalf("%v: Create copied already: %v, %v", tc.mode, fi, err)
+		}
+		var chunks int
+		if err := u.Begin(ctx, func(int64) { chunks++ }); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(fx.host("/a/" + tmp[0])); err != nil || fi.Size() != tc.want {
+			t.Fatalf("%v: after Begin the temporary file is %v, %v; want %d bytes", tc.mode, fi, err, tc.want)
+		}
+		if want := int((tc.want + copyChunk - 1) / copyChunk); chunks != want {
+			t.Errorf("%v: progress told %d times, want once per chunk (%d)", tc.mode, chunks, want)
+		}
+		u.Abort()
+	}
+	// A cancelled copy stops between chunks and the upload is over.
+	cctx, cancel := context.WithCancel(ctx)
+	u, err := fx.d.Create(ctx, "/a/big", storage.Append, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = u.Begin(cctx, func(int64) { cancel() })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Begin cancelled after the first chunk: %v", err)
+	}
+	if tmp := fx.tempFiles(t, "/a"); len(tmp) != 0 {
+		t.Errorf("temporary files left after a cancelled Begin: %v", tmp)
+	}
+}
+
+// On a file system without hard links, an Exclusive Commit falls back to
+// looking before renaming: it still refuses a name that exists.
+func TestExclusiveWithoutHardLinks(t *testing.T) {
+	fx := newFixture(t)
+	link = func(*os.Root, string, string) error { return &os.LinkError{Op: "link", Err: syscall.EPERM} }
+	t.Cleanup(func() { link = (*os.Root).Link })
+	for _, tc := range []struct {
+		name, existing string
+		err            error
+	}{{"/a/new", "", nil}, {"/a/taken", "theirs", fs.ErrExist}} {
+		u, err := fx.d.Create(ctx, tc.name, storage.Exclusive, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Begin(ctx, nil)
+		u.Write([]byte("mine"))
+		if tc.existing != "" {
+			writeHost(t, fx.host(tc.name), tc.existing)
+		}
+		wantErr(t, u.Commit(ctx), tc.err)
+		want := tc.existing
+		if want == "" {
+			want = "mine"
+		}
+		if got := fx.read(t, tc.name); got != want {
+			t.Errorf("%s reads %q, want %q", tc.name, got, want)
+		}
+	}
+	if tmp := fx.tempFiles(t, "/a"); len(tmp) != 0 {
+		t.Errorf("temporary files left: %v", tmp)
 	}
 }

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rotary-ftp/rotary/internal/storage"
 )
@@ -38,17 +40,31 @@ func newTempName() string {
 // Upload is an upload in progress, writing to a temporary file next to its
 // destination. Write and ReadFrom go straight to the *os.File (ReadFrom keeps
 // Linux splice from a TCP connection and copy_file_range from a file).
-// Commit and Abort may be called from another goroutine than the one
-// writing; Abort then makes the pending Write/ReadFrom fail.
+// Begin, Commit and Abort may be called from another goroutine than the one
+// writing; Abort then makes the pending Begin, Write or ReadFrom fail.
 type Upload struct {
 	d    *Driver
 	f    *os.File
 	name string // driver name of the destination, for errors
 	rel  string // root-relative destination
 	tmp  string // root-relative temporary file
+	mode storage.CreateMode
+
+	// src is the existing file whose first keep bytes (all of it, for
+	// keep < 0) Begin copies into f, for Append and Resume; it is closed
+	// by Begin or Abort.
+	src  *os.File
+	keep int64
 
 	perm    fs.FileMode
 	setPerm bool // destination existed: give the new file its permission bits
+	// reserved is the name an Exclusive upload holds in reservations
+	// until it ends ("" for other modes).
+	reserved string
+
+	// begun is set once Begin succeeded: Write and ReadFrom check it
+	// without the lock, which Abort must be able to take while they block.
+	begun atomic.Bool
 
 	mu    sync.Mutex
 	state uploadState
@@ -57,21 +73,28 @@ type Upload struct {
 type uploadState int
 
 const (
-	uploadOpen uploadState = iota
+	uploadCreated   uploadState = iota // Begin not called yet
+	uploadBeginning                    // Begin copying
+	uploadOpen                         // Begin done: data may be written
 	uploadCommitted
 	uploadAborted
 )
 
+var errNotBegun = errors.New("upload used before Begin succeeded")
+
 // Create starts an upload to name. Data goes to a temporary file created
 // with O_EXCL and mode 0644 in name's directory; nothing is visible under
-// name until Commit renames it into place. With storage.Append the temporary
-// file starts as a copy of the existing file (if any); with storage.Resume as
-// a copy of its first offset bytes (offset beyond the end, or a positive
-// offset with no existing file, is an error wrapping storage.ErrBadOffset).
-// offset is ignored for storage.Truncate and storage.Append. If the
-// destination exists, its permission bits are kept on Commit.
-func (d *Driver) Create(name string, mode storage.CreateMode, offset int64) (storage.Upload, error) {
-	rel, err := resolve("create", name)
+// name until Commit renames (or, for storage.Exclusive, links) it into
+// place. With storage.Append the temporary file starts as a copy of the
+// existing file (if any); with storage.Resume as a copy of its first offset
+// bytes (offset beyond the end, or a positive offset with no existing file,
+// is an error wrapping storage.ErrBadOffset). Create only checks and opens:
+// the copy is Begin's, in the transfer. offset is ignored for the other
+// modes. If the destination exists, its permission bits are kept on Commit.
+// With storage.Exclusive, a name that exists, or that another Exclusive
+// upload of this process holds, is an error wrapping fs.ErrExist.
+func (d *Driver) Create(ctx context.Context, name string, mode storage.CreateMode, offset int64) (storage.Upload, error) {
+	rel, err := resolveCtx(ctx, "create", name)
 	if err != nil {
 		return nil, err
 	}
@@ -79,54 +102,22 @@ func (d *Driver) Create(name string, mode storage.CreateMode, offset int64) (sto
 		return nil, &fs.PathError{Op: "create", Path: name, Err: storage.ErrIsDir}
 	}
 	switch mode {
-	case storage.Truncate, storage.Append, storage.Resume:
+	case storage.Truncate, storage.Append, storage.Resume, storage.Exclusive:
 	default:
 		return nil, &fs.PathError{Op: "create", Path: name, Err: fmt.Errorf("unknown create mode %d: %w", mode, fs.ErrInvalid)}
 	}
 	if mode == storage.Resume && offset < 0 {
 		return nil, badOffset(name, offset, 0)
 	}
-
-	// Look at the existing destination, following symlinks inside the root.
-	var (
-		existing *os.File
-		size     int64
-		perm     fs.FileMode
-		exists   bool
-	)
-	fi, err := d.root.Stat(rel)
-	switch {
-	case err == nil:
-		exists = true
-		perm = fi.Mode().Perm()
-		if fi.IsDir() {
-			return nil, &fs.PathError{Op: "create", Path: name, Err: storage.ErrIsDir}
-		}
-		if !fi.Mode().IsRegular() {
-			return nil, &fs.PathError{Op: "create", Path: name, Err: errNotRegular}
-		}
-	case errors.Is(err, fs.ErrNotExist):
-		// A new file (or a dangling symlink, which Commit replaces).
-	default:
-		return nil, wrapErr("create", name, err)
-	}
-	if exists && mode != storage.Truncate {
-		existing, fi, err = d.openRegular("create", name, rel)
-		if errors.Is(err, fs.ErrNotExist) {
-			exists = false // removed in the meantime
-		} else if err != nil {
+	u := &Upload{d: d, name: name, rel: rel, mode: mode, keep: -1}
+	if mode == storage.Exclusive {
+		if err := u.reserve(); err != nil {
 			return nil, err
-		} else {
-			defer existing.Close()
-			size = fi.Size()
-			perm = fi.Mode().Perm()
 		}
-	}
-	if mode == storage.Resume && offset > 0 && (!exists || offset > size) {
-		return nil, badOffset(name, offset, size)
+	} else if err := u.inspect(offset); err != nil {
+		return nil, err
 	}
 
-	u := &Upload{d: d, name: name, rel: rel, perm: perm, setPerm: exists}
 	dir := filepath.Dir(rel)
 	for range 10 {
 		u.tmp = filepath.Join(dir, newTempName())
@@ -136,24 +127,8 @@ func (d *Driver) Create(name string, mode storage.CreateMode, offset int64) (sto
 		}
 	}
 	if err != nil {
+		u.release()
 		return nil, wrapErr("create", name, err)
-	}
-
-	if existing != nil {
-		switch mode {
-		case storage.Append:
-			_, err = io.Copy(u.f, existing)
-		case storage.Resume:
-			var n int64
-			n, err = io.CopyN(u.f, existing, offset)
-			if errors.Is(err, io.EOF) { // the file shrank since fstat
-				err = badOffset(name, offset, n)
-			}
-		}
-		if err != nil {
-			u.discard()
-			return nil, wrapErr("create", name, err)
-		}
 	}
 
 	d.mu.Lock()
@@ -167,14 +142,189 @@ func (d *Driver) Create(name string, mode storage.CreateMode, offset int64) (sto
 	return u, nil
 }
 
+// inspect looks at the existing destination (following symlinks inside the
+// root) for Truncate, Append and Resume: a directory or a non-regular file is
+// refused, the permission bits are kept, and for Append and Resume the
+// file is opened for Begin's copy.
+func (u *Upload) inspect(offset int64) error {
+	d, name, rel := u.d, u.name, u.rel
+	exists := false
+	fi, err := d.root.Stat(rel)
+	switch {
+	case err == nil:
+		exists = true
+		u.perm = fi.Mode().Perm()
+		if fi.IsDir() {
+			return &fs.PathError{Op: "create", Path: name, Err: storage.ErrIsDir}
+		}
+		if !fi.Mode().IsRegular() {
+			return &fs.PathError{Op: "create", Path: name, Err: errNotRegular}
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		// A new file (or a dangling symlink, which Commit replaces).
+	default:
+		return wrapErr("create", name, err)
+	}
+	var size int64
+	if exists && u.mode != storage.Truncate {
+		src, fi, err := d.openRegular("create", name, rel)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			exists = false // removed in the meantime
+		case err != nil:
+			return err
+		default:
+			u.src = src
+			size = fi.Size()
+			u.perm = fi.Mode().Perm()
+		}
+	}
+	if u.mode == storage.Resume {
+		if offset > 0 && (!exists || offset > size) {
+			u.closeSrc()
+			return badOffset(name, offset, size)
+		}
+		u.keep = offset
+	}
+	u.setPerm = exists
+	return nil
+}
+
+// reservations holds the names that Exclusive uploads of this process are
+// writing, keyed by the root's host path and the root-relative name: two
+// sessions (or two Drivers of the same folder) asking for the same new name
+// at once get it once, the other fs.ErrExist at Create, before its client
+// sends a byte, so that STOU moves on to another name. Commit's link is
+// what keeps the promise against other processes.
+var reservations = struct {
+	sync.Mutex
+	names map[string]struct{}
+}{names: make(map[string]struct{})}
+
+// reserve checks that an Exclusive upload's name is free and holds it.
+func (u *Upload) reserve() error {
+	if _, err := u.d.root.Lstat(u.rel); err == nil {
+		return &fs.PathError{Op: "create", Path: u.name, Err: fs.ErrExist}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return wrapErr("create", u.name, err)
+	}
+	key := u.d.dir + "\x00" + u.rel
+	reservations.Lock()
+	defer reservations.Unlock()
+	if _, taken := reservations.names[key]; taken {
+		return &fs.PathError{Op: "create", Path: u.name, Err: fmt.Errorf("another upload is creating it: %w", fs.ErrExist)}
+	}
+	reservations.names[key] = struct{}{}
+	u.reserved = key
+	return nil
+}
+
+// release gives back an Exclusive upload's name and closes the copy source.
+func (u *Upload) release() {
+	u.closeSrc()
+	if u.reserved == "" {
+		return
+	}
+	reservations.Lock()
+	delete(reservations.names, u.reserved)
+	reservations.Unlock()
+	u.reserved = ""
+}
+
+func (u *Upload) closeSrc() {
+	if u.src != nil {
+		u.src.Close()
+		u.src = nil
+	}
+}
+
 func badOffset(name string, offset, size int64) error {
 	return &fs.PathError{Op: "create", Path: name,
 		Err: fmt.Errorf("%w: offset %d, size %d", storage.ErrBadOffset, offset, size)}
 }
 
+// copyChunk is how much of the kept part Begin copies between two looks at
+// its context. Each chunk is one copy_file_range(2) on Linux (a reflink on
+// file systems that share extents), so ABOR is heard within one chunk.
+const copyChunk = 8 << 20
+
+// Begin copies the part of the existing file that Append and Resume keep
+// into the temporary file, a chunk at a time, reporting each chunk to
+// progress and stopping with ctx's cause once ctx is done. For the other
+// modes, and for a new file, there is nothing to copy.
+func (u *Upload) Begin(ctx context.Context, progress func(int64)) error {
+	u.mu.Lock()
+	switch u.state {
+	case uploadCreated:
+	case uploadAborted:
+		u.mu.Unlock()
+		return &fs.PathError{Op: "begin", Path: u.name, Err: os.ErrClosed}
+	default:
+		u.mu.Unlock()
+		return &fs.PathError{Op: "begin", Path: u.name, Err: errors.New("Begin called twice")}
+	}
+	u.state = uploadBeginning
+	src := u.src
+	u.mu.Unlock()
+
+	// Without the lock: Abort closes both files, which ends a copy in
+	// progress with an error.
+	err := u.copyKept(ctx, src, progress)
+
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.closeSrc()
+	if u.state == uploadAborted {
+		return &fs.PathError{Op: "begin", Path: u.name, Err: os.ErrClosed}
+	}
+	if err != nil {
+		u.state = uploadAborted
+		u.d.forget(u)
+		u.discard()
+		return err
+	}
+	u.state = uploadOpen
+	u.begun.Store(true)
+	return nil
+}
+
+func (u *Upload) copyKept(ctx context.Context, src *os.File, progress func(int64)) error {
+	if src == nil {
+		return nil
+	}
+	var done int64
+	for u.keep < 0 || done < u.keep {
+		if ctx.Err() != nil {
+			return &fs.PathError{Op: "begin", Path: u.name, Err: context.Cause(ctx)}
+		}
+		n := int64(copyChunk)
+		if u.keep >= 0 {
+			n = min(n, u.keep-done)
+		}
+		m, err := io.CopyN(u.f, src, n)
+		done += m
+		if m > 0 && progress != nil {
+			progress(m)
+		}
+		switch {
+		case err == io.EOF && u.keep < 0:
+			return nil // Append: the whole file is copied
+		case err == io.EOF:
+			// The file shrank since Create looked at it.
+			return badOffset(u.name, u.keep, done)
+		case err != nil:
+			return wrapErr("begin", u.name, err)
+		}
+	}
+	return nil
+}
+
 // Write writes to the temporary file. Errors (such as ENOSPC) are those of
 // the *os.File, unchanged.
 func (u *Upload) Write(p []byte) (int, error) {
+	if !u.begun.Load() {
+		return 0, &fs.PathError{Op: "write", Path: u.name, Err: errNotBegun}
+	}
 	return u.f.Write(p)
 }
 
@@ -182,21 +332,26 @@ func (u *Upload) Write(p []byte) (int, error) {
 // io.Copy(upload, tcpConn) uses splice(2) on Linux. Errors are returned
 // unchanged.
 func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
+	if !u.begun.Load() {
+		return 0, &fs.PathError{Op: "write", Path: u.name, Err: errNotBegun}
+	}
 	return u.f.ReadFrom(r)
 }
 
 // File is the temporary file the upload writes to (storage.FileUpload),
-// positioned where the next byte goes.
+// positioned where the next byte goes once Begin has succeeded.
 func (u *Upload) File() *os.File { return u.f }
 
-// Commit closes the temporary file and renames it over the destination.
+// Commit closes the temporary file and moves it to the destination: a
+// rename over it, or for storage.Exclusive a hard link that fails if the
+// name exists (then the temporary name is removed).
 // With Driver.SyncUploads the data is flushed to disk (fsync) before the
 // rename, so that even after a power loss the destination holds either the
 // old or the complete new content.
 // On any error the temporary file is removed and the destination left as it
 // was. Commit after a successful Commit returns nil; after Abort (or a failed
 // Commit) it returns an error wrapping os.ErrClosed.
-func (u *Upload) Commit() error {
+func (u *Upload) Commit(ctx context.Context) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	switch u.state {
@@ -206,6 +361,17 @@ func (u *Upload) Commit() error {
 		return &fs.PathError{Op: "commit", Path: u.name, Err: os.ErrClosed}
 	}
 	defer u.d.forget(u)
+	fail := func(err error) error {
+		u.state = uploadAborted
+		u.discard()
+		return err
+	}
+	if u.state != uploadOpen {
+		return fail(&fs.PathError{Op: "commit", Path: u.name, Err: errNotBegun})
+	}
+	if ctx.Err() != nil {
+		return fail(&fs.PathError{Op: "commit", Path: u.name, Err: context.Cause(ctx)})
+	}
 
 	var err error
 	if u.setPerm {
@@ -218,20 +384,52 @@ func (u *Upload) Commit() error {
 		err = cerr
 	}
 	if err != nil {
-		u.state = uploadAborted
-		u.d.root.Remove(u.tmp)
-		return wrapErr("commit", u.name, err)
+		return fail(wrapErr("commit", u.name, err))
 	}
-	if err := u.d.root.Rename(u.tmp, u.rel); err != nil {
+	if u.mode == storage.Exclusive {
+		err = u.commitExclusive()
+	} else {
+		err = u.d.root.Rename(u.tmp, u.rel)
+	}
+	if err != nil {
 		u.state = uploadAborted
-		u.d.root.Remove(u.tmp)
-		if fi, serr := u.d.root.Lstat(u.rel); serr == nil && fi.IsDir() {
+		u.discard()
+		if fi, serr := u.d.root.Lstat(u.rel); serr == nil && fi.IsDir() && !errors.Is(err, fs.ErrExist) {
 			return &fs.PathError{Op: "commit", Path: u.name, Err: storage.ErrIsDir}
 		}
 		return wrapErr("commit", u.name, err)
 	}
 	u.state = uploadCommitted
+	u.release()
 	return nil
+}
+
+// link is os.Root.Link, a variable so that tests can take the fallback of
+// file systems without hard links.
+var link = (*os.Root).Link
+
+// commitExclusive puts the temporary file under its final name only if that
+// name is free, atomically: link(2) (CreateHardLink on Windows) fails with
+// EEXIST when the name exists, where rename(2) would replace it. The
+// temporary name is then removed. On a file system without hard links (FAT,
+// some network shares) it falls back to looking before renaming: other
+// sessions of this process are kept out by the reservation, other processes
+// are not.
+func (u *Upload) commitExclusive() error {
+	err := link(u.d.root, u.tmp, u.rel)
+	if err == nil {
+		u.d.root.Remove(u.tmp)
+		return nil
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if _, lerr := u.d.root.Lstat(u.rel); lerr == nil {
+		return &fs.PathError{Op: "commit", Path: u.rel, Err: fs.ErrExist}
+	} else if !errors.Is(lerr, fs.ErrNotExist) {
+		return lerr
+	}
+	return u.d.root.Rename(u.tmp, u.rel)
 }
 
 // Abort closes and removes the temporary file; the destination is left as
@@ -239,7 +437,7 @@ func (u *Upload) Commit() error {
 func (u *Upload) Abort() error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.state != uploadOpen {
+	if u.state == uploadCommitted || u.state == uploadAborted {
 		return nil
 	}
 	u.state = uploadAborted
@@ -247,8 +445,11 @@ func (u *Upload) Abort() error {
 	return u.discard()
 }
 
-// discard closes and removes the temporary file.
+// discard closes and removes the temporary file and gives back what the
+// upload held. It is called with u.mu held (or before u is shared). A Begin
+// copying meanwhile (without the lock) fails on the closed files.
 func (u *Upload) discard() error {
+	u.release()
 	cerr := u.f.Close()
 	rerr := u.d.root.Remove(u.tmp)
 	if errors.Is(rerr, fs.ErrNotExist) {
