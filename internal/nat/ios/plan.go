@@ -120,8 +120,8 @@ func (c *Config) Plan() (*Plan, error) {
 		}
 		members := pool.Members()
 		for _, dst := range cands {
-			listen, filter := decide(acl, dst)
-			if !listen {
+			d := acl.Decide(dst)
+			if d == DeniesAll {
 				continue
 			}
 			if err := claim(dst, fmt.Sprintf("ip nat inside destination list %s pool %s", acl.Name, pool.Name), r.Pos); err != nil {
@@ -129,7 +129,7 @@ func (c *Config) Plan() (*Plan, error) {
 			}
 			l := Listener{Address: dst, Pool: pool.Name, Members: members, Line: r.Pos.Line,
 				ProxyProtocol: c.Rotary.ProxyVersionForPool(pool.Name)}
-			if filter {
+			if d == BySource {
 				l.ACL, l.Filter = acl.Name, acl
 			}
 			plan.Listeners = append(plan.Listeners, l)
@@ -154,25 +154,25 @@ func (c *Config) destinations(acl *ACL, r *DestinationRule) ([]netip.AddrPort, e
 		}
 		why := fmt.Sprintf("the gateway listens on concrete addresses and ports, so access list %s (used on line %d) must name a finite set of destinations", acl.Name, r.Pos.Line)
 		if e.Dest.Any {
-			return nil, &Error{File: c.File, Line: e.destPos.Line, Column: e.destPos.Column, Token: "any",
+			return nil, &Error{File: c.File, Line: e.DestPos.Line, Column: e.DestPos.Column, Token: "any",
 				Expected: "host A or A WILDCARD", Detail: why}
 		}
-		if n := e.Dest.count(); n > MaxListeners {
-			return nil, &Error{File: c.File, Line: e.destPos.Line, Column: e.destPos.Column, Token: e.Dest.Address.String(),
+		if n := e.Dest.Count(); n > MaxListeners {
+			return nil, &Error{File: c.File, Line: e.DestPos.Line, Column: e.DestPos.Column, Token: e.Dest.Address.String(),
 				Expected: "host A or a wildcard naming fewer addresses", Detail: fmt.Sprintf("%s names %d addresses; %s", e.Dest, n, why)}
 		}
-		ports, bad := e.DestPort.listPorts()
-		if bad != "" {
+		if bad := unlistablePorts(e.DestPort); bad != "" {
 			tok := e.DestPort.Op
-			return nil, &Error{File: c.File, Line: e.portPos.Line, Column: e.portPos.Column, Token: tok,
+			return nil, &Error{File: c.File, Line: e.PortPos.Line, Column: e.PortPos.Column, Token: tok,
 				Expected: "eq, range or lt naming the destination ports", Detail: bad + "; " + why}
 		}
-		if len(ports)*e.Dest.count() > MaxListeners {
-			return nil, &Error{File: c.File, Line: e.portPos.Line, Column: e.portPos.Column, Token: e.DestPort.Op,
+		ports := e.DestPort.List()
+		if uint64(len(ports))*e.Dest.Count() > MaxListeners {
+			return nil, &Error{File: c.File, Line: e.PortPos.Line, Column: e.PortPos.Column, Token: e.DestPort.Op,
 				Expected: fmt.Sprintf("at most %d destination ports and addresses", MaxListeners),
 				Detail:   "each outside address and port is one listening socket"}
 		}
-		for _, a := range e.Dest.addresses() {
+		for _, a := range e.Dest.Addresses() {
 			for _, p := range ports {
 				ap := netip.AddrPortFrom(a, p)
 				if !seen[ap] {
@@ -189,28 +189,16 @@ func (c *Config) destinations(acl *ACL, r *DestinationRule) ([]netip.AddrPort, e
 	return out, nil
 }
 
-// decide evaluates acl for destination dst over every possible source:
-// listen is whether some source is permitted, filter whether the answer
-// depends on the source (so the runner must evaluate the list per connection).
-func decide(acl *ACL, dst netip.AddrPort) (listen, filter bool) {
-	for _, e := range acl.Entries {
-		if !e.Dest.Match(dst.Addr()) || !e.DestPort.Match(dst.Port()) {
-			continue
-		}
-		everySource := e.Source.Any && e.SourcePort.Op == ""
-		if e.Action == Permit {
-			if everySource {
-				return true, filter
-			}
-			listen, filter = true, true
-			continue
-		}
-		if everySource {
-			return listen, filter
-		}
-		filter = true
+// unlistablePorts explains why a destination port match cannot be
+// listened on port by port, or is "" when it can.
+func unlistablePorts(m PortMatch) string {
+	switch m.Op {
+	case "":
+		return "no destination port operator means every port; name the ports with eq, range or lt"
+	case "neq", "gt":
+		return fmt.Sprintf("%q has no upper bound; name the ports with eq, range or lt", m.Op)
 	}
-	return listen, true
+	return ""
 }
 
 func (c *Config) acl(name string) *ACL {
