@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotary-ftp/rotary/internal/nat/forward"
+	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
 
-var sample = []forward.Translation{
+var sample = []nat.Translation{
 	{Protocol: "tcp", InsideGlobal: netip.MustParseAddrPort("127.0.0.2:2121"), InsideLocal: netip.MustParseAddrPort("127.0.0.1:2121"), Static: true, Left: -1},
 	{Protocol: "tcp", InsideGlobal: netip.MustParseAddrPort("127.0.0.2:5500"), InsideLocal: netip.MustParseAddrPort("127.0.0.1:5500"),
 		OutsideLocal: netip.MustParseAddrPort("192.0.2.7:40001"), OutsideGlobal: netip.MustParseAddrPort("192.0.2.7:40001"),
@@ -54,8 +54,8 @@ ip nat inside destination list 100 pool ftp
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := forward.Statistics{Dynamic: 1, Hits: 5, Misses: 2, Expired: 1, Listeners: 1, Pools: []forward.PoolStatistics{{
-		Name: "ftp", Allocated: 1, DialFailures: 2, Members: []forward.MemberStatistics{
+	st := nat.Statistics{Dynamic: 1, Hits: 5, Misses: 2, Expired: 1, Listeners: 1, Pools: []nat.PoolStatistics{{
+		Name: "ftp", Allocated: 1, DialFailures: 2, Members: []nat.MemberStatistics{
 			{Address: netip.MustParseAddr("127.0.0.11"), Up: true, Flows: 1},
 			{Address: netip.MustParseAddr("127.0.0.12"), DownPorts: []uint16{2121}},
 		}}}}
@@ -85,9 +85,9 @@ Listeners: 1
 
 type fakeSource struct{ cfg *ios.Config }
 
-func (f fakeSource) Translations() []forward.Translation { return sample }
-func (f fakeSource) Statistics() forward.Statistics      { return forward.Statistics{} }
-func (f fakeSource) Config() *ios.Config                 { return f.cfg }
+func (f fakeSource) Translations() []nat.Translation { return sample }
+func (f fakeSource) Statistics() nat.Statistics      { return nat.Statistics{} }
+func (f fakeSource) Config() *ios.Config             { return f.cfg }
 
 func TestHandlerAndFetch(t *testing.T) {
 	ln, err := Listen("127.0.0.1:0")

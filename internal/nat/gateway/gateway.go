@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/admin"
 	"github.com/rotary-ftp/rotary/internal/nat/forward"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
@@ -53,9 +54,9 @@ type Gateway struct {
 	cfg  atomic.Pointer[ios.Config]
 }
 
-func (g *Gateway) Translations() []forward.Translation { return g.srv.Translations() }
-func (g *Gateway) Statistics() forward.Statistics      { return g.srv.Statistics() }
-func (g *Gateway) Config() *ios.Config                 { return g.cfg.Load() }
+func (g *Gateway) Translations() []nat.Translation { return g.srv.Translations() }
+func (g *Gateway) Statistics() nat.Statistics      { return g.srv.Statistics() }
+func (g *Gateway) Config() *ios.Config             { return g.cfg.Load() }
 
 // Run runs cfg until ctx is done, then drains. Each value on reload re-reads
 // opts.ConfigPath: new listeners open, removed ones close, established flows
