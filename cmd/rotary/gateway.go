@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/nat/admin"
+	"github.com/rotary-ftp/rotary/internal/nat/forward"
 	"github.com/rotary-ftp/rotary/internal/nat/gateway"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
@@ -71,8 +72,7 @@ func runGateway(args []string) int {
 		fmt.Fprintln(os.Stderr, "rotary gateway:", err)
 		return 2
 	}
-	switch {
-	case *printModel:
+	if *printModel {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(cfg); err != nil {
@@ -80,13 +80,19 @@ func runGateway(args []string) int {
 			return 1
 		}
 		return 0
-	case *printPlan:
-		plan, err := cfg.Plan()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "rotary gateway:", err)
-			return 2
+	}
+	// What the datapath cannot run is a configuration error too: it is
+	// reported here, with its position, before anything is opened.
+	rules, err := forward.Compile(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rotary gateway:", err)
+		return 2
+	}
+	gateway.PrintWarnings(os.Stderr, rules.Warnings())
+	if *printPlan {
+		for _, l := range rules.Plan() {
+			fmt.Println(l)
 		}
-		fmt.Print(plan)
 		return 0
 	}
 

@@ -61,7 +61,7 @@ func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
 	}()
 	r := s.rules.Load()
 	src := addrPort(c.RemoteAddr())
-	if rt.Permit != nil && !rt.Permit(src) {
+	if !rt.permits(src) {
 		// "deny" for this source: no translation, so no connection.
 		s.misses.Add(1)
 		c.SetLinger(0)

@@ -285,24 +285,39 @@ func TestStartPortInUse(t *testing.T) {
 	}
 }
 
+// TestSourceFilter: a route carrying an ACL evaluates it for each
+// connection: the denied source is closed, the permitted one reaches the
+// inside host.
 func TestSourceFilter(t *testing.T) {
 	port, lns := listenSame(t, outsideIP, backendA)
 	lns[0].Close()
 	serveBackend(t, lns[1], identify)
 	out := netip.AddrPortFrom(outsideIP, port)
 	r := staticRules(out, netip.AddrPortFrom(backendA, port))
-	r.Routes[0].Permit = func(src netip.AddrPort) bool { return src.Addr() != netip.MustParseAddr("127.0.0.1") }
+	denied, permitted := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.3")
+	r.Routes[0].ACL = &ios.ACL{Name: "t", Entries: []*ios.ACLEntry{
+		{Seq: 10, Action: ios.Deny, Protocol: "tcp", Source: ios.AddrMatch{Address: denied, Wildcard: netip.IPv4Unspecified()}, Dest: ios.AddrMatch{Any: true}},
+		{Seq: 20, Action: ios.Permit, Protocol: "tcp", Source: ios.AddrMatch{Any: true}, Dest: ios.AddrMatch{Any: true}},
+	}}
 	s := startServer(t, r)
-	c, err := net.DialTimeout("tcp", out.String(), 5*time.Second)
-	if err == nil { // the refusal may already show as a reset on connect
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		if got := readAll(c); got != "" {
-			t.Fatalf("denied source got %q", got)
+	from := func(src netip.Addr) string {
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))}
+		c, err := d.Dial("tcp", out.String())
+		if err != nil { // the refusal may already show as a reset on connect
+			return ""
 		}
-		c.Close()
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		return readAll(c)
 	}
-	if !waitFor(2*time.Second, func() bool { return s.Statistics().Misses == 1 }) {
-		t.Fatalf("statistics %+v", s.Statistics())
+	if got := from(denied); got != "" {
+		t.Fatalf("denied source got %q", got)
+	}
+	if got := from(permitted); got != backendA.String() {
+		t.Fatalf("permitted source got %q, want the backend's %s", got, backendA)
+	}
+	if !waitFor(10*time.Second, func() bool { st := s.Statistics(); return st.Misses == 1 && st.Hits == 1 }) {
+		t.Fatalf("statistics %+v, want 1 miss (the denied source) and 1 hit", s.Statistics())
 	}
 }
 

@@ -1,5 +1,7 @@
-// Package forward runs the gateway's listener plan in userspace: it accepts
-// TCP connections on outside addresses, picks the inside host (a rotary pool
+// Package forward is the userspace datapath: Compile derives a listener
+// plan from the IOS model (one socket per outside address and port, which is
+// why it refuses destinations it cannot list), and Server accepts TCP
+// connections on those addresses, picks the inside host (a rotary pool
 // member round-robin, or a static map), and splices bytes both ways.
 //
 // The data path is two goroutines per flow, each a (*net.TCPConn).ReadFrom

@@ -11,7 +11,6 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -74,7 +73,7 @@ func Run(ctx context.Context, opts Options, cfg *ios.Config, reload <-chan os.Si
 		return err
 	}
 	g.cfg.Store(cfg)
-	g.logPlan(cfg)
+	g.logPlan(rules)
 	var adminSrv *http.Server
 	if opts.AdminAddr != "" {
 		ln, err := admin.Listen(opts.AdminAddr)
@@ -96,13 +95,9 @@ func Run(ctx context.Context, opts Options, cfg *ios.Config, reload <-chan os.Si
 	}
 }
 
-func (g *Gateway) logPlan(cfg *ios.Config) {
-	plan, err := cfg.Plan()
-	if err != nil {
-		return
-	}
-	for _, line := range strings.Split(strings.TrimSuffix(plan.String(), "\n"), "\n") {
-		g.log.Printf("gateway: %s", line)
+func (g *Gateway) logPlan(rules *forward.Rules) {
+	for _, l := range rules.Plan() {
+		g.log.Printf("gateway: %s", l)
 	}
 }
 
@@ -117,6 +112,9 @@ func (g *Gateway) reload() {
 	}
 	rules, err := forward.Compile(cfg)
 	if err == nil {
+		for _, w := range rules.Warnings() {
+			g.log.Print(w)
+		}
 		err = g.srv.Reload(rules)
 	}
 	if err != nil {
@@ -125,7 +123,7 @@ func (g *Gateway) reload() {
 	}
 	g.cfg.Store(cfg)
 	g.log.Printf("gateway: reloaded %s", g.opts.ConfigPath)
-	g.logPlan(cfg)
+	g.logPlan(rules)
 }
 
 func (g *Gateway) drain(adminSrv *http.Server) error {

@@ -200,6 +200,5 @@ const (
 	MaxFileBytes   = 1 << 20
 	MaxLineBytes   = 4096
 	MaxPoolMembers = 4096
-	MaxListeners   = 4096
 	MaxACLEntries  = 4096
 )

@@ -23,8 +23,12 @@ type ParseOptions struct {
 }
 
 // Parse reads an IOS NAT configuration named name (used in messages) and
-// returns its model. It fails with an *Error on the first problem; the model
-// it returns has passed every check, including deriving the listener plan.
+// returns its model. It fails with an *Error on the first problem of syntax
+// or reference: every name a statement uses is defined, nothing is defined
+// twice, and inside hosts are on `ip nat inside` interfaces. What a
+// datapath can run of a valid model is the datapath's check (the userspace
+// forwarder needs listable destinations; see package forward), so a
+// renderer or a kernel datapath sees every configuration IOS would accept.
 func Parse(name string, r io.Reader, opts ParseOptions) (*Config, []Warning, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
 	if err != nil {
@@ -785,8 +789,8 @@ func (p *parser) rotary(c *cursor, first token) error {
 	return nil
 }
 
-// finish resolves names across the file, checks the interfaces, and derives
-// the listener plan so that every run-time problem is a parse-time error.
+// finish resolves names across the file and checks the inside hosts
+// against the interfaces.
 func (p *parser) finish() error {
 	errAt := func(pos Pos, tok, expected, detail string) error {
 		return &Error{File: p.file, Line: pos.Line, Column: pos.Column, Token: tok, Expected: expected, Detail: detail}
@@ -819,32 +823,6 @@ func (p *parser) finish() error {
 		if !usedPool[pl.Name] {
 			p.warnings = append(p.warnings, Warning{File: p.file, Line: pl.Pos.Line, Column: pl.Pos.Column,
 				Message: fmt.Sprintf("pool %s is not used by any ip nat inside destination rule", pl.Name)})
-		}
-	}
-	plan, err := p.cfg.Plan()
-	if err != nil {
-		return err
-	}
-	opened := map[int]bool{}
-	for _, l := range plan.Listeners {
-		opened[l.Line] = true
-	}
-	for _, r := range p.cfg.DestinationRules {
-		if !opened[r.Pos.Line] {
-			p.warnings = append(p.warnings, Warning{File: p.file, Line: r.Pos.Line, Column: r.Pos.Column,
-				Message: fmt.Sprintf("access list %s denies every destination it names: this rule opens no listener", r.ACL)})
-		}
-	}
-	return p.checkInterfaces(plan)
-}
-
-// checkInterfaces holds the addresses to the interface blocks, when there
-// are any: outside addresses the gateway listens on must be on an `ip nat
-// outside` interface, and the inside hosts on an `ip nat inside` one.
-func (p *parser) checkInterfaces(plan *Plan) error {
-	for _, l := range plan.Listeners {
-		if err := p.cfg.CheckOutside(l.Address.Addr(), l.Line); err != nil {
-			return err
 		}
 	}
 	return p.cfg.checkInside()
