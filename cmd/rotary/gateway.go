@@ -83,14 +83,16 @@ func runGateway(args []string) int {
 	}
 	// What the datapath cannot run is a configuration error too: it is
 	// reported here, with its position, before anything is opened.
-	rules, err := forward.Compile(cfg)
+	logger := log.New(os.Stderr, "", log.LstdFlags)
+	dp := &forward.Server{ErrorLog: logger}
+	prog, err := dp.Compile(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rotary gateway:", err)
 		return 2
 	}
-	gateway.PrintWarnings(os.Stderr, rules.Warnings())
+	gateway.PrintWarnings(os.Stderr, prog.Warnings())
 	if *printPlan {
-		for _, l := range rules.Plan() {
+		for _, l := range prog.Plan() {
 			fmt.Println(l)
 		}
 		return 0
@@ -106,10 +108,11 @@ func runGateway(args []string) int {
 	err = gateway.Run(ctx, gateway.Options{
 		ConfigPath:   *configPath,
 		Parse:        opts,
+		Datapath:     dp,
 		AdminAddr:    *adminAddr,
 		DrainTimeout: *drain,
-		Log:          log.New(os.Stderr, "", log.LstdFlags),
-	}, cfg, reload)
+		Log:          logger,
+	}, cfg, prog, reload)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rotary gateway:", err)
 		return 1

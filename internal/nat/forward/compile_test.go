@@ -311,3 +311,20 @@ func FuzzCompile(f *testing.F) {
 		}
 	})
 }
+
+// otherProgram is a Program some other datapath compiled.
+type otherProgram struct{}
+
+func (otherProgram) Plan() []nat.PlanLine    { return nil }
+func (otherProgram) Warnings() []ios.Warning { return nil }
+
+func TestStartRefusesAnotherDatapathsProgram(t *testing.T) {
+	s := &Server{ErrorLog: quietLog()}
+	err := s.Start(otherProgram{})
+	if err == nil || !strings.Contains(err.Error(), "forward.otherProgram") {
+		t.Fatalf("Start(another datapath's program) = %v, want an error naming its type", err)
+	}
+	if len(s.Addrs()) != 0 {
+		t.Fatalf("listening on %v", s.Addrs())
+	}
+}

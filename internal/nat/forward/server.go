@@ -23,6 +23,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/rotary-ftp/rotary/internal/nat"
+	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
 
 // ErrServerClosed is returned by Reload after Shutdown or Close.
@@ -84,10 +87,36 @@ func (s *Server) logf(format string, args ...any) {
 	l.Printf("gateway: "+format, args...)
 }
 
-// Start opens a listener for every route and serves them in the background.
-// If any outside address cannot be opened, nothing is left open and the
-// error names it.
-func (s *Server) Start(r *Rules) error {
+var _ nat.Datapath = (*Server)(nil)
+
+// Name is the datapath's name in plans and logs: "userspace".
+func (s *Server) Name() string { return DatapathName }
+
+// Compile is the package's Compile as nat.Datapath asks for it.
+func (s *Server) Compile(cfg *ios.Config) (nat.Program, error) {
+	r, err := Compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func rulesOf(p nat.Program) (*Rules, error) {
+	r, ok := p.(*Rules)
+	if !ok || r == nil {
+		return nil, fmt.Errorf("forward: cannot run a %T: the userspace datapath runs the *Rules of forward.Compile", p)
+	}
+	return r, nil
+}
+
+// Start opens a listener for every route of p (the *Rules of Compile, or
+// built by hand) and serves them in the background. If any outside address
+// cannot be opened, nothing is left open and the error names it.
+func (s *Server) Start(p nat.Program) error {
+	r, err := rulesOf(p)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	if s.started {
 		s.mu.Unlock()
@@ -119,7 +148,11 @@ func (s *Server) Start(r *Rules) error {
 // those no longer in the rules close, the rest stay open with their new
 // target. Established flows are not touched. When a new listener cannot be
 // opened the old rules stay in force and the error names the address.
-func (s *Server) Reload(r *Rules) error {
+func (s *Server) Reload(p nat.Program) error {
+	r, err := rulesOf(p)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started || s.closing {

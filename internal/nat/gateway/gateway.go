@@ -1,6 +1,7 @@
 // Package gateway is the `rotary gateway` process: it loads the IOS file,
-// runs it with forward.Server, serves the show commands on the admin
-// endpoint, reloads on SIGHUP and drains on SIGTERM.
+// runs it on a nat.Datapath (the userspace forwarder, forward.Server),
+// serves the show commands on the admin endpoint, reloads on SIGHUP and
+// drains on SIGTERM. It knows no datapath's concrete type.
 package gateway
 
 import (
@@ -16,7 +17,6 @@ import (
 
 	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/admin"
-	"github.com/rotary-ftp/rotary/internal/nat/forward"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
 
@@ -27,6 +27,9 @@ const DefaultDrainTimeout = 30 * time.Second
 type Options struct {
 	ConfigPath string
 	Parse      ios.ParseOptions
+	// Datapath runs the configuration (required): Run starts it with the
+	// Program it compiled and gives it each reloaded file to compile.
+	Datapath nat.Datapath
 	// AdminAddr is the loopback address of the show endpoint; "" turns it off.
 	AdminAddr string
 	// DrainTimeout bounds the wait for flows on stop; 0 means DefaultDrainTimeout.
@@ -49,36 +52,36 @@ func Load(path string, opts ios.ParseOptions) (*ios.Config, []ios.Warning, error
 type Gateway struct {
 	opts Options
 	log  *log.Logger
-	srv  *forward.Server
+	dp   nat.Datapath
 	cfg  atomic.Pointer[ios.Config]
 }
 
-func (g *Gateway) Translations() []nat.Translation { return g.srv.Translations() }
-func (g *Gateway) Statistics() nat.Statistics      { return g.srv.Statistics() }
+func (g *Gateway) Translations() []nat.Translation { return g.dp.Translations() }
+func (g *Gateway) Statistics() nat.Statistics      { return g.dp.Statistics() }
 func (g *Gateway) Config() *ios.Config             { return g.cfg.Load() }
 
-// Run runs cfg until ctx is done, then drains. Each value on reload re-reads
-// opts.ConfigPath: new listeners open, removed ones close, established flows
-// continue; a file that does not parse leaves the running rules in place.
-func Run(ctx context.Context, opts Options, cfg *ios.Config, reload <-chan os.Signal) error {
-	g := &Gateway{opts: opts, log: opts.Log, srv: &forward.Server{ErrorLog: opts.Log}}
+// Run runs prog, which opts.Datapath compiled from cfg, until ctx is done,
+// then drains. Each value on reload re-reads opts.ConfigPath: new listeners
+// open, removed ones close, established flows continue; a file that does
+// not parse or compile leaves the running program in place.
+func Run(ctx context.Context, opts Options, cfg *ios.Config, prog nat.Program, reload <-chan os.Signal) error {
+	if opts.Datapath == nil {
+		return errors.New("gateway: Options.Datapath is nil")
+	}
+	g := &Gateway{opts: opts, log: opts.Log, dp: opts.Datapath}
 	if g.log == nil {
 		g.log = log.Default()
 	}
-	rules, err := forward.Compile(cfg)
-	if err != nil {
-		return err
-	}
-	if err := g.srv.Start(rules); err != nil {
+	if err := g.dp.Start(prog); err != nil {
 		return err
 	}
 	g.cfg.Store(cfg)
-	g.logPlan(rules)
+	g.logPlan(prog)
 	var adminSrv *http.Server
 	if opts.AdminAddr != "" {
 		ln, err := admin.Listen(opts.AdminAddr)
 		if err != nil {
-			g.srv.Close()
+			g.dp.Close()
 			return err
 		}
 		adminSrv = &http.Server{Handler: admin.Handler(g), ReadHeaderTimeout: 5 * time.Second, ErrorLog: g.log}
@@ -95,8 +98,8 @@ func Run(ctx context.Context, opts Options, cfg *ios.Config, reload <-chan os.Si
 	}
 }
 
-func (g *Gateway) logPlan(rules *forward.Rules) {
-	for _, l := range rules.Plan() {
+func (g *Gateway) logPlan(prog nat.Program) {
+	for _, l := range prog.Plan() {
 		g.log.Printf("gateway: %s", l)
 	}
 }
@@ -110,12 +113,12 @@ func (g *Gateway) reload() {
 		g.log.Printf("gateway: reload failed, the running configuration stays: %v", err)
 		return
 	}
-	rules, err := forward.Compile(cfg)
+	prog, err := g.dp.Compile(cfg)
 	if err == nil {
-		for _, w := range rules.Warnings() {
+		for _, w := range prog.Warnings() {
 			g.log.Print(w)
 		}
-		err = g.srv.Reload(rules)
+		err = g.dp.Reload(prog)
 	}
 	if err != nil {
 		g.log.Printf("gateway: reload failed, the running configuration stays: %v", err)
@@ -123,7 +126,7 @@ func (g *Gateway) reload() {
 	}
 	g.cfg.Store(cfg)
 	g.log.Printf("gateway: reloaded %s", g.opts.ConfigPath)
-	g.logPlan(rules)
+	g.logPlan(prog)
 }
 
 func (g *Gateway) drain(adminSrv *http.Server) error {
@@ -131,11 +134,11 @@ func (g *Gateway) drain(adminSrv *http.Server) error {
 	if d <= 0 {
 		d = DefaultDrainTimeout
 	}
-	n := g.srv.Statistics().Dynamic
+	n := g.dp.Statistics().Dynamic
 	g.log.Printf("gateway: stopping: listeners closed, draining %d flows for up to %v", n, d)
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	err := g.srv.Shutdown(ctx)
+	err := g.dp.Shutdown(ctx)
 	if adminSrv != nil {
 		adminSrv.Close()
 	}

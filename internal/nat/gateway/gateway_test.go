@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/nat/admin"
+	"github.com/rotary-ftp/rotary/internal/nat/forward"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 	"github.com/rotary-ftp/rotary/internal/syncbuf"
 )
@@ -96,13 +97,18 @@ func TestRunReloadDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dp := &forward.Server{ErrorLog: log.New(io.Discard, "", 0)}
+	prog, err := dp.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	logs := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reload := make(chan os.Signal, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{ConfigPath: path, AdminAddr: adminAddr, DrainTimeout: 5 * time.Second, Log: log.New(logs, "", 0)}, cfg, reload)
+		done <- Run(ctx, Options{ConfigPath: path, Datapath: dp, AdminAddr: adminAddr, DrainTimeout: 5 * time.Second, Log: log.New(logs, "", 0)}, cfg, prog, reload)
 	}()
 	a1 := fmt.Sprintf("127.0.0.2:%d", p1)
 	a2 := fmt.Sprintf("127.0.0.2:%d", p2)
@@ -173,7 +179,12 @@ func TestRunPortInUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Run(context.Background(), Options{Log: log.New(io.Discard, "", 0)}, cfg, nil)
+	dp := &forward.Server{ErrorLog: log.New(io.Discard, "", 0)}
+	prog, err := dp.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Run(context.Background(), Options{Datapath: dp, Log: log.New(io.Discard, "", 0)}, cfg, prog, nil)
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("outside address 127.0.0.2:%d", port)) {
 		t.Fatalf("Run = %v", err)
 	}
