@@ -7,7 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"os"
 	"os/signal"
 	"time"
@@ -41,8 +41,15 @@ func runGateway(args []string) int {
 	if len(args) > 0 && args[0] == "show" {
 		return runGatewayShow(args[1:], os.Stdout, os.Stderr)
 	}
+	return gatewayMain(args, os.Stdout, os.Stderr)
+}
+
+// gatewayMain is `rotary gateway --config FILE ...` writing to stdout and
+// stderr: the JSON model or the plan to stdout; warnings, errors and the
+// log (slog text, as rotary serve's) to stderr.
+func gatewayMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rotary gateway", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
+	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "IOS NAT configuration `FILE` (required)")
 	lenient := fs.Bool("lenient", false, "turn unknown lines into warnings instead of errors")
 	strict := fs.Bool("strict", false, "plain IOS: reject rotary extension lines, no health checks")
@@ -51,7 +58,7 @@ func runGateway(args []string) int {
 	adminAddr := fs.String("admin", admin.DefaultAddr, "loopback `ADDR` of the show-command endpoint; \"\" turns it off")
 	drain := fs.Duration("drain", gateway.DefaultDrainTimeout, "on stop, wait this long for flows before closing them")
 	fs.Usage = func() {
-		fmt.Fprint(os.Stderr, gatewayUsage)
+		fmt.Fprint(stderr, gatewayUsage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -61,39 +68,39 @@ func runGateway(args []string) int {
 		return 2
 	}
 	if *configPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "rotary gateway: --config FILE is required")
+		fmt.Fprintln(stderr, "rotary gateway: --config FILE is required")
 		fs.Usage()
 		return 2
 	}
 	opts := ios.ParseOptions{Lenient: *lenient, Strict: *strict}
 	cfg, warnings, err := gateway.Load(*configPath, opts)
-	gateway.PrintWarnings(os.Stderr, warnings)
+	gateway.PrintWarnings(stderr, warnings)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "rotary gateway:", err)
+		fmt.Fprintln(stderr, "rotary gateway:", err)
 		return 2
 	}
 	if *printModel {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(cfg); err != nil {
-			fmt.Fprintln(os.Stderr, "rotary gateway:", err)
+			fmt.Fprintln(stderr, "rotary gateway:", err)
 			return 1
 		}
 		return 0
 	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	dp := &forward.Server{Logger: logger}
 	// What the datapath cannot run is a configuration error too: it is
 	// reported here, with its position, before anything is opened.
-	logger := log.New(os.Stderr, "", log.LstdFlags)
-	dp := &forward.Server{ErrorLog: logger}
 	prog, err := dp.Compile(cfg)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "rotary gateway:", err)
+		fmt.Fprintln(stderr, "rotary gateway:", err)
 		return 2
 	}
-	gateway.PrintWarnings(os.Stderr, prog.Warnings())
+	gateway.PrintWarnings(stderr, prog.Warnings())
 	if *printPlan {
 		for _, l := range prog.Plan() {
-			fmt.Println(l)
+			fmt.Fprintln(stdout, l)
 		}
 		return 0
 	}
@@ -111,10 +118,10 @@ func runGateway(args []string) int {
 		Datapath:     dp,
 		AdminAddr:    *adminAddr,
 		DrainTimeout: *drain,
-		Log:          logger,
+		Logger:       logger,
 	}, cfg, prog, reload)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "rotary gateway:", err)
+		fmt.Fprintln(stderr, "rotary gateway:", err)
 		return 1
 	}
 	return 0

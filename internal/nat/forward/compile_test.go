@@ -319,7 +319,7 @@ func (otherProgram) Plan() []nat.PlanLine    { return nil }
 func (otherProgram) Warnings() []ios.Warning { return nil }
 
 func TestStartRefusesAnotherDatapathsProgram(t *testing.T) {
-	s := &Server{ErrorLog: quietLog()}
+	s := &Server{Logger: quietLog()}
 	err := s.Start(otherProgram{})
 	if err == nil || !strings.Contains(err.Error(), "forward.otherProgram") {
 		t.Fatalf("Start(another datapath's program) = %v, want an error naming its type", err)

@@ -278,7 +278,7 @@ func TestStartPortInUse(t *testing.T) {
 	}
 	defer busy.Close()
 	ap := netip.MustParseAddrPort(busy.Addr().String())
-	s := &Server{ErrorLog: quietLog()}
+	s := &Server{Logger: quietLog()}
 	err = s.Start(staticRules(ap, netip.MustParseAddrPort("127.0.0.11:21")))
 	if err == nil || !strings.Contains(err.Error(), "outside address "+ap.String()) || !strings.Contains(err.Error(), "already in use") {
 		t.Fatalf("Start error = %v", err)

@@ -4,7 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -92,11 +92,11 @@ func identify(c *net.TCPConn) {
 	io.WriteString(c, c.LocalAddr().(*net.TCPAddr).IP.String())
 }
 
-func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }
+func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func startServer(tb testing.TB, r *Rules) *Server {
 	tb.Helper()
-	s := &Server{ErrorLog: quietLog()}
+	s := &Server{Logger: quietLog()}
 	if err := s.Start(r); err != nil {
 		tb.Fatal(err)
 	}

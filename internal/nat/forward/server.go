@@ -16,7 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -37,9 +37,10 @@ const DefaultMaxFlows = 8192
 
 // Server runs Rules. Its zero value is ready to Start.
 type Server struct {
-	// ErrorLog receives one line per refused or failed connection and per
-	// member state change; nil means log.Default().
-	ErrorLog *log.Logger
+	// Logger receives one line per failed connection and per member state
+	// change; nil means slog.Default(). A source the ACL denies is counted
+	// (a miss), not logged: a scan would flood the log.
+	Logger *slog.Logger
 	// MaxFlows bounds concurrent flows; connections past it are closed at
 	// once (counted as misses). 0 means DefaultMaxFlows.
 	MaxFlows int
@@ -79,12 +80,11 @@ type boundRoute struct {
 	pool *pool
 }
 
-func (s *Server) logf(format string, args ...any) {
-	l := s.ErrorLog
-	if l == nil {
-		l = log.Default()
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
 	}
-	l.Printf("gateway: "+format, args...)
+	return slog.Default()
 }
 
 var _ nat.Datapath = (*Server)(nil)
@@ -248,7 +248,7 @@ func (s *Server) serve(l *listener) {
 			}
 			// Out of fds or similar: back off as net/http does rather than spin.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.logf("accept on %s: %v; retrying in %v", l.ln.Addr(), err, backoff)
+			s.logger().Warn("accept failed; retrying", "listener", l.ln.Addr().String(), "err", err, "delay", backoff)
 			select {
 			case <-time.After(backoff):
 				continue

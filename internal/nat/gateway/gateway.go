@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"sync/atomic"
@@ -34,8 +34,9 @@ type Options struct {
 	AdminAddr string
 	// DrainTimeout bounds the wait for flows on stop; 0 means DefaultDrainTimeout.
 	DrainTimeout time.Duration
-	// Log receives the gateway's messages; nil means log.Default().
-	Log *log.Logger
+	// Logger receives the gateway's messages (the datapath logs to its own
+	// Logger); nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Load reads and parses the IOS file at path. Parse problems are *ios.Error.
@@ -51,7 +52,7 @@ func Load(path string, opts ios.ParseOptions) (*ios.Config, []ios.Warning, error
 // Gateway is a running gateway; it is the admin endpoint's Source.
 type Gateway struct {
 	opts Options
-	log  *log.Logger
+	log  *slog.Logger
 	dp   nat.Datapath
 	cfg  atomic.Pointer[ios.Config]
 }
@@ -68,26 +69,31 @@ func Run(ctx context.Context, opts Options, cfg *ios.Config, prog nat.Program, r
 	if opts.Datapath == nil {
 		return errors.New("gateway: Options.Datapath is nil")
 	}
-	g := &Gateway{opts: opts, log: opts.Log, dp: opts.Datapath}
+	g := &Gateway{opts: opts, log: opts.Logger, dp: opts.Datapath}
 	if g.log == nil {
-		g.log = log.Default()
+		g.log = slog.Default()
 	}
 	if err := g.dp.Start(prog); err != nil {
 		return err
 	}
 	g.cfg.Store(cfg)
-	g.logPlan(prog)
 	var adminSrv *http.Server
+	adminURL := "off"
 	if opts.AdminAddr != "" {
 		ln, err := admin.Listen(opts.AdminAddr)
 		if err != nil {
 			g.dp.Close()
 			return err
 		}
-		adminSrv = &http.Server{Handler: admin.Handler(g), ReadHeaderTimeout: 5 * time.Second, ErrorLog: g.log}
+		adminSrv = &http.Server{Handler: admin.Handler(g), ReadHeaderTimeout: 5 * time.Second,
+			ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
 		go adminSrv.Serve(ln)
-		g.log.Printf("gateway: show commands on http://%s/show/{translations,statistics}", ln.Addr())
+		adminURL = fmt.Sprintf("http://%s/show/{translations,statistics}", ln.Addr())
 	}
+	g.logPlan(prog)
+	// The startup line: everything is open once it is written.
+	g.log.Info("gateway running", "config", opts.ConfigPath, "datapath", g.dp.Name(),
+		"listeners", g.dp.Statistics().Listeners, "admin", adminURL)
 	for {
 		select {
 		case <-reload:
@@ -98,34 +104,45 @@ func Run(ctx context.Context, opts Options, cfg *ios.Config, prog nat.Program, r
 	}
 }
 
+// logPlan writes the program one line per plan line, as --print-plan
+// lists it, with the IOS line each comes from.
 func (g *Gateway) logPlan(prog nat.Program) {
 	for _, l := range prog.Plan() {
-		g.log.Printf("gateway: %s", l)
+		attrs := []any{"outside", l.Range(), "target", l.Target(), "datapath", l.Datapath, "line", l.Line}
+		if l.ProxyProtocol != 0 {
+			attrs = append(attrs, "proxy-protocol", fmt.Sprintf("v%d", l.ProxyProtocol))
+		}
+		if l.FilteredBy != "" {
+			attrs = append(attrs, "sources-filtered-by", "list "+l.FilteredBy)
+		}
+		g.log.Info("plan", attrs...)
+	}
+}
+
+func (g *Gateway) logWarnings(ws []ios.Warning) {
+	for _, w := range ws {
+		g.log.Warn("configuration warning", "at", fmt.Sprintf("%s:%d:%d", w.File, w.Line, w.Column), "warning", w.Message)
 	}
 }
 
 func (g *Gateway) reload() {
 	cfg, warnings, err := Load(g.opts.ConfigPath, g.opts.Parse)
-	for _, w := range warnings {
-		g.log.Print(w)
-	}
+	g.logWarnings(warnings)
 	if err != nil {
-		g.log.Printf("gateway: reload failed, the running configuration stays: %v", err)
+		g.log.Error("reload refused; the running configuration stays", "err", err)
 		return
 	}
 	prog, err := g.dp.Compile(cfg)
 	if err == nil {
-		for _, w := range prog.Warnings() {
-			g.log.Print(w)
-		}
+		g.logWarnings(prog.Warnings())
 		err = g.dp.Reload(prog)
 	}
 	if err != nil {
-		g.log.Printf("gateway: reload failed, the running configuration stays: %v", err)
+		g.log.Error("reload refused; the running configuration stays", "err", err)
 		return
 	}
 	g.cfg.Store(cfg)
-	g.log.Printf("gateway: reloaded %s", g.opts.ConfigPath)
+	g.log.Info("configuration reloaded", "config", g.opts.ConfigPath, "datapath", g.dp.Name())
 	g.logPlan(prog)
 }
 
@@ -134,8 +151,7 @@ func (g *Gateway) drain(adminSrv *http.Server) error {
 	if d <= 0 {
 		d = DefaultDrainTimeout
 	}
-	n := g.dp.Statistics().Dynamic
-	g.log.Printf("gateway: stopping: listeners closed, draining %d flows for up to %v", n, d)
+	g.log.Info("stopping: closing the listeners, letting flows finish", "flows", g.dp.Statistics().Dynamic, "drain", d)
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	err := g.dp.Shutdown(ctx)
@@ -143,13 +159,17 @@ func (g *Gateway) drain(adminSrv *http.Server) error {
 		adminSrv.Close()
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		g.log.Printf("gateway: drain timeout: closed the remaining flows")
-		return nil
+		g.log.Warn("drain time over; closed the remaining flows", "drain", d)
+		err = nil
+	}
+	if err == nil {
+		g.log.Info("stopped")
 	}
 	return err
 }
 
-// PrintWarnings writes parse warnings one per line.
+// PrintWarnings writes parse and compile warnings one per line, as the
+// command line shows them before the gateway starts.
 func PrintWarnings(w io.Writer, ws []ios.Warning) {
 	for _, x := range ws {
 		fmt.Fprintln(w, x)

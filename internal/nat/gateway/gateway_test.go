@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -97,7 +97,7 @@ func TestRunReloadDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dp := &forward.Server{ErrorLog: log.New(io.Discard, "", 0)}
+	dp := &forward.Server{Logger: slog.New(slog.DiscardHandler)}
 	prog, err := dp.Compile(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func TestRunReloadDrain(t *testing.T) {
 	reload := make(chan os.Signal, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{ConfigPath: path, Datapath: dp, AdminAddr: adminAddr, DrainTimeout: 5 * time.Second, Log: log.New(logs, "", 0)}, cfg, prog, reload)
+		done <- Run(ctx, Options{ConfigPath: path, Datapath: dp, AdminAddr: adminAddr, DrainTimeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(logs, nil))}, cfg, prog, reload)
 	}()
 	a1 := fmt.Sprintf("127.0.0.2:%d", p1)
 	a2 := fmt.Sprintf("127.0.0.2:%d", p2)
@@ -141,10 +141,10 @@ func TestRunReloadDrain(t *testing.T) {
 
 	write("ip nat pool broken 127.0.0.1 127.0.0.1 prefix-length 32 type match-host\n")
 	reload <- os.Interrupt
-	if !waitFor(5*time.Second, func() bool { return strings.Contains(logs.String(), "reload failed") }) {
+	if !logs.WaitForText(5*time.Second, `msg="reload refused; the running configuration stays"`) {
 		t.Fatalf("broken reload not reported; log:\n%s", logs)
 	}
-	if !strings.Contains(logs.String(), `gw.ios:1:62: unexpected "match-host"`) {
+	if !strings.Contains(logs.String(), `gw.ios:1:62: unexpected \"match-host\"`) {
 		t.Errorf("reload error lacks the position; log:\n%s", logs)
 	}
 	if !canDial(a2) {
@@ -179,12 +179,12 @@ func TestRunPortInUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dp := &forward.Server{ErrorLog: log.New(io.Discard, "", 0)}
+	dp := &forward.Server{Logger: slog.New(slog.DiscardHandler)}
 	prog, err := dp.Compile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Run(context.Background(), Options{Datapath: dp, Log: log.New(io.Discard, "", 0)}, cfg, prog, nil)
+	err = Run(context.Background(), Options{Datapath: dp, Logger: slog.New(slog.DiscardHandler)}, cfg, prog, nil)
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("outside address 127.0.0.2:%d", port)) {
 		t.Fatalf("Run = %v", err)
 	}
