@@ -21,8 +21,13 @@ const rowFormat = "%-4s%-22s%-22s%-22s%s\n"
 // [verbose]`: static entries (outside columns "---"), then live entries,
 // then the totals line of `show ip nat statistics`.
 func WriteTranslations(w io.Writer, ts []nat.Translation, verbose bool) {
+	writeTranslations(w, ts, verbose, time.Now())
+}
+
+// writeTranslations is WriteTranslations at the time now, so that a test's
+// "create" column does not depend on how long the test took to get there.
+func writeTranslations(w io.Writer, ts []nat.Translation, verbose bool, now time.Time) {
 	fmt.Fprintf(w, rowFormat, "Pro", "Inside global", "Inside local", "Outside local", "Outside global")
-	now := time.Now()
 	useCount := map[netip.AddrPort]int{}
 	for _, t := range ts {
 		if !t.Static {

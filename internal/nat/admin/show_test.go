@@ -13,11 +13,14 @@ import (
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
 
+// sampleNow is the clock of the sample's "create" column.
+var sampleNow = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
 var sample = []nat.Translation{
 	{Protocol: "tcp", InsideGlobal: netip.MustParseAddrPort("127.0.0.2:2121"), InsideLocal: netip.MustParseAddrPort("127.0.0.1:2121"), Static: true, Left: -1},
 	{Protocol: "tcp", InsideGlobal: netip.MustParseAddrPort("127.0.0.2:5500"), InsideLocal: netip.MustParseAddrPort("127.0.0.1:5500"),
 		OutsideLocal: netip.MustParseAddrPort("192.0.2.7:40001"), OutsideGlobal: netip.MustParseAddrPort("192.0.2.7:40001"),
-		Pool: "ftp", Created: time.Now().Add(-3 * time.Second), Use: time.Second, Left: 86399 * time.Second},
+		Pool: "ftp", Created: sampleNow.Add(-3 * time.Second), Use: time.Second, Left: 86399 * time.Second},
 }
 
 func TestWriteTranslations(t *testing.T) {
@@ -32,7 +35,7 @@ Total active translations: 2 (1 static, 1 dynamic; 2 extended)
 		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
 	b.Reset()
-	WriteTranslations(&b, sample, true)
+	writeTranslations(&b, sample, true, sampleNow)
 	for _, s := range []string{"static, extended, use_count: 0", "create 00:00:03, use 00:00:01, left 23:59:59,", "extended, rotary pool ftp"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("verbose output lacks %q:\n%s", s, b.String())

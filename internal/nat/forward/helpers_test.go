@@ -136,6 +136,16 @@ func roundTrip(tb testing.TB, c *net.TCPConn, msg string) {
 	}
 }
 
+// refuses reports whether nothing accepts on ap any more.
+func refuses(ap netip.AddrPort) bool {
+	c, err := net.DialTimeout("tcp", ap.String(), time.Second)
+	if err != nil {
+		return true
+	}
+	c.Close()
+	return false
+}
+
 // waitFor polls cond every 10 ms for at most d.
 func waitFor(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)

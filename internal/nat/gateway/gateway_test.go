@@ -112,7 +112,7 @@ func TestRunReloadDrain(t *testing.T) {
 	}()
 	a1 := fmt.Sprintf("127.0.0.2:%d", p1)
 	a2 := fmt.Sprintf("127.0.0.2:%d", p2)
-	if !waitFor(5*time.Second, func() bool { return canDial(a1) }) {
+	if !logs.WaitForText(10*time.Second, `msg="gateway running"`) || !canDial(a1) {
 		t.Fatalf("gateway not listening on %s; log:\n%s", a1, logs)
 	}
 	flow, err := net.Dial("tcp", a1)
@@ -123,25 +123,27 @@ func TestRunReloadDrain(t *testing.T) {
 	flow.SetDeadline(time.Now().Add(20 * time.Second))
 	echoOnce(t, flow, "hello")
 
+	// The dial that saw the listener was a flow too; it ends by itself.
+	const want = "Total active translations: 2 (1 static, 1 dynamic; 2 extended)"
 	var stats string
-	waitFor(5*time.Second, func() bool {
+	waitFor(10*time.Second, func() bool {
 		stats, err = admin.Fetch(ctx, adminAddr, "statistics")
-		return err == nil
+		return err == nil && strings.HasPrefix(stats, want)
 	})
-	if err != nil || !strings.HasPrefix(stats, "Total active translations: 2 (1 static, 1 dynamic; 2 extended)") {
+	if err != nil || !strings.HasPrefix(stats, want) {
 		t.Fatalf("statistics (%v):\n%s", err, stats)
 	}
 
 	write(static(p2))
 	reload <- os.Interrupt
-	if !waitFor(5*time.Second, func() bool { return canDial(a2) && !canDial(a1) }) {
+	if !logs.WaitForText(10*time.Second, `msg="configuration reloaded"`) || !canDial(a2) || canDial(a1) {
 		t.Fatalf("reload did not move the listener; log:\n%s", logs)
 	}
 	echoOnce(t, flow, "after reload")
 
 	write("ip nat pool broken 127.0.0.1 127.0.0.1 prefix-length 32 type match-host\n")
 	reload <- os.Interrupt
-	if !logs.WaitForText(5*time.Second, `msg="reload refused; the running configuration stays"`) {
+	if !logs.WaitForText(10*time.Second, `msg="reload refused; the running configuration stays"`) {
 		t.Fatalf("broken reload not reported; log:\n%s", logs)
 	}
 	if !strings.Contains(logs.String(), `gw.ios:1:62: unexpected \"match-host\"`) {
@@ -152,8 +154,20 @@ func TestRunReloadDrain(t *testing.T) {
 	}
 
 	cancel()
-	time.Sleep(50 * time.Millisecond)
-	echoOnce(t, flow, "draining") // the flow outlives the stop signal
+	// The drain has begun once the listener refuses; the flow must outlive
+	// it, and Run must wait for the flow.
+	if !waitFor(10*time.Second, func() bool { return !canDial(a2) }) {
+		t.Fatalf("still listening after stop; log:\n%s", logs)
+	}
+	echoOnce(t, flow, "draining")
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned (%v) while a flow was still open", err)
+	default:
+	}
+	if !strings.Contains(logs.String(), `msg="stopping: closing the listeners, letting flows finish"`) {
+		t.Errorf("stop not logged; log:\n%s", logs)
+	}
 	flow.Close()
 	select {
 	case err := <-done:
@@ -163,8 +177,8 @@ func TestRunReloadDrain(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after the last flow closed")
 	}
-	if canDial(a2) {
-		t.Fatal("still listening after stop")
+	if !strings.Contains(logs.String(), "msg=stopped") {
+		t.Errorf("clean stop not logged; log:\n%s", logs)
 	}
 }
 
