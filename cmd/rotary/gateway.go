@@ -54,7 +54,7 @@ func gatewayMain(args []string, stdout, stderr io.Writer) int {
 	lenient := fs.Bool("lenient", false, "turn unknown lines into warnings instead of errors")
 	strict := fs.Bool("strict", false, "plain IOS: reject rotary extension lines, no health checks")
 	printModel := fs.Bool("print-model", false, "print the parsed model as JSON and exit (like caddy adapt)")
-	printPlan := fs.Bool("print-plan", false, "print the listener plan (outside address:port -> target) and exit")
+	printPlan := fs.Bool("print-plan", false, "print the plan (outside address:port -> target [datapath]) and exit")
 	adminAddr := fs.String("admin", admin.DefaultAddr, "loopback `ADDR` of the show-command endpoint; \"\" turns it off")
 	drain := fs.Duration("drain", gateway.DefaultDrainTimeout, "on stop, wait this long for flows before closing them")
 	fs.Usage = func() {
