@@ -135,8 +135,9 @@ func (m PortMatch) Match(p uint16) bool {
 	return false
 }
 
-// List enumerates the ports of the set that a TCP socket can use (1-65535)
-// in ascending order: up to 65535 of them for neq, gt or no operator.
+// List enumerates the ports of the set that a TCP socket can use (1-65535),
+// each once: eq's in the order written, as IOS shows them, the others in
+// ascending order (up to 65535 of them for neq, gt or no operator).
 func (m PortMatch) List() []uint16 {
 	lo, hi := 1, 65535
 	switch m.Op {
@@ -147,7 +148,6 @@ func (m PortMatch) List() []uint16 {
 				out = append(out, p)
 			}
 		}
-		slices.Sort(out)
 		return out
 	case "lt":
 		hi = int(m.Ports[0]) - 1

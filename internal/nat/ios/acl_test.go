@@ -13,7 +13,7 @@ func TestPortMatchList(t *testing.T) {
 		first     []uint16 // the first ones, in order
 		has, lack uint16
 	}{
-		{PortMatch{Op: "eq", Ports: []uint16{80, 21, 0, 21}}, 2, []uint16{21, 80}, 21, 0},
+		{PortMatch{Op: "eq", Ports: []uint16{80, 21, 0, 21}}, 2, []uint16{80, 21}, 21, 0},
 		{PortMatch{Op: "lt", Ports: []uint16{3}}, 2, []uint16{1, 2}, 2, 3},
 		{PortMatch{Op: "lt", Ports: []uint16{1}}, 0, nil, 0, 1},
 		{PortMatch{Op: "gt", Ports: []uint16{65533}}, 2, []uint16{65534, 65535}, 65535, 65533},
@@ -24,8 +24,8 @@ func TestPortMatchList(t *testing.T) {
 	}
 	for _, tc := range tests {
 		got := tc.m.List()
-		if len(got) != tc.n || !slices.Equal(got[:len(tc.first)], tc.first) || !slices.IsSorted(got) {
-			t.Errorf("%q: %d ports starting %v, want %d starting %v, ascending", tc.m, len(got), got[:min(len(got), 4)], tc.n, tc.first)
+		if len(got) != tc.n || !slices.Equal(got[:len(tc.first)], tc.first) || (tc.m.Op != "eq" && !slices.IsSorted(got)) {
+			t.Errorf("%q: %d ports starting %v, want %d starting %v", tc.m, len(got), got[:min(len(got), 4)], tc.n, tc.first)
 		}
 		if tc.has != 0 && !slices.Contains(got, tc.has) {
 			t.Errorf("%q lacks %d", tc.m, tc.has)
