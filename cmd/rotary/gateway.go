@@ -7,12 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"os"
 	"os/signal"
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/nat/admin"
+	"github.com/rotary-ftp/rotary/internal/nat/forward"
 	"github.com/rotary-ftp/rotary/internal/nat/gateway"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
@@ -40,17 +41,24 @@ func runGateway(args []string) int {
 	if len(args) > 0 && args[0] == "show" {
 		return runGatewayShow(args[1:], os.Stdout, os.Stderr)
 	}
+	return gatewayMain(args, os.Stdout, os.Stderr)
+}
+
+// gatewayMain is `rotary gateway --config FILE ...` writing to stdout and
+// stderr: the JSON model or the plan to stdout; warnings, errors and the
+// log (slog text, as rotary serve's) to stderr.
+func gatewayMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rotary gateway", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
+	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "IOS NAT configuration `FILE` (required)")
 	lenient := fs.Bool("lenient", false, "turn unknown lines into warnings instead of errors")
 	strict := fs.Bool("strict", false, "plain IOS: reject rotary extension lines, no health checks")
 	printModel := fs.Bool("print-model", false, "print the parsed model as JSON and exit (like caddy adapt)")
-	printPlan := fs.Bool("print-plan", false, "print the listener plan (outside address:port -> target) and exit")
+	printPlan := fs.Bool("print-plan", false, "print the plan (outside address:port -> target [datapath]) and exit")
 	adminAddr := fs.String("admin", admin.DefaultAddr, "loopback `ADDR` of the show-command endpoint; \"\" turns it off")
 	drain := fs.Duration("drain", gateway.DefaultDrainTimeout, "on stop, wait this long for flows before closing them")
 	fs.Usage = func() {
-		fmt.Fprint(os.Stderr, gatewayUsage)
+		fmt.Fprint(stderr, gatewayUsage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -60,33 +68,40 @@ func runGateway(args []string) int {
 		return 2
 	}
 	if *configPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "rotary gateway: --config FILE is required")
+		fmt.Fprintln(stderr, "rotary gateway: --config FILE is required")
 		fs.Usage()
 		return 2
 	}
 	opts := ios.ParseOptions{Lenient: *lenient, Strict: *strict}
 	cfg, warnings, err := gateway.Load(*configPath, opts)
-	gateway.PrintWarnings(os.Stderr, warnings)
+	gateway.PrintWarnings(stderr, warnings)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "rotary gateway:", err)
+		fmt.Fprintln(stderr, "rotary gateway:", err)
 		return 2
 	}
-	switch {
-	case *printModel:
-		enc := json.NewEncoder(os.Stdout)
+	if *printModel {
+		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(cfg); err != nil {
-			fmt.Fprintln(os.Stderr, "rotary gateway:", err)
+			fmt.Fprintln(stderr, "rotary gateway:", err)
 			return 1
 		}
 		return 0
-	case *printPlan:
-		plan, err := cfg.Plan()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "rotary gateway:", err)
-			return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	dp := &forward.Server{Logger: logger}
+	// What the datapath cannot run is a configuration error too: it is
+	// reported here, with its position, before anything is opened.
+	prog, err := dp.Compile(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "rotary gateway:", err)
+		return 2
+	}
+	gateway.PrintWarnings(stderr, prog.Warnings())
+	if *printPlan {
+		for _, l := range prog.Plan() {
+			fmt.Fprintln(stdout, l)
 		}
-		fmt.Print(plan)
 		return 0
 	}
 
@@ -100,12 +115,13 @@ func runGateway(args []string) int {
 	err = gateway.Run(ctx, gateway.Options{
 		ConfigPath:   *configPath,
 		Parse:        opts,
+		Datapath:     dp,
 		AdminAddr:    *adminAddr,
 		DrainTimeout: *drain,
-		Log:          log.New(os.Stderr, "", log.LstdFlags),
-	}, cfg, reload)
+		Logger:       logger,
+	}, cfg, prog, reload)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "rotary gateway:", err)
+		fmt.Fprintln(stderr, "rotary gateway:", err)
 		return 1
 	}
 	return 0

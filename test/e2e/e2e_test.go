@@ -73,7 +73,7 @@ func start(t *testing.T, name string, ready []string, args ...string) *proc {
 	// reach some other program that already holds the address.
 	marker := "msg=listening"
 	if len(args) > 0 && args[0] == "gateway" {
-		marker = "gateway: "
+		marker = `msg="gateway running"`
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(p.out.String(), marker) {

@@ -10,7 +10,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/rotary-ftp/rotary/internal/nat/forward"
+	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
 
@@ -19,8 +19,8 @@ const DefaultAddr = "127.0.0.1:2180"
 
 // Source is what the show commands read: the running gateway.
 type Source interface {
-	Translations() []forward.Translation
-	Statistics() forward.Statistics
+	Translations() []nat.Translation
+	Statistics() nat.Statistics
 	Config() *ios.Config
 }
 

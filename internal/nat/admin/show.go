@@ -10,7 +10,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/rotary-ftp/rotary/internal/nat/forward"
+	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
 
@@ -20,9 +20,14 @@ const rowFormat = "%-4s%-22s%-22s%-22s%s\n"
 // WriteTranslations prints ts the way IOS prints `show ip nat translations
 // [verbose]`: static entries (outside columns "---"), then live entries,
 // then the totals line of `show ip nat statistics`.
-func WriteTranslations(w io.Writer, ts []forward.Translation, verbose bool) {
+func WriteTranslations(w io.Writer, ts []nat.Translation, verbose bool) {
+	writeTranslations(w, ts, verbose, time.Now())
+}
+
+// writeTranslations is WriteTranslations at the time now, so that a test's
+// "create" column does not depend on how long the test took to get there.
+func writeTranslations(w io.Writer, ts []nat.Translation, verbose bool, now time.Time) {
 	fmt.Fprintf(w, rowFormat, "Pro", "Inside global", "Inside local", "Outside local", "Outside global")
-	now := time.Now()
 	useCount := map[netip.AddrPort]int{}
 	for _, t := range ts {
 		if !t.Static {
@@ -77,7 +82,7 @@ func clock(d time.Duration) string {
 // WriteStatistics prints `show ip nat statistics` for the running model and
 // the server's counters. The pool lines follow IOS; the member lines below
 // them are the Rotary health-check extension.
-func WriteStatistics(w io.Writer, cfg *ios.Config, st forward.Statistics) {
+func WriteStatistics(w io.Writer, cfg *ios.Config, st nat.Statistics) {
 	writeTotals(w, st.Static, st.Dynamic)
 	for _, role := range []string{"outside", "inside"} {
 		fmt.Fprintf(w, "%s%s interfaces:\n", string(role[0]-32), role[1:])
@@ -93,7 +98,7 @@ func WriteStatistics(w io.Writer, cfg *ios.Config, st forward.Statistics) {
 	if len(cfg.DestinationRules) > 0 {
 		fmt.Fprintln(w, "-- Inside Destination")
 	}
-	pools := map[string]forward.PoolStatistics{}
+	pools := map[string]nat.PoolStatistics{}
 	for _, p := range st.Pools {
 		pools[p.Name] = p
 	}

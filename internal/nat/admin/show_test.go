@@ -9,15 +9,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotary-ftp/rotary/internal/nat/forward"
+	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
 
-var sample = []forward.Translation{
+// sampleNow is the clock of the sample's "create" column.
+var sampleNow = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+var sample = []nat.Translation{
 	{Protocol: "tcp", InsideGlobal: netip.MustParseAddrPort("127.0.0.2:2121"), InsideLocal: netip.MustParseAddrPort("127.0.0.1:2121"), Static: true, Left: -1},
 	{Protocol: "tcp", InsideGlobal: netip.MustParseAddrPort("127.0.0.2:5500"), InsideLocal: netip.MustParseAddrPort("127.0.0.1:5500"),
 		OutsideLocal: netip.MustParseAddrPort("192.0.2.7:40001"), OutsideGlobal: netip.MustParseAddrPort("192.0.2.7:40001"),
-		Pool: "ftp", Created: time.Now().Add(-3 * time.Second), Use: time.Second, Left: 86399 * time.Second},
+		Pool: "ftp", Created: sampleNow.Add(-3 * time.Second), Use: time.Second, Left: 86399 * time.Second},
 }
 
 func TestWriteTranslations(t *testing.T) {
@@ -32,7 +35,7 @@ Total active translations: 2 (1 static, 1 dynamic; 2 extended)
 		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
 	b.Reset()
-	WriteTranslations(&b, sample, true)
+	writeTranslations(&b, sample, true, sampleNow)
 	for _, s := range []string{"static, extended, use_count: 0", "create 00:00:03, use 00:00:01, left 23:59:59,", "extended, rotary pool ftp"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("verbose output lacks %q:\n%s", s, b.String())
@@ -54,8 +57,8 @@ ip nat inside destination list 100 pool ftp
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := forward.Statistics{Dynamic: 1, Hits: 5, Misses: 2, Expired: 1, Listeners: 1, Pools: []forward.PoolStatistics{{
-		Name: "ftp", Allocated: 1, DialFailures: 2, Members: []forward.MemberStatistics{
+	st := nat.Statistics{Dynamic: 1, Hits: 5, Misses: 2, Expired: 1, Listeners: 1, Pools: []nat.PoolStatistics{{
+		Name: "ftp", Allocated: 1, DialFailures: 2, Members: []nat.MemberStatistics{
 			{Address: netip.MustParseAddr("127.0.0.11"), Up: true, Flows: 1},
 			{Address: netip.MustParseAddr("127.0.0.12"), DownPorts: []uint16{2121}},
 		}}}}
@@ -85,9 +88,9 @@ Listeners: 1
 
 type fakeSource struct{ cfg *ios.Config }
 
-func (f fakeSource) Translations() []forward.Translation { return sample }
-func (f fakeSource) Statistics() forward.Statistics      { return forward.Statistics{} }
-func (f fakeSource) Config() *ios.Config                 { return f.cfg }
+func (f fakeSource) Translations() []nat.Translation { return sample }
+func (f fakeSource) Statistics() nat.Statistics      { return nat.Statistics{} }
+func (f fakeSource) Config() *ios.Config             { return f.cfg }
 
 func TestHandlerAndFetch(t *testing.T) {
 	ln, err := Listen("127.0.0.1:0")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,13 +56,13 @@ func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
 	}()
 	defer func() {
 		if v := recover(); v != nil {
-			s.logf("panic serving %s: %v", c.RemoteAddr(), v)
+			s.logger().Error("panic serving connection", "client", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
 			c.Close()
 		}
 	}()
 	r := s.rules.Load()
 	src := addrPort(c.RemoteAddr())
-	if rt.Permit != nil && !rt.Permit(src) {
+	if !rt.permits(src) {
 		// "deny" for this source: no translation, so no connection.
 		s.misses.Add(1)
 		c.SetLinger(0)
@@ -73,7 +74,7 @@ func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
 	if rt.pool != nil {
 		if m = rt.pool.pick(rt.Listen.Port()); m == nil {
 			s.misses.Add(1)
-			s.logf("%s from %s: every member of pool %s is down; client closed", rt.Listen, src, rt.Pool)
+			s.logger().Warn("every member of the pool is down; client closed", "outside", rt.Listen.String(), "client", src.String(), "pool", rt.Pool)
 			c.Close()
 			return
 		}
@@ -86,10 +87,10 @@ func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
 		if rt.pool != nil {
 			rt.pool.dialFailures.Add(1)
 			if r.HealthInterval > 0 && rt.pool.tracksHealth() && m.setDown(dst.Port(), true) {
-				s.logf("pool %s: member %s is down for port %d, skipped until a health check succeeds", rt.Pool, m.addr, dst.Port())
+				s.logger().Warn("pool member down for this port; skipped until a health check succeeds", "pool", rt.Pool, "member", m.addr.String(), "port", dst.Port())
 			}
 		}
-		s.logf("%s from %s: %v; client closed", rt.Listen, src, err)
+		s.logger().Warn("inside host unreachable; client closed", "outside", rt.Listen.String(), "client", src.String(), "inside", dst.String(), "err", err)
 		c.Close()
 		return
 	}
@@ -105,7 +106,7 @@ func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
 		}
 		if _, err := h.WriteTo(b); err != nil {
 			s.misses.Add(1)
-			s.logf("%s from %s: PROXY header to %s: %v; client closed", rt.Listen, src, dst, err)
+			s.logger().Warn("PROXY header to the inside host failed; client closed", "outside", rt.Listen.String(), "client", src.String(), "inside", dst.String(), "err", err)
 			f.abort()
 			return
 		}

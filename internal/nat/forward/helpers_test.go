@@ -4,7 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -92,11 +92,11 @@ func identify(c *net.TCPConn) {
 	io.WriteString(c, c.LocalAddr().(*net.TCPAddr).IP.String())
 }
 
-func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }
+func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func startServer(tb testing.TB, r *Rules) *Server {
 	tb.Helper()
-	s := &Server{ErrorLog: quietLog()}
+	s := &Server{Logger: quietLog()}
 	if err := s.Start(r); err != nil {
 		tb.Fatal(err)
 	}
@@ -134,6 +134,16 @@ func roundTrip(tb testing.TB, c *net.TCPConn, msg string) {
 	if string(buf) != msg {
 		tb.Fatalf("echo = %q, want %q", buf, msg)
 	}
+}
+
+// refuses reports whether nothing accepts on ap any more.
+func refuses(ap netip.AddrPort) bool {
+	c, err := net.DialTimeout("tcp", ap.String(), time.Second)
+	if err != nil {
+		return true
+	}
+	c.Close()
+	return false
 }
 
 // waitFor polls cond every 10 ms for at most d.

@@ -169,7 +169,7 @@ func (s *Server) checkDown(r *Rules) {
 				}
 				c.Close()
 				if m.setDown(port, false) {
-					s.logf("pool %s: member %s is up again for port %d (health check succeeded)", p.name, m.addr, port)
+					s.logger().Info("pool member up again for this port (health check succeeded)", "pool", p.name, "member", m.addr.String(), "port", port)
 				}
 			}()
 		}

@@ -8,6 +8,7 @@ import (
 )
 
 // Rules are what a Server executes: the listener plan with its timers.
+// Compile derives them from an IOS model; tests build them by hand.
 type Rules struct {
 	Routes []Route
 	// DialTimeout bounds the connection to the inside host (IOS syn-timeout); 0: no limit.
@@ -19,6 +20,8 @@ type Rules struct {
 	// HealthInterval is the period of the TCP check that brings a failed pool
 	// member back; 0 turns health tracking off (strict IOS: plain round-robin).
 	HealthInterval time.Duration
+
+	warnings []ios.Warning
 }
 
 // Route is one outside address and port and where its connections go.
@@ -32,8 +35,13 @@ type Route struct {
 	Static netip.AddrPort
 	// ProxyProtocol is 2 to send a PROXY v2 header to the backend first.
 	ProxyProtocol int
-	// Permit, when set, decides per connection from the client's address.
-	Permit func(src netip.AddrPort) bool
+	// ACL, when set, permits some sources here and not others: each
+	// connection is evaluated with ACL.Permits(client, Listen). The list
+	// stays data, the model's own value, so what runs is what the model
+	// shows.
+	ACL *ios.ACL
+	// Line is the IOS statement the route comes from (0 when built by hand).
+	Line int
 }
 
 func (r Route) target() string {
@@ -43,24 +51,14 @@ func (r Route) target() string {
 	return "static " + r.Static.String()
 }
 
-// Compile turns a parsed IOS model into Rules.
-func Compile(c *ios.Config) (*Rules, error) {
-	plan, err := c.Plan()
-	if err != nil {
-		return nil, err
+func (r Route) filteredBy() string {
+	if r.ACL == nil {
+		return ""
 	}
-	r := &Rules{
-		DialTimeout:    c.Timeouts.Syn.Duration(),
-		IdleTimeout:    c.Timeouts.TCP.Duration(),
-		FinTimeout:     c.Timeouts.FinRst.Duration(),
-		HealthInterval: c.Rotary.HealthInterval(),
-	}
-	for _, l := range plan.Listeners {
-		rt := Route{Listen: l.Address, Pool: l.Pool, Members: l.Members, Static: l.Static, ProxyProtocol: l.ProxyProtocol}
-		if l.Filter != nil {
-			rt.Permit = l.Permits
-		}
-		r.Routes = append(r.Routes, rt)
-	}
-	return r, nil
+	return r.ACL.Name
+}
+
+// permits is the per-connection ACL check: first match, implicit deny.
+func (r Route) permits(src netip.AddrPort) bool {
+	return r.ACL == nil || r.ACL.Permits(src, r.Listen)
 }

@@ -1,5 +1,7 @@
-// Package forward runs the gateway's listener plan in userspace: it accepts
-// TCP connections on outside addresses, picks the inside host (a rotary pool
+// Package forward is the userspace datapath: Compile derives a listener
+// plan from the IOS model (one socket per outside address and port, which is
+// why it refuses destinations it cannot list), and Server accepts TCP
+// connections on those addresses, picks the inside host (a rotary pool
 // member round-robin, or a static map), and splices bytes both ways.
 //
 // The data path is two goroutines per flow, each a (*net.TCPConn).ReadFrom
@@ -14,13 +16,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/rotary-ftp/rotary/internal/nat"
+	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
 
 // ErrServerClosed is returned by Reload after Shutdown or Close.
@@ -32,9 +37,10 @@ const DefaultMaxFlows = 8192
 
 // Server runs Rules. Its zero value is ready to Start.
 type Server struct {
-	// ErrorLog receives one line per refused or failed connection and per
-	// member state change; nil means log.Default().
-	ErrorLog *log.Logger
+	// Logger receives one line per failed connection and per member state
+	// change; nil means slog.Default(). A source the ACL denies is counted
+	// (a miss), not logged: a scan would flood the log.
+	Logger *slog.Logger
 	// MaxFlows bounds concurrent flows; connections past it are closed at
 	// once (counted as misses). 0 means DefaultMaxFlows.
 	MaxFlows int
@@ -74,18 +80,43 @@ type boundRoute struct {
 	pool *pool
 }
 
-func (s *Server) logf(format string, args ...any) {
-	l := s.ErrorLog
-	if l == nil {
-		l = log.Default()
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
 	}
-	l.Printf("gateway: "+format, args...)
+	return slog.Default()
 }
 
-// Start opens a listener for every route and serves them in the background.
-// If any outside address cannot be opened, nothing is left open and the
-// error names it.
-func (s *Server) Start(r *Rules) error {
+var _ nat.Datapath = (*Server)(nil)
+
+// Name is the datapath's name in plans and logs: "userspace".
+func (s *Server) Name() string { return DatapathName }
+
+// Compile is the package's Compile as nat.Datapath asks for it.
+func (s *Server) Compile(cfg *ios.Config) (nat.Program, error) {
+	r, err := Compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func rulesOf(p nat.Program) (*Rules, error) {
+	r, ok := p.(*Rules)
+	if !ok || r == nil {
+		return nil, fmt.Errorf("forward: cannot run a %T: the userspace datapath runs the *Rules of forward.Compile", p)
+	}
+	return r, nil
+}
+
+// Start opens a listener for every route of p (the *Rules of Compile, or
+// built by hand) and serves them in the background. If any outside address
+// cannot be opened, nothing is left open and the error names it.
+func (s *Server) Start(p nat.Program) error {
+	r, err := rulesOf(p)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	if s.started {
 		s.mu.Unlock()
@@ -117,7 +148,11 @@ func (s *Server) Start(r *Rules) error {
 // those no longer in the rules close, the rest stay open with their new
 // target. Established flows are not touched. When a new listener cannot be
 // opened the old rules stay in force and the error names the address.
-func (s *Server) Reload(r *Rules) error {
+func (s *Server) Reload(p nat.Program) error {
+	r, err := rulesOf(p)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started || s.closing {
@@ -213,7 +248,7 @@ func (s *Server) serve(l *listener) {
 			}
 			// Out of fds or similar: back off as net/http does rather than spin.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.logf("accept on %s: %v; retrying in %v", l.ln.Addr(), err, backoff)
+			s.logger().Warn("accept failed; retrying", "listener", l.ln.Addr().String(), "err", err, "delay", backoff)
 			select {
 			case <-time.After(backoff):
 				continue

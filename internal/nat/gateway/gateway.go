@@ -1,6 +1,7 @@
 // Package gateway is the `rotary gateway` process: it loads the IOS file,
-// runs it with forward.Server, serves the show commands on the admin
-// endpoint, reloads on SIGHUP and drains on SIGTERM.
+// runs it on a nat.Datapath (the userspace forwarder, forward.Server),
+// serves the show commands on the admin endpoint, reloads on SIGHUP and
+// drains on SIGTERM. It knows no datapath's concrete type.
 package gateway
 
 import (
@@ -8,15 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/admin"
-	"github.com/rotary-ftp/rotary/internal/nat/forward"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
 
@@ -27,12 +27,16 @@ const DefaultDrainTimeout = 30 * time.Second
 type Options struct {
 	ConfigPath string
 	Parse      ios.ParseOptions
+	// Datapath runs the configuration (required): Run starts it with the
+	// Program it compiled and gives it each reloaded file to compile.
+	Datapath nat.Datapath
 	// AdminAddr is the loopback address of the show endpoint; "" turns it off.
 	AdminAddr string
 	// DrainTimeout bounds the wait for flows on stop; 0 means DefaultDrainTimeout.
 	DrainTimeout time.Duration
-	// Log receives the gateway's messages; nil means log.Default().
-	Log *log.Logger
+	// Logger receives the gateway's messages (the datapath logs to its own
+	// Logger); nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Load reads and parses the IOS file at path. Parse problems are *ios.Error.
@@ -48,43 +52,48 @@ func Load(path string, opts ios.ParseOptions) (*ios.Config, []ios.Warning, error
 // Gateway is a running gateway; it is the admin endpoint's Source.
 type Gateway struct {
 	opts Options
-	log  *log.Logger
-	srv  *forward.Server
+	log  *slog.Logger
+	dp   nat.Datapath
 	cfg  atomic.Pointer[ios.Config]
 }
 
-func (g *Gateway) Translations() []forward.Translation { return g.srv.Translations() }
-func (g *Gateway) Statistics() forward.Statistics      { return g.srv.Statistics() }
-func (g *Gateway) Config() *ios.Config                 { return g.cfg.Load() }
+func (g *Gateway) Translations() []nat.Translation { return g.dp.Translations() }
+func (g *Gateway) Statistics() nat.Statistics      { return g.dp.Statistics() }
+func (g *Gateway) Config() *ios.Config             { return g.cfg.Load() }
 
-// Run runs cfg until ctx is done, then drains. Each value on reload re-reads
-// opts.ConfigPath: new listeners open, removed ones close, established flows
-// continue; a file that does not parse leaves the running rules in place.
-func Run(ctx context.Context, opts Options, cfg *ios.Config, reload <-chan os.Signal) error {
-	g := &Gateway{opts: opts, log: opts.Log, srv: &forward.Server{ErrorLog: opts.Log}}
+// Run runs prog, which opts.Datapath compiled from cfg, until ctx is done,
+// then drains. Each value on reload re-reads opts.ConfigPath: new listeners
+// open, removed ones close, established flows continue; a file that does
+// not parse or compile leaves the running program in place.
+func Run(ctx context.Context, opts Options, cfg *ios.Config, prog nat.Program, reload <-chan os.Signal) error {
+	if opts.Datapath == nil {
+		return errors.New("gateway: Options.Datapath is nil")
+	}
+	g := &Gateway{opts: opts, log: opts.Logger, dp: opts.Datapath}
 	if g.log == nil {
-		g.log = log.Default()
+		g.log = slog.Default()
 	}
-	rules, err := forward.Compile(cfg)
-	if err != nil {
-		return err
-	}
-	if err := g.srv.Start(rules); err != nil {
+	if err := g.dp.Start(prog); err != nil {
 		return err
 	}
 	g.cfg.Store(cfg)
-	g.logPlan(cfg)
 	var adminSrv *http.Server
+	adminURL := "off"
 	if opts.AdminAddr != "" {
 		ln, err := admin.Listen(opts.AdminAddr)
 		if err != nil {
-			g.srv.Close()
+			g.dp.Close()
 			return err
 		}
-		adminSrv = &http.Server{Handler: admin.Handler(g), ReadHeaderTimeout: 5 * time.Second, ErrorLog: g.log}
+		adminSrv = &http.Server{Handler: admin.Handler(g), ReadHeaderTimeout: 5 * time.Second,
+			ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
 		go adminSrv.Serve(ln)
-		g.log.Printf("gateway: show commands on http://%s/show/{translations,statistics}", ln.Addr())
+		adminURL = fmt.Sprintf("http://%s/show/{translations,statistics}", ln.Addr())
 	}
+	g.logPlan(prog)
+	// The startup line: everything is open once it is written.
+	g.log.Info("gateway running", "config", opts.ConfigPath, "datapath", g.dp.Name(),
+		"listeners", g.dp.Statistics().Listeners, "admin", adminURL)
 	for {
 		select {
 		case <-reload:
@@ -95,36 +104,46 @@ func Run(ctx context.Context, opts Options, cfg *ios.Config, reload <-chan os.Si
 	}
 }
 
-func (g *Gateway) logPlan(cfg *ios.Config) {
-	plan, err := cfg.Plan()
-	if err != nil {
-		return
+// logPlan writes the program one line per plan line, as --print-plan
+// lists it, with the IOS line each comes from.
+func (g *Gateway) logPlan(prog nat.Program) {
+	for _, l := range prog.Plan() {
+		attrs := []any{"outside", l.Range(), "target", l.Target(), "datapath", l.Datapath, "line", l.Line}
+		if l.ProxyProtocol != 0 {
+			attrs = append(attrs, "proxy-protocol", fmt.Sprintf("v%d", l.ProxyProtocol))
+		}
+		if l.FilteredBy != "" {
+			attrs = append(attrs, "sources-filtered-by", "list "+l.FilteredBy)
+		}
+		g.log.Info("plan", attrs...)
 	}
-	for _, line := range strings.Split(strings.TrimSuffix(plan.String(), "\n"), "\n") {
-		g.log.Printf("gateway: %s", line)
+}
+
+func (g *Gateway) logWarnings(ws []ios.Warning) {
+	for _, w := range ws {
+		g.log.Warn("configuration warning", "at", fmt.Sprintf("%s:%d:%d", w.File, w.Line, w.Column), "warning", w.Message)
 	}
 }
 
 func (g *Gateway) reload() {
 	cfg, warnings, err := Load(g.opts.ConfigPath, g.opts.Parse)
-	for _, w := range warnings {
-		g.log.Print(w)
-	}
+	g.logWarnings(warnings)
 	if err != nil {
-		g.log.Printf("gateway: reload failed, the running configuration stays: %v", err)
+		g.log.Error("reload refused; the running configuration stays", "err", err)
 		return
 	}
-	rules, err := forward.Compile(cfg)
+	prog, err := g.dp.Compile(cfg)
 	if err == nil {
-		err = g.srv.Reload(rules)
+		g.logWarnings(prog.Warnings())
+		err = g.dp.Reload(prog)
 	}
 	if err != nil {
-		g.log.Printf("gateway: reload failed, the running configuration stays: %v", err)
+		g.log.Error("reload refused; the running configuration stays", "err", err)
 		return
 	}
 	g.cfg.Store(cfg)
-	g.log.Printf("gateway: reloaded %s", g.opts.ConfigPath)
-	g.logPlan(cfg)
+	g.log.Info("configuration reloaded", "config", g.opts.ConfigPath, "datapath", g.dp.Name())
+	g.logPlan(prog)
 }
 
 func (g *Gateway) drain(adminSrv *http.Server) error {
@@ -132,22 +151,25 @@ func (g *Gateway) drain(adminSrv *http.Server) error {
 	if d <= 0 {
 		d = DefaultDrainTimeout
 	}
-	n := g.srv.Statistics().Dynamic
-	g.log.Printf("gateway: stopping: listeners closed, draining %d flows for up to %v", n, d)
+	g.log.Info("stopping: closing the listeners, letting flows finish", "flows", g.dp.Statistics().Dynamic, "drain", d)
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	err := g.srv.Shutdown(ctx)
+	err := g.dp.Shutdown(ctx)
 	if adminSrv != nil {
 		adminSrv.Close()
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		g.log.Printf("gateway: drain timeout: closed the remaining flows")
-		return nil
+		g.log.Warn("drain time over; closed the remaining flows", "drain", d)
+		err = nil
+	}
+	if err == nil {
+		g.log.Info("stopped")
 	}
 	return err
 }
 
-// PrintWarnings writes parse warnings one per line.
+// PrintWarnings writes parse and compile warnings one per line, as the
+// command line shows them before the gateway starts.
 func PrintWarnings(w io.Writer, ws []ios.Warning) {
 	for _, x := range ws {
 		fmt.Fprintln(w, x)

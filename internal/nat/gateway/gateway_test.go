@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/nat/admin"
+	"github.com/rotary-ftp/rotary/internal/nat/forward"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 	"github.com/rotary-ftp/rotary/internal/syncbuf"
 )
@@ -96,17 +97,22 @@ func TestRunReloadDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dp := &forward.Server{Logger: slog.New(slog.DiscardHandler)}
+	prog, err := dp.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	logs := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reload := make(chan os.Signal, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{ConfigPath: path, AdminAddr: adminAddr, DrainTimeout: 5 * time.Second, Log: log.New(logs, "", 0)}, cfg, reload)
+		done <- Run(ctx, Options{ConfigPath: path, Datapath: dp, AdminAddr: adminAddr, DrainTimeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(logs, nil))}, cfg, prog, reload)
 	}()
 	a1 := fmt.Sprintf("127.0.0.2:%d", p1)
 	a2 := fmt.Sprintf("127.0.0.2:%d", p2)
-	if !waitFor(5*time.Second, func() bool { return canDial(a1) }) {
+	if !logs.WaitForText(10*time.Second, `msg="gateway running"`) || !canDial(a1) {
 		t.Fatalf("gateway not listening on %s; log:\n%s", a1, logs)
 	}
 	flow, err := net.Dial("tcp", a1)
@@ -117,28 +123,30 @@ func TestRunReloadDrain(t *testing.T) {
 	flow.SetDeadline(time.Now().Add(20 * time.Second))
 	echoOnce(t, flow, "hello")
 
+	// The dial that saw the listener was a flow too; it ends by itself.
+	const want = "Total active translations: 2 (1 static, 1 dynamic; 2 extended)"
 	var stats string
-	waitFor(5*time.Second, func() bool {
+	waitFor(10*time.Second, func() bool {
 		stats, err = admin.Fetch(ctx, adminAddr, "statistics")
-		return err == nil
+		return err == nil && strings.HasPrefix(stats, want)
 	})
-	if err != nil || !strings.HasPrefix(stats, "Total active translations: 2 (1 static, 1 dynamic; 2 extended)") {
+	if err != nil || !strings.HasPrefix(stats, want) {
 		t.Fatalf("statistics (%v):\n%s", err, stats)
 	}
 
 	write(static(p2))
 	reload <- os.Interrupt
-	if !waitFor(5*time.Second, func() bool { return canDial(a2) && !canDial(a1) }) {
+	if !logs.WaitForText(10*time.Second, `msg="configuration reloaded"`) || !canDial(a2) || canDial(a1) {
 		t.Fatalf("reload did not move the listener; log:\n%s", logs)
 	}
 	echoOnce(t, flow, "after reload")
 
 	write("ip nat pool broken 127.0.0.1 127.0.0.1 prefix-length 32 type match-host\n")
 	reload <- os.Interrupt
-	if !waitFor(5*time.Second, func() bool { return strings.Contains(logs.String(), "reload failed") }) {
+	if !logs.WaitForText(10*time.Second, `msg="reload refused; the running configuration stays"`) {
 		t.Fatalf("broken reload not reported; log:\n%s", logs)
 	}
-	if !strings.Contains(logs.String(), `gw.ios:1:62: unexpected "match-host"`) {
+	if !strings.Contains(logs.String(), `gw.ios:1:62: unexpected \"match-host\"`) {
 		t.Errorf("reload error lacks the position; log:\n%s", logs)
 	}
 	if !canDial(a2) {
@@ -146,8 +154,20 @@ func TestRunReloadDrain(t *testing.T) {
 	}
 
 	cancel()
-	time.Sleep(50 * time.Millisecond)
-	echoOnce(t, flow, "draining") // the flow outlives the stop signal
+	// The drain has begun once the listener refuses; the flow must outlive
+	// it, and Run must wait for the flow.
+	if !waitFor(10*time.Second, func() bool { return !canDial(a2) }) {
+		t.Fatalf("still listening after stop; log:\n%s", logs)
+	}
+	echoOnce(t, flow, "draining")
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned (%v) while a flow was still open", err)
+	default:
+	}
+	if !strings.Contains(logs.String(), `msg="stopping: closing the listeners, letting flows finish"`) {
+		t.Errorf("stop not logged; log:\n%s", logs)
+	}
 	flow.Close()
 	select {
 	case err := <-done:
@@ -157,8 +177,8 @@ func TestRunReloadDrain(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after the last flow closed")
 	}
-	if canDial(a2) {
-		t.Fatal("still listening after stop")
+	if !strings.Contains(logs.String(), "msg=stopped") {
+		t.Errorf("clean stop not logged; log:\n%s", logs)
 	}
 }
 
@@ -173,7 +193,12 @@ func TestRunPortInUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Run(context.Background(), Options{Log: log.New(io.Discard, "", 0)}, cfg, nil)
+	dp := &forward.Server{Logger: slog.New(slog.DiscardHandler)}
+	prog, err := dp.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Run(context.Background(), Options{Datapath: dp, Logger: slog.New(slog.DiscardHandler)}, cfg, prog, nil)
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("outside address 127.0.0.2:%d", port)) {
 		t.Fatalf("Run = %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"strconv"
 )
 
@@ -38,26 +39,33 @@ func (m AddrMatch) Match(a netip.Addr) bool {
 	return u32(a)&^w == u32(m.Address)&^w
 }
 
-// count is how many addresses the set names (0 for any: unbounded).
-func (m AddrMatch) count() int {
+// Count is how many addresses the set names; `any` is the whole IPv4
+// space, 1<<32.
+func (m AddrMatch) Count() uint64 {
 	if m.Any {
-		return 0
+		return 1 << 32
 	}
 	return 1 << bits.OnesCount32(u32(m.Wildcard))
 }
 
-// addresses enumerates the set; callers check count first.
-func (m AddrMatch) addresses() []netip.Addr {
-	w := u32(m.Wildcard)
-	base := u32(m.Address) &^ w
+// Addresses enumerates the set in ascending order. It allocates Count()
+// addresses, so callers bound Count first.
+func (m AddrMatch) Addresses() []netip.Addr {
+	var w, base uint32
+	if m.Any {
+		w = ^uint32(0)
+	} else {
+		w = u32(m.Wildcard)
+		base = u32(m.Address) &^ w
+	}
 	var free []uint
 	for i := uint(0); i < 32; i++ {
 		if w&(1<<i) != 0 {
 			free = append(free, i)
 		}
 	}
-	out := make([]netip.Addr, 0, 1<<len(free))
-	for k := 0; k < 1<<len(free); k++ {
+	out := make([]netip.Addr, 0, m.Count())
+	for k := uint64(0); k < 1<<len(free); k++ {
 		v := base
 		for j, bit := range free {
 			if k&(1<<j) != 0 {
@@ -127,30 +135,34 @@ func (m PortMatch) Match(p uint16) bool {
 	return false
 }
 
-// listPorts enumerates the set of listenable ports (1-65535), or explains why it cannot.
-func (m PortMatch) listPorts() ([]uint16, string) {
-	var out []uint16
+// List enumerates the ports of the set that a TCP socket can use (1-65535),
+// each once: eq's in the order written, as IOS shows them, the others in
+// ascending order (up to 65535 of them for neq, gt or no operator).
+func (m PortMatch) List() []uint16 {
+	lo, hi := 1, 65535
 	switch m.Op {
-	case "":
-		return nil, "no destination port operator means every port; name the ports with eq, range or lt"
-	case "neq", "gt":
-		return nil, fmt.Sprintf("%q has no upper bound; name the ports with eq, range or lt", m.Op)
 	case "eq":
+		var out []uint16
 		for _, p := range m.Ports {
-			if p != 0 {
+			if p != 0 && !slices.Contains(out, p) {
 				out = append(out, p)
 			}
 		}
+		return out
 	case "lt":
-		for p := 1; p < int(m.Ports[0]); p++ {
-			out = append(out, uint16(p))
-		}
+		hi = int(m.Ports[0]) - 1
+	case "gt":
+		lo = int(m.Ports[0]) + 1
 	case "range":
-		for p := max(int(m.Ports[0]), 1); p <= int(m.Ports[1]); p++ {
+		lo, hi = max(int(m.Ports[0]), 1), int(m.Ports[1])
+	}
+	var out []uint16
+	for p := lo; p <= hi; p++ {
+		if m.Match(uint16(p)) {
 			out = append(out, uint16(p))
 		}
 	}
-	return out, ""
+	return out
 }
 
 // Permits evaluates the list for a connection from src to dst the way IOS
@@ -162,6 +174,69 @@ func (a *ACL) Permits(src, dst netip.AddrPort) bool {
 		}
 	}
 	return false
+}
+
+// Decision is what an access list decides for one destination over every
+// possible source.
+type Decision int
+
+const (
+	// DeniesAll: no source is permitted; IOS would not translate the
+	// destination at all.
+	DeniesAll Decision = iota
+	// PermitsAll: every source is permitted.
+	PermitsAll
+	// BySource: the answer depends on the source, so Permits must be
+	// evaluated for each connection.
+	BySource
+)
+
+func (d Decision) String() string {
+	switch d {
+	case DeniesAll:
+		return "denies all"
+	case PermitsAll:
+		return "permits all"
+	case BySource:
+		return "by source"
+	}
+	return fmt.Sprintf("Decision(%d)", int(d))
+}
+
+// Decide evaluates the list for destination dst over every source, first
+// match with the implicit deny at the end. An entry that matches only some
+// sources (a source address or port) makes the answer BySource unless a
+// later entry decides for the rest; BySource is also the answer where
+// entries shadow each other in ways the walk does not see, so it errs
+// towards evaluating per connection, never towards permitting.
+func (a *ACL) Decide(dst netip.AddrPort) Decision {
+	permitSome, bySource := false, false
+	for _, e := range a.Entries {
+		if !e.Dest.Match(dst.Addr()) || !e.DestPort.Match(dst.Port()) {
+			continue
+		}
+		everySource := e.Source.Any && e.SourcePort.Op == ""
+		switch {
+		case e.Action == Permit && everySource:
+			if bySource {
+				return BySource
+			}
+			return PermitsAll
+		case e.Action == Permit:
+			permitSome, bySource = true, true
+		case everySource:
+			if permitSome {
+				return BySource
+			}
+			return DeniesAll
+		default:
+			bySource = true
+		}
+	}
+	if permitSome {
+		return BySource
+	}
+	return DeniesAll
 }
 
 func (e *ACLEntry) matches(src, dst netip.AddrPort) bool {

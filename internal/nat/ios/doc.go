@@ -30,14 +30,21 @@
 // SRC and DST are `any`, `host A` or `A WILDCARD`; the port operators are
 // eq, neq, lt, gt and range, with numbers or IOS port names (ftp, www, ...).
 //
+// Parse checks syntax and references only. What a datapath can run of a
+// valid model is the datapath's own check (forward.Compile for userspace),
+// so later renderers and a kernel datapath see every configuration IOS
+// accepts. The data-only helpers they share live here: ACL.Permits and
+// ACL.Decide (first match, implicit deny), AddrMatch.Count/Addresses,
+// PortMatch.List, Config.OnInterface/CheckOutside.
+//
 // # Where the gateway differs from IOS
 //
-// IOS translates packets; the gateway accepts TCP connections, so it must
-// listen on concrete (address, port) pairs. Three consequences:
+// IOS translates packets; the userspace gateway accepts TCP connections, so
+// it must listen on concrete (address, port) pairs:
 //
 //   - A destination-list ACL must name a finite destination set: a permit
 //     entry with DST `any`, or a destination port of `gt`, `neq` or no port at
-//     all, is rejected. `lt` is accepted (1..N-1).
+//     all, is refused by forward.Compile. `lt` is accepted (1..N-1).
 //   - "deny" means no listener. In IOS a denied packet is simply not
 //     translated and is routed on untouched; the gateway has nothing to route it
 //     to, so the port stays closed. An entry that denies only some sources keeps

@@ -83,8 +83,11 @@ type ACLEntry struct {
 	Dest       AddrMatch `json:"destination"`
 	DestPort   PortMatch `json:"destination_port,omitzero"`
 	Pos        Pos       `json:"pos"`
-	destPos    Pos       // the DST token, for "cannot be listed" errors
-	portPos    Pos       // the destination port operator, or the end of the line
+	// DestPos and PortPos place a datapath's errors about the destination
+	// (the DST token; the destination port operator, or the end of the line
+	// when there is none). The model's JSON keeps one position per statement.
+	DestPos Pos `json:"-"`
+	PortPos Pos `json:"-"`
 }
 
 // DestinationRule is `ip nat inside destination list ACL pool POOL`.
@@ -92,8 +95,8 @@ type DestinationRule struct {
 	ACL     string `json:"access_list"`
 	Pool    string `json:"pool"`
 	Pos     Pos    `json:"pos"`
-	aclPos  Pos
-	poolPos Pos
+	ACLPos  Pos    `json:"-"` // the ACL token
+	PoolPos Pos    `json:"-"` // the POOL token
 }
 
 // StaticMap is `ip nat inside source static tcp LOCAL LPORT GLOBAL GPORT [extendable]`.
@@ -151,7 +154,7 @@ type ProxyProtocol struct {
 	Static  bool           `json:"static,omitempty"`
 	Global  netip.AddrPort `json:"global,omitzero"` // one static map; zero means all of them
 	Pos     Pos            `json:"pos"`
-	namePos Pos
+	NamePos Pos            `json:"-"` // the pool name, or the GLOBAL address
 }
 
 // HealthCheck is `rotary health-check interval SECONDS|off`.
@@ -197,6 +200,5 @@ const (
 	MaxFileBytes   = 1 << 20
 	MaxLineBytes   = 4096
 	MaxPoolMembers = 4096
-	MaxListeners   = 4096
 	MaxACLEntries  = 4096
 )

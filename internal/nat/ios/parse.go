@@ -23,8 +23,12 @@ type ParseOptions struct {
 }
 
 // Parse reads an IOS NAT configuration named name (used in messages) and
-// returns its model. It fails with an *Error on the first problem; the model
-// it returns has passed every check, including deriving the listener plan.
+// returns its model. It fails with an *Error on the first problem of syntax
+// or reference: every name a statement uses is defined, nothing is defined
+// twice, and inside hosts are on `ip nat inside` interfaces. What a
+// datapath can run of a valid model is the datapath's check (the userspace
+// forwarder needs listable destinations; see package forward), so a
+// renderer or a kernel datapath sees every configuration IOS would accept.
 func Parse(name string, r io.Reader, opts ParseOptions) (*Config, []Warning, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
 	if err != nil {
@@ -388,8 +392,8 @@ func (p *parser) destination(c *cursor) error {
 	p.cfg.DestinationRules = append(p.cfg.DestinationRules, &DestinationRule{
 		ACL: aclTok.s, Pool: poolTok.s,
 		Pos:     Pos{c.l.num, c.l.toks[0].col},
-		aclPos:  Pos{c.l.num, aclTok.col},
-		poolPos: Pos{c.l.num, poolTok.col},
+		ACLPos:  Pos{c.l.num, aclTok.col},
+		PoolPos: Pos{c.l.num, poolTok.col},
 	})
 	return nil
 }
@@ -578,14 +582,14 @@ func (p *parser) aclEntry(c *cursor, acl *ACL, seq int) error {
 		return err
 	}
 	if c.i < len(c.l.toks) {
-		e.destPos = Pos{c.l.num, c.l.toks[c.i].col}
+		e.DestPos = Pos{c.l.num, c.l.toks[c.i].col}
 	}
 	if e.Dest, err = p.addrMatch(c, "a destination (any, host A, or A WILDCARD)"); err != nil {
 		return err
 	}
-	e.portPos = Pos{c.l.num, len(c.l.text) + 1}
+	e.PortPos = Pos{c.l.num, len(c.l.text) + 1}
 	if c.i < len(c.l.toks) {
-		e.portPos = Pos{c.l.num, c.l.toks[c.i].col}
+		e.PortPos = Pos{c.l.num, c.l.toks[c.i].col}
 	}
 	if e.DestPort, err = p.portMatch(c); err != nil {
 		return err
@@ -763,7 +767,7 @@ func (p *parser) rotary(c *cursor, first token) error {
 		if err != nil {
 			return err
 		}
-		pp.Pool, pp.namePos = t.s, Pos{c.l.num, t.col}
+		pp.Pool, pp.NamePos = t.s, Pos{c.l.num, t.col}
 	} else {
 		pp.Static = true
 		if c.more() {
@@ -775,7 +779,7 @@ func (p *parser) rotary(c *cursor, first token) error {
 			if err != nil {
 				return err
 			}
-			pp.Global, pp.namePos = netip.AddrPortFrom(a, port), Pos{c.l.num, at.col}
+			pp.Global, pp.NamePos = netip.AddrPortFrom(a, port), Pos{c.l.num, at.col}
 		}
 	}
 	if err := c.end(); err != nil {
@@ -785,8 +789,8 @@ func (p *parser) rotary(c *cursor, first token) error {
 	return nil
 }
 
-// finish resolves names across the file, checks the interfaces, and derives
-// the listener plan so that every run-time problem is a parse-time error.
+// finish resolves names across the file and checks the inside hosts
+// against the interfaces.
 func (p *parser) finish() error {
 	errAt := func(pos Pos, tok, expected, detail string) error {
 		return &Error{File: p.file, Line: pos.Line, Column: pos.Column, Token: tok, Expected: expected, Detail: detail}
@@ -794,19 +798,19 @@ func (p *parser) finish() error {
 	usedACL, usedPool := map[string]bool{}, map[string]bool{}
 	for _, r := range p.cfg.DestinationRules {
 		if p.acls[r.ACL] == nil {
-			return errAt(r.aclPos, r.ACL, "an access list defined in this file", "")
+			return errAt(r.ACLPos, r.ACL, "an access list defined in this file", "")
 		}
 		if p.pools[r.Pool] == nil {
-			return errAt(r.poolPos, r.Pool, "a pool defined in this file", "")
+			return errAt(r.PoolPos, r.Pool, "a pool defined in this file", "")
 		}
 		usedACL[r.ACL], usedPool[r.Pool] = true, true
 	}
 	for _, pp := range p.cfg.Rotary.ProxyProtocol {
 		if pp.Pool != "" && p.pools[pp.Pool] == nil {
-			return errAt(pp.namePos, pp.Pool, "a pool defined in this file", "")
+			return errAt(pp.NamePos, pp.Pool, "a pool defined in this file", "")
 		}
 		if pp.Global.IsValid() && !slices.ContainsFunc(p.cfg.StaticMaps, func(s *StaticMap) bool { return s.Global == pp.Global }) {
-			return errAt(pp.namePos, pp.Global.Addr().String(), "the inside global address and port of an ip nat inside source static line", "")
+			return errAt(pp.NamePos, pp.Global.Addr().String(), "the inside global address and port of an ip nat inside source static line", "")
 		}
 	}
 	for _, a := range p.cfg.ACLs {
@@ -821,63 +825,5 @@ func (p *parser) finish() error {
 				Message: fmt.Sprintf("pool %s is not used by any ip nat inside destination rule", pl.Name)})
 		}
 	}
-	plan, err := p.cfg.Plan()
-	if err != nil {
-		return err
-	}
-	opened := map[int]bool{}
-	for _, l := range plan.Listeners {
-		opened[l.Line] = true
-	}
-	for _, r := range p.cfg.DestinationRules {
-		if !opened[r.Pos.Line] {
-			p.warnings = append(p.warnings, Warning{File: p.file, Line: r.Pos.Line, Column: r.Pos.Column,
-				Message: fmt.Sprintf("access list %s denies every destination it names: this rule opens no listener", r.ACL)})
-		}
-	}
-	return p.checkInterfaces(plan)
-}
-
-// checkInterfaces holds the addresses to the interface blocks, when there
-// are any: outside addresses the gateway listens on must be on an `ip nat
-// outside` interface, and the inside hosts on an `ip nat inside` one.
-func (p *parser) checkInterfaces(plan *Plan) error {
-	if len(p.cfg.Interfaces) == 0 {
-		return nil
-	}
-	on := func(role string, a netip.Addr) bool {
-		for _, ifc := range p.cfg.Interfaces {
-			if ifc.NAT != role {
-				continue
-			}
-			for _, pfx := range ifc.Addresses {
-				if pfx.Contains(a) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	for _, l := range plan.Listeners {
-		if !on("outside", l.Address.Addr()) {
-			return &Error{File: p.file, Line: l.Line, Column: 1, Token: l.Address.Addr().String(),
-				Expected: "an address on an interface with ip nat outside",
-				Detail:   "the gateway listens on outside addresses; add it to an outside interface or remove the interface blocks"}
-		}
-	}
-	for _, pl := range p.cfg.Pools {
-		for _, a := range []netip.Addr{pl.Start, pl.End} {
-			if !on("inside", a) {
-				return &Error{File: p.file, Line: pl.Pos.Line, Column: pl.Pos.Column, Token: a.String(),
-					Expected: "an address on an interface with ip nat inside", Detail: "pool members are inside hosts"}
-			}
-		}
-	}
-	for _, s := range p.cfg.StaticMaps {
-		if !on("inside", s.Local.Addr()) {
-			return &Error{File: p.file, Line: s.Pos.Line, Column: s.Pos.Column, Token: s.Local.Addr().String(),
-				Expected: "an address on an interface with ip nat inside", Detail: "the inside local address is an inside host"}
-		}
-	}
-	return nil
+	return p.cfg.checkInside()
 }

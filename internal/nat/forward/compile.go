@@ -1,0 +1,206 @@
+package forward
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/rotary-ftp/rotary/internal/nat"
+	"github.com/rotary-ftp/rotary/internal/nat/ios"
+)
+
+// DatapathName is what --print-plan and the logs call this datapath.
+const DatapathName = "userspace"
+
+// MaxListeners bounds the listening sockets of one configuration: each
+// outside (address, port) is a socket and an accept goroutine.
+const MaxListeners = 4096
+
+// Compile derives the userspace listener plan from a parsed IOS model: one
+// Route per (outside address, port). Each destination rule's ACL is
+// evaluated first-match, with the implicit deny at the end, for every
+// (address, port) its permit entries name; a pair where a deny wins for
+// every source gets no listener (IOS would route it untouched; there is
+// nothing to route it to here). What userspace cannot run is an *ios.Error
+// at the statement that asks for it: two rules claiming one outside
+// (address, port), a permitted destination set that cannot be listed (DST
+// any; a destination port of gt, neq or none), more than MaxListeners
+// listeners, an outside address not on an `ip nat outside` interface.
+func Compile(c *ios.Config) (*Rules, error) {
+	errAt := func(pos ios.Pos, tok, expected, detail string) error {
+		return &ios.Error{File: c.File, Line: pos.Line, Column: pos.Column, Token: tok, Expected: expected, Detail: detail}
+	}
+	r := &Rules{
+		DialTimeout:    c.Timeouts.Syn.Duration(),
+		IdleTimeout:    c.Timeouts.TCP.Duration(),
+		FinTimeout:     c.Timeouts.FinRst.Duration(),
+		HealthInterval: c.Rotary.HealthInterval(),
+	}
+	claimed := map[netip.AddrPort]string{}
+	claim := func(ap netip.AddrPort, by string, pos ios.Pos) error {
+		if prev, ok := claimed[ap]; ok {
+			return errAt(pos, ap.String(), "an outside address and port no other rule uses", fmt.Sprintf("%s is already taken by %s", ap, prev))
+		}
+		claimed[ap] = fmt.Sprintf("%s (line %d)", by, pos.Line)
+		if len(claimed) > MaxListeners {
+			return errAt(pos, ap.String(), fmt.Sprintf("at most %d listeners in all", MaxListeners), "each outside address and port is one listening socket")
+		}
+		return nil
+	}
+	for _, s := range c.StaticMaps {
+		if err := claim(s.Global, "ip nat inside source static", s.Pos); err != nil {
+			return nil, err
+		}
+		r.Routes = append(r.Routes, Route{Listen: s.Global, Static: s.Local, Line: s.Pos.Line,
+			ProxyProtocol: c.Rotary.ProxyVersionForStatic(s.Global)})
+	}
+	for _, d := range c.DestinationRules {
+		acl, pool := findACL(c, d.ACL), findPool(c, d.Pool)
+		if acl == nil || pool == nil {
+			return nil, errAt(d.Pos, d.ACL, "an access list and a pool defined in this file", "")
+		}
+		dsts, err := destinations(c, acl, d)
+		if err != nil {
+			return nil, err
+		}
+		members := pool.Members()
+		opened := false
+		for _, dst := range dsts {
+			decision := acl.Decide(dst)
+			if decision == ios.DeniesAll {
+				continue
+			}
+			if err := claim(dst, fmt.Sprintf("ip nat inside destination list %s pool %s", acl.Name, pool.Name), d.Pos); err != nil {
+				return nil, err
+			}
+			rt := Route{Listen: dst, Pool: pool.Name, Members: members, Line: d.Pos.Line,
+				ProxyProtocol: c.Rotary.ProxyVersionForPool(pool.Name)}
+			if decision == ios.BySource {
+				rt.ACL = acl
+			}
+			r.Routes = append(r.Routes, rt)
+			opened = true
+		}
+		if !opened {
+			r.warnings = append(r.warnings, ios.Warning{File: c.File, Line: d.Pos.Line, Column: d.Pos.Column,
+				Message: fmt.Sprintf("access list %s denies every destination it names: this rule opens no listener", d.ACL)})
+		}
+	}
+	slices.SortFunc(r.Routes, func(a, b Route) int {
+		if d := a.Listen.Addr().Compare(b.Listen.Addr()); d != 0 {
+			return d
+		}
+		return cmp.Compare(a.Listen.Port(), b.Listen.Port())
+	})
+	for _, rt := range r.Routes {
+		if err := c.CheckOutside(rt.Listen.Addr(), rt.Line); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// destinations lists every (address, port) that a permit entry of acl
+// names. Userspace listens port by port, so each permit entry must name a
+// finite destination set, and a small one.
+func destinations(c *ios.Config, acl *ios.ACL, d *ios.DestinationRule) ([]netip.AddrPort, error) {
+	seen := map[netip.AddrPort]bool{}
+	var out []netip.AddrPort
+	for _, e := range acl.Entries {
+		if e.Action != ios.Permit {
+			continue
+		}
+		why := fmt.Sprintf("the gateway listens on concrete addresses and ports, so access list %s (used on line %d) must name a finite set of destinations", acl.Name, d.Pos.Line)
+		if e.Dest.Any {
+			return nil, &ios.Error{File: c.File, Line: e.DestPos.Line, Column: e.DestPos.Column, Token: "any",
+				Expected: "host A or A WILDCARD", Detail: why}
+		}
+		if n := e.Dest.Count(); n > MaxListeners {
+			return nil, &ios.Error{File: c.File, Line: e.DestPos.Line, Column: e.DestPos.Column, Token: e.Dest.Address.String(),
+				Expected: "host A or a wildcard naming fewer addresses", Detail: fmt.Sprintf("%s names %d addresses; %s", e.Dest, n, why)}
+		}
+		if bad := unlistablePorts(e.DestPort); bad != "" {
+			return nil, &ios.Error{File: c.File, Line: e.PortPos.Line, Column: e.PortPos.Column, Token: e.DestPort.Op,
+				Expected: "eq, range or lt naming the destination ports", Detail: bad + "; " + why}
+		}
+		ports := e.DestPort.List()
+		if uint64(len(ports))*e.Dest.Count() > MaxListeners {
+			return nil, &ios.Error{File: c.File, Line: e.PortPos.Line, Column: e.PortPos.Column, Token: e.DestPort.Op,
+				Expected: fmt.Sprintf("at most %d destination ports and addresses", MaxListeners),
+				Detail:   "each outside address and port is one listening socket"}
+		}
+		for _, a := range e.Dest.Addresses() {
+			for _, p := range ports {
+				ap := netip.AddrPortFrom(a, p)
+				if !seen[ap] {
+					seen[ap] = true
+					out = append(out, ap)
+				}
+			}
+		}
+		if len(out) > MaxListeners {
+			return nil, &ios.Error{File: c.File, Line: e.Pos.Line, Column: e.Pos.Column, Token: string(e.Action),
+				Expected: fmt.Sprintf("at most %d destination ports and addresses", MaxListeners), Detail: "each outside address and port is one listening socket"}
+		}
+	}
+	return out, nil
+}
+
+// unlistablePorts explains why a destination port match cannot be listened
+// on port by port, or is "" when it can. `lt N` can: ports 1..N-1.
+func unlistablePorts(m ios.PortMatch) string {
+	switch m.Op {
+	case "":
+		return "no destination port operator means every port; name the ports with eq, range or lt"
+	case "neq", "gt":
+		return fmt.Sprintf("%q has no upper bound; name the ports with eq, range or lt", m.Op)
+	}
+	return ""
+}
+
+func findACL(c *ios.Config, name string) *ios.ACL {
+	for _, a := range c.ACLs {
+		if a.Name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+func findPool(c *ios.Config, name string) *ios.Pool {
+	for _, p := range c.Pools {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Plan lists the routes for --print-plan, one line per listener, folding
+// consecutive ports that go to the same pool the same way:
+// "127.0.0.2:5500..5520 -> pool ftp [userspace]".
+func (r *Rules) Plan() []nat.PlanLine {
+	var out []nat.PlanLine
+	rs := r.Routes
+	for i := 0; i < len(rs); {
+		j := i + 1
+		for rs[i].Pool != "" && j < len(rs) && rs[j].Listen.Addr() == rs[i].Listen.Addr() &&
+			rs[j].Pool == rs[i].Pool && rs[j].filteredBy() == rs[i].filteredBy() && rs[j].ProxyProtocol == rs[i].ProxyProtocol &&
+			int(rs[j].Listen.Port()) == int(rs[i].Listen.Port())+(j-i) {
+			j++
+		}
+		rt := rs[i]
+		l := nat.PlanLine{Outside: rt.Listen, Pool: rt.Pool, Static: rt.Static, ProxyProtocol: rt.ProxyProtocol,
+			FilteredBy: rt.filteredBy(), Datapath: DatapathName, Line: rt.Line}
+		if j-i > 1 {
+			l.LastPort = rs[j-1].Listen.Port()
+		}
+		out = append(out, l)
+		i = j
+	}
+	return out
+}
+
+// Warnings are the statements Compile found to have no effect in userspace.
+func (r *Rules) Warnings() []ios.Warning { return r.warnings }
