@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotary-ftp/rotary/internal/adminhttp"
 	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
@@ -93,12 +94,11 @@ func (f fakeSource) Statistics() nat.Statistics      { return nat.Statistics{} }
 func (f fakeSource) Config() *ios.Config             { return f.cfg }
 
 func TestHandlerAndFetch(t *testing.T) {
-	ln, err := Listen("127.0.0.1:0")
+	ln, err := adminhttp.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: Handler(fakeSource{cfg: &ios.Config{}})}
-	go srv.Serve(ln)
+	srv := adminhttp.Serve(ln, Handler(fakeSource{cfg: &ios.Config{}}), nil)
 	defer srv.Close()
 	addr := ln.Addr().String()
 	out, err := Fetch(context.Background(), addr, "translations?verbose=1")
@@ -115,20 +115,19 @@ func TestHandlerAndFetch(t *testing.T) {
 	if _, err := Fetch(context.Background(), addr, "nothing"); err == nil {
 		t.Fatal("unknown show path answered")
 	}
-}
-
-func TestListenLoopbackOnly(t *testing.T) {
-	for _, a := range []string{"0.0.0.0:2180", "192.0.2.1:2180", ":2180", "example.com:2180"} {
-		if ln, err := Listen(a); err == nil {
-			ln.Close()
-			t.Errorf("Listen(%q) accepted a non-loopback address", a)
-		}
+	// A page rebinding its name to 127.0.0.1 cannot read the flows.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/show/translations", nil)
+	req.Host = "rebind.attacker.example"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, a := range []string{"127.0.0.1:0", "localhost:0"} {
-		ln, err := Listen(a)
-		if err != nil {
-			t.Fatalf("Listen(%q): %v", a, err)
-		}
-		ln.Close()
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("foreign Host: status %d, want 403", resp.StatusCode)
+	}
+	ln.Close()
+	if _, err := Fetch(context.Background(), addr, "statistics"); err == nil || !strings.Contains(err.Error(), "no gateway answering") {
+		t.Fatalf("Fetch from a stopped gateway: %v", err)
 	}
 }

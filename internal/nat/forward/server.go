@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -71,7 +70,6 @@ type listener struct {
 	ln     *net.TCPListener
 	route  atomic.Pointer[boundRoute]
 	closed atomic.Bool
-	done   chan struct{}
 }
 
 // boundRoute is a Route with its run-time pool.
@@ -216,7 +214,7 @@ func listen(ctx context.Context, rt Route) (*listener, error) {
 		}
 		return nil, fmt.Errorf("listen on outside address %s (for %s): %w", rt.Listen, rt.target(), err)
 	}
-	return &listener{ln: ln.(*net.TCPListener), done: make(chan struct{})}, nil
+	return &listener{ln: ln.(*net.TCPListener)}, nil
 }
 
 func (l *listener) close() {
@@ -322,5 +320,3 @@ func (s *Server) Close() error {
 	}
 	return err
 }
-
-var _ io.ReaderFrom = (*net.TCPConn)(nil)

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rotary-ftp/rotary/internal/adminhttp"
 	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/admin"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
@@ -80,14 +81,12 @@ func Run(ctx context.Context, opts Options, cfg *ios.Config, prog nat.Program, r
 	var adminSrv *http.Server
 	adminURL := "off"
 	if opts.AdminAddr != "" {
-		ln, err := admin.Listen(opts.AdminAddr)
+		ln, err := adminhttp.Listen(opts.AdminAddr)
 		if err != nil {
 			g.dp.Close()
 			return err
 		}
-		adminSrv = &http.Server{Handler: admin.Handler(g), ReadHeaderTimeout: 5 * time.Second,
-			ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
-		go adminSrv.Serve(ln)
+		adminSrv = adminhttp.Serve(ln, admin.Handler(g), g.log)
 		adminURL = fmt.Sprintf("http://%s/show/{translations,statistics}", ln.Addr())
 	}
 	g.logPlan(prog)
