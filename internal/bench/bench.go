@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rotary-ftp/rotary/internal/ftpclient"
 )
 
 // Workload names, in the order "all" runs them.
@@ -245,7 +247,7 @@ func contains(list []string, s string) bool {
 // runner carries what every workload needs.
 type runner struct {
 	cfg  Config
-	dial dialer
+	dial ftpclient.Dialer
 }
 
 // Run runs the workloads in order. A workload that fails gives a Result with
@@ -268,7 +270,7 @@ func Run(ctx context.Context, cfg Config, workloads []string) ([]Result, error) 
 		if err != nil {
 			return nil, err
 		}
-		r.dial = dialer{addr: netipAddrPort(addr, cfg.Target.Port), user: cfg.Target.User, password: cfg.Target.Password, tls: cfg.TLS}
+		r.dial = ftpclient.Dialer{Addr: netipAddrPort(addr, cfg.Target.Port), TLS: cfg.TLS}
 	}
 	var results []Result
 	for _, w := range workloads {
@@ -308,7 +310,7 @@ func (r *runner) run(ctx context.Context, w string) (res Result) {
 	if r.cfg.Progress != nil {
 		fmt.Fprint(r.cfg.Progress, "\r\033[K")
 	}
-	if errors.Is(err, errTLSRefused) {
+	if errors.Is(err, ftpclient.ErrTLSRefused) {
 		res.Skipped = err.Error()
 		return res
 	}
@@ -320,22 +322,22 @@ func (r *runner) run(ctx context.Context, w string) (res Result) {
 
 // session opens a logged-in control connection in binary mode, in the
 // target folder.
-func (r *runner) session(ctx context.Context) (*ctrl, error) {
-	c, err := r.dial.dial(ctx)
+func (r *runner) session(ctx context.Context) (*ftpclient.Conn, error) {
+	c, err := r.dial.Dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.login(r.dial.user, r.dial.password); err != nil {
-		c.conn.Close()
+	if err := c.Login(r.cfg.Target.User, r.cfg.Target.Password); err != nil {
+		c.Net().Close()
 		return nil, err
 	}
-	if _, _, err := c.must("TYPE I", 2); err != nil {
-		c.conn.Close()
+	if _, _, err := c.Must("TYPE I", 2); err != nil {
+		c.Net().Close()
 		return nil, err
 	}
 	if r.cfg.Target.Dir != "" {
-		if _, _, err := c.must("CWD "+r.cfg.Target.Dir, 2); err != nil {
-			c.conn.Close()
+		if _, _, err := c.Must("CWD "+r.cfg.Target.Dir, 2); err != nil {
+			c.Net().Close()
 			return nil, err
 		}
 	}
@@ -344,8 +346,8 @@ func (r *runner) session(ctx context.Context) (*ctrl, error) {
 
 // sizeOf asks SIZE; it returns -1 for a missing file (or a server without
 // SIZE).
-func sizeOf(c *ctrl, name string) (int64, error) {
-	code, msg, err := c.cmd("SIZE " + name)
+func sizeOf(c *ftpclient.Conn, name string) (int64, error) {
+	code, msg, err := c.Cmd("SIZE " + name)
 	if err != nil {
 		return 0, err
 	}
@@ -360,7 +362,7 @@ func sizeOf(c *ctrl, name string) (int64, error) {
 }
 
 // ensureFile uploads name with size bytes unless it is there with that size.
-func (r *runner) ensureFile(ctx context.Context, c *ctrl, name string, size int64) error {
+func (r *runner) ensureFile(ctx context.Context, c *ftpclient.Conn, name string, size int64) error {
 	have, err := sizeOf(c, name)
 	if err != nil {
 		return err
@@ -375,18 +377,18 @@ func (r *runner) ensureFile(ctx context.Context, c *ctrl, name string, size int6
 }
 
 // stor uploads size bytes to name.
-func (r *runner) stor(ctx context.Context, c *ctrl, name string, size int64, buf []byte) (int64, error) {
-	d, err := c.open(ctx, "STOR "+name)
+func (r *runner) stor(ctx context.Context, c *ftpclient.Conn, name string, size int64, buf []byte) (int64, error) {
+	d, err := c.Open(ctx, "STOR "+name)
 	if err != nil {
 		return 0, err
 	}
-	d.tcp.SetDeadline(time.Now().Add(bigDeadline(size)))
-	n, err := d.fill(size, buf, nil)
+	d.TCP().SetDeadline(time.Now().Add(bigDeadline(size)))
+	n, err := d.Fill(size, buf, nil)
 	if err != nil {
-		c.read("STOR")
+		c.Read("STOR")
 		return n, fmt.Errorf("STOR %s: %w", name, err)
 	}
-	return n, c.finish("STOR " + name)
+	return n, c.Finish("STOR " + name)
 }
 
 // bigDeadline bounds a transfer of size bytes: 2 minutes plus 10 MB/s.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/ftp"
+	"github.com/rotary-ftp/rotary/internal/ftpclient"
 	"github.com/rotary-ftp/rotary/internal/passive"
 	"github.com/rotary-ftp/rotary/internal/storage/local"
 )
@@ -237,21 +238,21 @@ func TestDataGoesToControlHost(t *testing.T) {
 	}()
 	tg, _ := ParseTarget("ftp://u:p@" + l.Addr().String() + "/")
 	addr, _ := tg.Resolve(context.Background(), false)
-	d := dialer{addr: netipAddrPort(addr, tg.Port)}
-	c, err := d.dial(context.Background())
+	d := ftpclient.Dialer{Addr: netipAddrPort(addr, tg.Port)}
+	c, err := d.Dial(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc, err := c.open(context.Background(), "RETR x")
+	dc, err := c.Open(context.Background(), "RETR x")
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := dc.drain(nil, make([]byte, 64), nil)
-	dc.close()
+	n, err := dc.Drain(nil, make([]byte, 64), nil)
+	dc.Close()
 	if err != nil || n != 5 {
 		t.Fatalf("drain = %d, %v", n, err)
 	}
-	if err := c.finish("RETR"); err != nil {
+	if err := c.Finish("RETR"); err != nil {
 		t.Fatal(err)
 	}
 }

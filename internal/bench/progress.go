@@ -31,7 +31,7 @@ func (r *runner) progress(label string) *progress {
 	return p
 }
 
-func (p *progress) add(n int64) {
+func (p *progress) Add(n int64) {
 	if p != nil {
 		p.bytes.Add(n)
 	}

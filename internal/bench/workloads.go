@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rotary-ftp/rotary/internal/ftpclient"
 )
 
 // raw measures the machine's loopback ceiling for RETR: sendfile of a file
@@ -91,8 +93,8 @@ func (r *runner) rawOnce(f *os.File, l net.Listener, sink *os.File, rbuf []byte,
 	}
 	got := make(chan int64, 1)
 	go func() {
-		d := &data{conn: c, tcp: c}
-		n, _ := d.drain(sink, rbuf, prog)
+		d := ftpclient.NewData(c)
+		n, _ := d.Drain(sink, rbuf, prog)
 		c.Close()
 		got <- n
 	}()
@@ -152,7 +154,7 @@ func (r *runner) retrBig(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer c.Close()
 	name := r.cfg.File
 	want := int64(-1)
 	if name == "" {
@@ -171,18 +173,18 @@ func (r *runner) retrBig(ctx context.Context, res *Result) error {
 	buf := make([]byte, 256<<10)
 	return r.repeatBig(ctx, res, func() (int64, time.Duration, error) {
 		t0 := time.Now()
-		d, err := c.open(ctx, "RETR "+name)
+		d, err := c.Open(ctx, "RETR "+name)
 		if err != nil {
 			return 0, 0, err
 		}
-		d.tcp.SetDeadline(time.Now().Add(bigDeadline(r.cfg.Size)))
-		n, err := d.drain(sink, buf, prog)
-		d.close()
+		d.TCP().SetDeadline(time.Now().Add(bigDeadline(r.cfg.Size)))
+		n, err := d.Drain(sink, buf, prog)
+		d.Close()
 		if err != nil {
-			c.read("RETR")
+			c.Read("RETR")
 			return n, 0, fmt.Errorf("RETR %s: %w", name, err)
 		}
-		if err := c.finish("RETR " + name); err != nil {
+		if err := c.Finish("RETR " + name); err != nil {
 			return n, 0, err
 		}
 		if want >= 0 && n != want {
@@ -204,27 +206,27 @@ func (r *runner) storBig(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer c.Close()
 	name := fmt.Sprintf("rotary-bench-stor-%d.bin", os.Getpid())
 	prog := r.progress(res.Name())
 	defer prog.stop()
 	buf := pattern()
 	return r.repeatBig(ctx, res, func() (int64, time.Duration, error) {
 		t0 := time.Now()
-		d, err := c.open(ctx, "STOR "+name)
+		d, err := c.Open(ctx, "STOR "+name)
 		if err != nil {
 			return 0, 0, err
 		}
-		d.tcp.SetDeadline(time.Now().Add(bigDeadline(r.cfg.Size)))
-		n, err := d.fill(r.cfg.Size, buf, prog)
+		d.TCP().SetDeadline(time.Now().Add(bigDeadline(r.cfg.Size)))
+		n, err := d.Fill(r.cfg.Size, buf, prog)
 		if err != nil {
-			c.read("STOR")
-			c.cmd("DELE " + name)
+			c.Read("STOR")
+			c.Cmd("DELE " + name)
 			return n, 0, fmt.Errorf("STOR %s: %w", name, err)
 		}
-		err = c.finish("STOR " + name)
+		err = c.Finish("STOR " + name)
 		took := time.Since(t0)
-		if _, _, derr := c.must("DELE "+name, 2); err == nil && derr != nil {
+		if _, _, derr := c.Must("DELE "+name, 2); err == nil && derr != nil {
 			err = derr
 		}
 		return n, took, err
@@ -241,25 +243,25 @@ func (r *runner) smallRetr(ctx context.Context, res *Result) error {
 		return err
 	}
 	err = r.ensureFile(ctx, setup, name, r.cfg.SmallSize)
-	setup.close()
+	setup.Close()
 	if err != nil {
 		return err
 	}
 	prog := r.progress(res.Name())
 	defer prog.stop()
-	lat, failures, elapsed, firstErr := r.loop(ctx, r.cfg.Clients, func(c *ctrl, buf []byte) error {
-		d, err := c.open(ctx, "RETR "+name)
+	lat, failures, elapsed, firstErr := r.loop(ctx, r.cfg.Clients, func(c *ftpclient.Conn, buf []byte) error {
+		d, err := c.Open(ctx, "RETR "+name)
 		if err != nil {
 			return err
 		}
-		d.tcp.SetDeadline(time.Now().Add(replyTimeout))
-		n, err := d.drain(nil, buf, nil)
-		d.close()
+		d.TCP().SetDeadline(time.Now().Add(ftpclient.ReplyTimeout))
+		n, err := d.Drain(nil, buf, nil)
+		d.Close()
 		if err != nil {
-			c.read("RETR")
+			c.Read("RETR")
 			return err
 		}
-		if err := c.finish("RETR " + name); err != nil {
+		if err := c.Finish("RETR " + name); err != nil {
 			return err
 		}
 		if n != r.cfg.SmallSize {
@@ -275,8 +277,8 @@ func (r *runner) smallRetr(ctx context.Context, res *Result) error {
 // loop logs in clients sessions and runs op in each, back to back, for
 // Duration. A failed op is counted; a session whose op failed is replaced
 // by a new one. It returns the latencies of the ops that succeeded.
-func (r *runner) loop(ctx context.Context, clients int, op func(c *ctrl, buf []byte) error) (lat latencies, failures int64, elapsed time.Duration, firstErr error) {
-	sessions := make([]*ctrl, clients)
+func (r *runner) loop(ctx context.Context, clients int, op func(c *ftpclient.Conn, buf []byte) error) (lat latencies, failures int64, elapsed time.Duration, firstErr error) {
+	sessions := make([]*ftpclient.Conn, clients)
 	// Log in first, untimed, a few at a time.
 	if err := parallel(clients, 16, func(i int) error {
 		c, err := r.session(ctx)
@@ -285,7 +287,7 @@ func (r *runner) loop(ctx context.Context, clients int, op func(c *ctrl, buf []b
 	}); err != nil {
 		for _, c := range sessions {
 			if c != nil {
-				c.close()
+				c.Close()
 			}
 		}
 		return nil, 0, 0, err
@@ -312,7 +314,7 @@ func (r *runner) loop(ctx context.Context, clients int, op func(c *ctrl, buf []b
 					fails.Add(1)
 					errOnce.Do(func() { firstErr = err })
 					// The session may be out of step: start a fresh one.
-					c.conn.Close()
+					c.Net().Close()
 					if c, err = r.session(ctx); err != nil {
 						errOnce.Do(func() { firstErr = err })
 						c = nil
@@ -323,7 +325,7 @@ func (r *runner) loop(ctx context.Context, clients int, op func(c *ctrl, buf []b
 				mine = append(mine, time.Since(t0))
 			}
 			if c != nil {
-				c.close()
+				c.Close()
 			}
 			lat[i] = mine
 		}()
@@ -403,11 +405,11 @@ func (r *runner) loginStorm(ctx context.Context, res *Result) error {
 			var mine []time.Duration
 			for next.Add(1) <= int64(r.cfg.Logins) && ctx.Err() == nil && time.Now().Before(end) {
 				t0 := time.Now()
-				c, err := r.dial.dial(ctx)
+				c, err := r.dial.Dial(ctx)
 				if err == nil {
-					err = c.login(r.dial.user, r.dial.password)
+					err = c.Login(r.cfg.Target.User, r.cfg.Target.Password)
 					if err != nil {
-						c.conn.Close()
+						c.Net().Close()
 					}
 				}
 				if err != nil {
@@ -420,7 +422,7 @@ func (r *runner) loginStorm(ctx context.Context, res *Result) error {
 					continue
 				}
 				mine = append(mine, time.Since(t0))
-				c.close()
+				c.Close()
 				prog.op()
 			}
 			lat[i] = mine
@@ -456,11 +458,11 @@ func (r *runner) idleSessions(ctx context.Context, res *Result) error {
 	}
 	prog := r.progress(res.Name())
 	defer prog.stop()
-	conns := make([]*ctrl, r.cfg.Sessions)
+	conns := make([]*ftpclient.Conn, r.cfg.Sessions)
 	defer func() {
 		for _, c := range conns {
 			if c != nil {
-				c.conn.Close()
+				c.Net().Close()
 			}
 		}
 	}()
@@ -481,16 +483,16 @@ func (r *runner) idleSessions(ctx context.Context, res *Result) error {
 				return nil
 			}
 		}
-		c, err := r.dial.dial(ctx)
+		c, err := r.dial.Dial(ctx)
 		if err != nil {
 			return fmt.Errorf("session %d: %w", i+1, err)
 		}
-		if err := c.login(r.dial.user, r.dial.password); err != nil {
-			c.conn.Close()
+		if err := c.Login(r.cfg.Target.User, r.cfg.Target.Password); err != nil {
+			c.Net().Close()
 			return fmt.Errorf("session %d: %w", i+1, err)
 		}
 		// Hold only the connection; its reader goes to the collector.
-		c.r = nil
+		c.Hold()
 		conns[i] = c
 		opened.Add(1)
 		prog.op()
@@ -545,18 +547,18 @@ func (r *runner) listBig(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer c.Close()
 	dir := r.cfg.ListDir
 	verb := "MLSD"
 	names, err := listNames(ctx, c, verb, dir)
-	var re *ReplyError
+	var re *ftpclient.ReplyError
 	if errors.As(err, &re) && (re.Code == 500 || re.Code == 502 || re.Code == 504) {
 		verb = "NLST" // only to count; LIST is timed below
 		names, err = listNames(ctx, c, verb, dir)
 	}
 	if errors.As(err, &re) && (re.Code == 550 || re.Code == 450) {
 		// No such folder: create it.
-		if _, _, err := c.must("MKD "+dir, 2); err != nil {
+		if _, _, err := c.Must("MKD "+dir, 2); err != nil {
 			return err
 		}
 		names, err = nil, nil
@@ -583,17 +585,17 @@ func (r *runner) listBig(ctx context.Context, res *Result) error {
 	var lines int
 	for k := 0; k < maxSmallOps && ctx.Err() == nil && (k == 0 || time.Now().Before(end)); k++ {
 		t0 := time.Now()
-		d, err := c.open(ctx, timed+" "+dir)
+		d, err := c.Open(ctx, timed+" "+dir)
 		if err != nil {
 			return err
 		}
-		d.tcp.SetDeadline(time.Now().Add(replyTimeout))
-		lines, err = countLines(d.conn, buf)
-		d.close()
+		d.TCP().SetDeadline(time.Now().Add(ftpclient.ReplyTimeout))
+		lines, err = countLines(d.Conn(), buf)
+		d.Close()
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", timed, dir, err)
 		}
-		if err := c.finish(timed + " " + dir); err != nil {
+		if err := c.Finish(timed + " " + dir); err != nil {
 			return err
 		}
 		lat = append(lat, time.Since(t0))
@@ -604,19 +606,19 @@ func (r *runner) listBig(ctx context.Context, res *Result) error {
 }
 
 // listNames returns the entry names of dir (without "." and "..").
-func listNames(ctx context.Context, c *ctrl, verb, dir string) ([]string, error) {
-	d, err := c.open(ctx, verb+" "+dir)
+func listNames(ctx context.Context, c *ftpclient.Conn, verb, dir string) ([]string, error) {
+	d, err := c.Open(ctx, verb+" "+dir)
 	if err != nil {
 		return nil, err
 	}
-	d.tcp.SetDeadline(time.Now().Add(replyTimeout))
-	b, err := io.ReadAll(io.LimitReader(d.conn, 256<<20))
-	d.close()
+	d.TCP().SetDeadline(time.Now().Add(ftpclient.ReplyTimeout))
+	b, err := io.ReadAll(io.LimitReader(d.Conn(), 256<<20))
+	d.Close()
 	if err != nil {
-		c.read(verb)
+		c.Read(verb)
 		return nil, err
 	}
-	if err := c.finish(verb); err != nil {
+	if err := c.Finish(verb); err != nil {
 		return nil, err
 	}
 	var names []string
@@ -671,7 +673,7 @@ func (r *runner) fillDir(ctx context.Context, dir string, have []string) error {
 				once.Do(func() { firstErr = err })
 				return
 			}
-			defer c.close()
+			defer c.Close()
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= len(missing) || ctx.Err() != nil {

@@ -25,9 +25,9 @@ const benchFileSize = 1 << 30
 func benchSession(b *testing.B) (*testServer, *rawConn) {
 	ts := startServer(b, 16, nil)
 	r := ts.raw(b)
-	r.c.SetDeadline(time.Time{})
-	r.login()
-	r.must(200, "TYPE I")
+	r.Net().SetDeadline(time.Time{})
+	r.Login("u", "p")
+	r.Must(200, "TYPE I")
 	return ts, r
 }
 
@@ -62,16 +62,16 @@ func benchRETR(b *testing.B, root string, r *rawConn, wrap func(net.Conn) net.Co
 	b.SetBytes(benchFileSize)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		d := r.pasvConn()
+		d := r.EPSV()
 		d.SetDeadline(time.Now().Add(5 * time.Minute))
-		r.must(150, "RETR big.bin")
+		r.Must(150, "RETR big.bin")
 		c := wrap(d)
 		n, err := io.CopyBuffer(discard{}, c, buf)
 		if err != nil || n != benchFileSize {
 			b.Fatalf("received %d bytes, %v", n, err)
 		}
 		c.Close()
-		r.expect(226)
+		r.Expect(226)
 	}
 }
 
@@ -82,9 +82,9 @@ func benchSTOR(b *testing.B, root string, r *rawConn, wrap func(net.Conn) net.Co
 	b.SetBytes(benchFileSize)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		d := r.pasvConn()
+		d := r.EPSV()
 		d.SetDeadline(time.Now().Add(5 * time.Minute))
-		r.must(150, "STOR up.bin")
+		r.Must(150, "STOR up.bin")
 		c := wrap(d)
 		for sent := 0; sent < benchFileSize; sent += len(chunk) {
 			if _, err := c.Write(chunk); err != nil {
@@ -92,7 +92,7 @@ func benchSTOR(b *testing.B, root string, r *rawConn, wrap func(net.Conn) net.Co
 			}
 		}
 		c.Close()
-		r.expect(226)
+		r.Expect(226)
 		b.StopTimer()
 		os.Remove(filepath.Join(root, "up.bin")) // keep the disk from filling
 		b.StartTimer()
@@ -135,24 +135,24 @@ func BenchmarkThrottledRETR(b *testing.B) {
 	f.Truncate(size)
 	f.Close()
 	r := ts.raw(b)
-	r.c.SetDeadline(time.Time{})
-	r.login()
+	r.Net().SetDeadline(time.Time{})
+	r.Login("u", "p")
 	buf := make([]byte, 64<<10)
 	b.SetBytes(size)
 	b.ResetTimer()
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
-		d := r.pasvConn()
+		d := r.EPSV()
 		d.SetDeadline(time.Now().Add(time.Minute))
 		start := time.Now()
-		r.must(150, "RETR t.bin")
+		r.Must(150, "RETR t.bin")
 		n, err := io.CopyBuffer(discard{}, d, buf)
 		total += time.Since(start)
 		if err != nil || n != size {
 			b.Fatalf("%d bytes, %v", n, err)
 		}
 		d.Close()
-		r.expect(226)
+		r.Expect(226)
 	}
 	rate := float64(size) * float64(b.N) / total.Seconds()
 	b.ReportMetric(rate/limit, "rate/limit")

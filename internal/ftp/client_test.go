@@ -83,13 +83,13 @@ func TestClientResume(t *testing.T) {
 
 	// REST + APPE resumes at the offset, like REST + STOR.
 	rc := ts.raw(t)
-	rc.login()
-	d := rc.pasvConn()
-	rc.must(350, "REST 4")
-	rc.must(150, "APPE up.bin")
+	rc.Login("u", "p")
+	d := rc.EPSV()
+	rc.Must(350, "REST 4")
+	rc.Must(150, "APPE up.bin")
 	d.Write([]byte("RESUMED"))
 	d.Close()
-	rc.expect(226)
+	rc.Expect(226)
 	if got, _ := os.ReadFile(filepath.Join(ts.root, "up.bin")); string(got) != string(data[:4])+"RESUMED" {
 		t.Fatalf("REST 4 + APPE gave %d bytes", len(got))
 	}
@@ -247,10 +247,10 @@ func TestMLSDStreamsLargeFolder(t *testing.T) {
 		}
 	}
 	r := ts.raw(t)
-	r.login()
-	r.pasvConn()
-	r.must(501, "MLSD many/file-0001.txt")
-	r.pasvConn()
-	r.must(550, "MLSD nowhere")
-	r.must(200, "NOOP")
+	r.Login("u", "p")
+	r.EPSV()
+	r.Must(501, "MLSD many/file-0001.txt")
+	r.EPSV()
+	r.Must(550, "MLSD nowhere")
+	r.Must(200, "NOOP")
 }

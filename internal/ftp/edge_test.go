@@ -57,12 +57,12 @@ func TestDiskFull(t *testing.T) {
 	target := filepath.Join(ts.root, "f.txt")
 	writeFile(t, target, []byte("old"))
 	r := ts.raw(t)
-	r.login()
-	d := r.pasvConn()
-	r.must(150, "STOR f.txt")
+	r.Login("u", "p")
+	d := r.EPSV()
+	r.Must(150, "STOR f.txt")
 	d.Write(bytes.Repeat([]byte("x"), 100000))
 	d.Close()
-	if code, msg := r.read(); code != 452 {
+	if code, msg := r.Read(); code != 452 {
 		t.Fatalf("upload to a full disk: %d %q, want 452", code, msg)
 	}
 	if got, _ := os.ReadFile(target); string(got) != "old" {
@@ -71,7 +71,7 @@ func TestDiskFull(t *testing.T) {
 	if entries, _ := os.ReadDir(ts.root); len(entries) != 1 {
 		t.Fatalf("%d entries in root after failed upload, want 1", len(entries))
 	}
-	r.must(200, "NOOP")
+	r.Must(200, "NOOP")
 }
 
 func TestIPv6(t *testing.T) {
@@ -89,13 +89,13 @@ func TestIPv6(t *testing.T) {
 	go ts.srv.Serve(l6)
 	writeFile(t, filepath.Join(ts.root, "six.txt"), []byte("over IPv6"))
 	r := dialRaw(t, l6.Addr().String(), nil)
-	r.login()
-	r.must(425, "PASV") // 227 cannot carry an IPv6 address
-	r.must(522, "EPSV 1")
-	d := r.pasvConn()
-	r.must(150, "RETR six.txt")
+	r.Login("u", "p")
+	r.Must(425, "PASV") // 227 cannot carry an IPv6 address
+	r.Must(522, "EPSV 1")
+	d := r.EPSV()
+	r.Must(150, "RETR six.txt")
 	got, _ := io.ReadAll(d)
-	r.expect(226)
+	r.Expect(226)
 	if string(got) != "over IPv6" {
 		t.Fatalf("EPSV over IPv6 got %q", got)
 	}
@@ -105,16 +105,16 @@ func TestIPv6(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer al.Close()
-	r.must(522, "PORT 127,0,0,1,200,1")
-	r.must(200, "EPRT |2|::1|%d|", al.Addr().(*net.TCPAddr).Port)
-	r.must(150, "RETR six.txt")
+	r.Must(522, "PORT 127,0,0,1,200,1")
+	r.Must(200, "EPRT |2|::1|%d|", al.Addr().(*net.TCPAddr).Port)
+	r.Must(150, "RETR six.txt")
 	c, err := al.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, _ = io.ReadAll(c)
 	c.Close()
-	r.expect(226)
+	r.Expect(226)
 	if string(got) != "over IPv6" {
 		t.Fatalf("EPRT over IPv6 got %q", got)
 	}
@@ -133,8 +133,8 @@ func TestPassiveAnnouncesPublicAddress(t *testing.T) {
 		}
 	})
 	r := ts.raw(t)
-	r.login()
-	msg := r.must(227, "PASV")
+	r.Login("u", "p")
+	msg := r.Must(227, "PASV")
 	var h [4]int
 	var p1, p2 int
 	if _, err := fmt.Sscanf(msg[strings.Index(msg, "("):], "(%d,%d,%d,%d,%d,%d)", &h[0], &h[1], &h[2], &h[3], &p1, &p2); err != nil {
@@ -155,8 +155,8 @@ func TestPassiveAnnouncesPublicAddress(t *testing.T) {
 	}
 	c.Close()
 	inside := dialRaw(t, ts.addr, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 7)})
-	inside.login()
-	if msg := inside.must(227, "PASV"); !strings.Contains(msg, "(127,0,0,1,") {
+	inside.Login("u", "p")
+	if msg := inside.Must(227, "PASV"); !strings.Contains(msg, "(127,0,0,1,") {
 		t.Fatalf("overridden client got %q, want the local address", msg)
 	}
 }

@@ -4,14 +4,11 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/textproto"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +16,7 @@ import (
 	ftpc "github.com/jlaffaye/ftp"
 
 	"github.com/rotary-ftp/rotary/internal/ftp"
+	"github.com/rotary-ftp/rotary/internal/ftptest"
 	"github.com/rotary-ftp/rotary/internal/passive"
 	"github.com/rotary-ftp/rotary/internal/storage"
 	"github.com/rotary-ftp/rotary/internal/storage/local"
@@ -135,92 +133,18 @@ func (ts *testServer) client(t testing.TB, opts ...ftpc.DialOption) *ftpc.Server
 	return c
 }
 
-// rawConn is a hand-driven control connection for protocol-level tests.
-type rawConn struct {
-	t  testing.TB
-	c  net.Conn
-	tp *textproto.Conn
-}
+// rawConn is a hand-driven control connection for protocol-level tests:
+// the shared test client.
+type rawConn = ftptest.Conn
 
 func (ts *testServer) raw(t testing.TB) *rawConn {
 	t.Helper()
-	return dialRaw(t, ts.addr, nil)
+	return ftptest.Dial(t, ts.addr)
 }
-
-func newTextproto(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }
 
 func dialRaw(t testing.TB, addr string, local net.Addr) *rawConn {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: local}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	r := &rawConn{t: t, c: c, tp: textproto.NewConn(c)}
-	t.Cleanup(func() { c.Close() })
-	r.expect(220)
-	return r
-}
-
-// cmd sends a line and returns the reply code and full message.
-func (r *rawConn) cmd(format string, args ...any) (int, string) {
-	r.t.Helper()
-	if err := r.tp.PrintfLine(format, args...); err != nil {
-		r.t.Fatalf("send %q: %v", format, err)
-	}
-	return r.read()
-}
-
-func (r *rawConn) read() (int, string) {
-	r.t.Helper()
-	code, msg, err := r.tp.ReadResponse(0)
-	if err != nil && code == 0 {
-		r.t.Fatalf("read reply: %v", err)
-	}
-	return code, msg
-}
-
-func (r *rawConn) expect(want int) string {
-	r.t.Helper()
-	code, msg := r.read()
-	if code != want {
-		r.t.Fatalf("got %d %q, want %d", code, msg, want)
-	}
-	return msg
-}
-
-func (r *rawConn) must(want int, format string, args ...any) string {
-	r.t.Helper()
-	code, msg := r.cmd(format, args...)
-	if code != want {
-		r.t.Fatalf("%s: got %d %q, want %d", fmt.Sprintf(format, args...), code, msg, want)
-	}
-	return msg
-}
-
-func (r *rawConn) login() {
-	r.t.Helper()
-	r.must(331, "USER u")
-	r.must(230, "PASS p")
-}
-
-// pasv sends EPSV and connects to the announced port.
-func (r *rawConn) pasvConn() net.Conn {
-	r.t.Helper()
-	msg := r.must(229, "EPSV")
-	var port int
-	if _, err := fmt.Sscanf(msg[strings.Index(msg, "(|||"):], "(|||%d|)", &port); err != nil {
-		r.t.Fatalf("parse %q: %v", msg, err)
-	}
-	host, _, _ := net.SplitHostPort(r.c.RemoteAddr().String())
-	d, err := net.DialTimeout("tcp", net.JoinHostPort(host, fmt.Sprint(port)), 5*time.Second)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	d.SetDeadline(time.Now().Add(30 * time.Second))
-	r.t.Cleanup(func() { d.Close() })
-	return d
+	return ftptest.DialFrom(t, addr, local)
 }
 
 func writeFile(t testing.TB, path string, data []byte) {

@@ -18,6 +18,7 @@ import (
 	proxyproto "github.com/pires/go-proxyproto"
 
 	"github.com/rotary-ftp/rotary/internal/ftp"
+	"github.com/rotary-ftp/rotary/internal/ftptest"
 	"github.com/rotary-ftp/rotary/internal/proxyheader"
 )
 
@@ -50,10 +51,10 @@ func TestProxyProtocol(t *testing.T) {
 	writeFile(t, filepath.Join(ts.root, "x.txt"), []byte("via gateway"))
 
 	c := dialViaProxy(t, ts.addr, "127.0.0.2", "127.0.0.5:40000")
-	r := &rawConn{t: t, c: c, tp: newTextproto(c)}
-	r.expect(220)
-	r.login()
-	msg := r.must(229, "EPSV")
+	r := ftptest.Wrap(t, c)
+	r.Expect(220)
+	r.Login("u", "p")
+	msg := r.Must(229, "EPSV")
 	var port int
 	fmt.Sscanf(msg[strings.Index(msg, "(|||"):], "(|||%d|)", &port)
 	dataAddr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -65,9 +66,9 @@ func TestProxyProtocol(t *testing.T) {
 	}
 	// The client's own, through the gateway, is accepted.
 	d := dialViaProxy(t, dataAddr, "127.0.0.2", "127.0.0.5:40002")
-	r.must(150, "RETR x.txt")
+	r.Must(150, "RETR x.txt")
 	got, _ := io.ReadAll(d)
-	r.expect(226)
+	r.Expect(226)
 	if string(got) != "via gateway" {
 		t.Fatalf("got %q", got)
 	}
@@ -85,8 +86,8 @@ func TestProxyProtocol(t *testing.T) {
 		t.Fatalf("second session of 127.0.0.5: %q, want 421", line)
 	}
 	c3 := dialViaProxy(t, ts.addr, "127.0.0.2", "127.0.0.7:40004")
-	r3 := &rawConn{t: t, c: c3, tp: newTextproto(c3)}
-	r3.expect(220)
+	r3 := ftptest.Wrap(t, c3)
+	r3.Expect(220)
 
 	// A trusted peer that sends no header is dropped; an untrusted peer's
 	// header is not read (it is a bad command).
@@ -98,9 +99,9 @@ func TestProxyProtocol(t *testing.T) {
 		t.Fatalf("trusted peer without header got %q", b)
 	}
 	spoof := dialViaProxy(t, ts.addr, "127.0.0.3", "127.0.0.99:1")
-	rs := &rawConn{t: t, c: spoof, tp: newTextproto(spoof)}
-	rs.expect(220)
-	if code, _ := rs.cmd("NOOP"); code != 500 {
+	rs := ftptest.Wrap(t, spoof)
+	rs.Expect(220)
+	if code, _ := rs.Cmd("NOOP"); code != 500 {
 		t.Fatalf("after a spoofed header NOOP got %d, want 500 for the header line", code)
 	}
 }
@@ -124,7 +125,7 @@ func TestConnFilter(t *testing.T) {
 		t.Fatalf("filtered connection got %q", line)
 	}
 	r := dialRaw(t, ts.addr, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 6)})
-	r.login()
+	r.Login("u", "p")
 	// Filtered connections do not count against the limits.
 	if n := ts.srv.SessionCount(); n != 1 {
 		t.Fatalf("%d sessions, want 1", n)
@@ -134,18 +135,18 @@ func TestConnFilter(t *testing.T) {
 func TestDataTimeoutEndsStalledTransfer(t *testing.T) {
 	ts := startServer(t, 2, func(s *ftp.Server) { s.DataTimeout = 300 * time.Millisecond })
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	// A client that stops reading: the server's writes stall.
 	d := startBigTransfer(t, ts, r)
 	_ = d
-	if code, msg := r.read(); code != 426 || !strings.Contains(msg, "timed out") {
+	if code, msg := r.Read(); code != 426 || !strings.Contains(msg, "timed out") {
 		t.Fatalf("stalled download: %d %q, want 426 timed out", code, msg)
 	}
 	// An upload whose client sends nothing more.
-	d2 := r.pasvConn()
-	r.must(150, "STOR slow.bin")
+	d2 := r.EPSV()
+	r.Must(150, "STOR slow.bin")
 	d2.Write([]byte("a little"))
-	if code, _ := r.read(); code != 426 {
+	if code, _ := r.Read(); code != 426 {
 		t.Fatalf("stalled upload: %d, want 426", code)
 	}
 	if _, err := os.Stat(filepath.Join(ts.root, "slow.bin")); err == nil {
@@ -170,20 +171,20 @@ func TestRateLimitAndTransferLog(t *testing.T) {
 	data := randomBytes(200 << 10)
 	writeFile(t, filepath.Join(ts.root, "r.bin"), data)
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	start := time.Now()
-	d := r.pasvConn()
-	r.must(150, "RETR r.bin")
+	d := r.EPSV()
+	r.Must(150, "RETR r.bin")
 	got, _ := io.ReadAll(d)
-	r.expect(226)
+	r.Expect(226)
 	if !bytes.Equal(got, data) {
 		t.Fatal("throttled download corrupted")
 	}
-	d = r.pasvConn()
-	r.must(150, "STOR w.bin")
+	d = r.EPSV()
+	r.Must(150, "STOR w.bin")
 	d.Write(data)
 	d.Close()
-	r.expect(226)
+	r.Expect(226)
 	// 400 KiB of data at 400 KiB/s each way, less the first burst: a
 	// throttle that works cannot be faster than this (slower is fine).
 	if el := time.Since(start); el < 700*time.Millisecond {
@@ -192,10 +193,10 @@ func TestRateLimitAndTransferLog(t *testing.T) {
 	if w, _ := os.ReadFile(filepath.Join(ts.root, "w.bin")); !bytes.Equal(w, data) {
 		t.Fatal("throttled upload corrupted")
 	}
-	d = r.pasvConn()
-	r.must(150, "LIST")
+	d = r.EPSV()
+	r.Must(150, "LIST")
 	io.ReadAll(d)
-	r.expect(226)
+	r.Expect(226)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(records) != 2 {
@@ -212,7 +213,7 @@ func TestRateLimitAndTransferLog(t *testing.T) {
 func TestUpdateChangesLimitsLive(t *testing.T) {
 	ts := startServer(t, 2, nil)
 	a := ts.raw(t)
-	a.login()
+	a.Login("u", "p")
 	ts.srv.Update(func(s *ftp.Server) { s.MaxConns = 1 })
 	c, _ := net.Dial("tcp", ts.addr)
 	defer c.Close()
@@ -220,7 +221,7 @@ func TestUpdateChangesLimitsLive(t *testing.T) {
 	if line, _ := io.ReadAll(c); !strings.HasPrefix(string(line), "421 ") {
 		t.Fatalf("after Update(MaxConns=1) a second session got %q", line)
 	}
-	a.must(200, "NOOP") // the running session is untouched
+	a.Must(200, "NOOP") // the running session is untouched
 }
 
 func TestLoginRefusedTellsTheReason(t *testing.T) {
@@ -228,16 +229,16 @@ func TestLoginRefusedTellsTheReason(t *testing.T) {
 	inner := ts.srv.Backend
 	ts.srv.Update(func(s *ftp.Server) { s.Backend = refusingBackend{inner} })
 	r := ts.raw(t)
-	r.must(331, "USER u")
-	if msg := r.must(530, "PASS p"); msg != "Sorry, the maximum number of sessions (1) for this user are already connected" {
+	r.Must(331, "USER u")
+	if msg := r.Must(530, "PASS p"); msg != "Sorry, the maximum number of sessions (1) for this user are already connected" {
 		t.Fatalf("530 text %q", msg)
 	}
 	// A refusal is not a failed password: three of them do not hang up.
 	for i := 0; i < 3; i++ {
-		r.must(331, "USER u")
-		r.must(530, "PASS p")
+		r.Must(331, "USER u")
+		r.Must(530, "PASS p")
 	}
-	r.must(200, "NOOP")
+	r.Must(200, "NOOP")
 }
 
 type refusingBackend struct{ ftp.Backend }

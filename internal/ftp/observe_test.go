@@ -95,16 +95,16 @@ func TestObserverSeesSessionLoginsRepliesAndTransfers(t *testing.T) {
 	writeFile(t, filepath.Join(ts.root, "f.bin"), data)
 
 	r := ts.raw(t)
-	r.must(331, "USER u")
-	r.must(530, "PASS wrong")
-	r.login()
-	d := r.pasvConn()
-	r.must(150, "RETR f.bin")
+	r.Must(331, "USER u")
+	r.Must(530, "PASS wrong")
+	r.Login("u", "p")
+	d := r.EPSV()
+	r.Must(150, "RETR f.bin")
 	if got := readAll(t, d); len(got) != len(data) {
 		t.Fatalf("RETR gave %d bytes, want %d", len(got), len(data))
 	}
-	r.expect(226)
-	r.must(221, "QUIT")
+	r.Expect(226)
+	r.Must(221, "QUIT")
 	waitFor(t, "the session to close", func() bool { return rec.has("closed u") })
 
 	rec.mu.Lock()
@@ -138,13 +138,13 @@ func TestSessionsSnapshot(t *testing.T) {
 	anon := ts.raw(t) // connected, not logged in
 	_ = anon
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	// TYPE A is copied in user space, which reports every write; a
 	// blocking sendfile reports per 64 MiB, and this client stops early.
 	writeFile(t, filepath.Join(ts.root, "big.txt"), []byte(strings.Repeat("a line of text\n", 1<<20)))
-	r.must(200, "TYPE A")
-	d := r.pasvConn()
-	r.must(150, "RETR big.txt")
+	r.Must(200, "TYPE A")
+	d := r.EPSV()
+	r.Must(150, "RETR big.txt")
 	if _, err := io.ReadFull(d, make([]byte, 4096)); err != nil {
 		t.Fatal(err)
 	}
@@ -169,8 +169,8 @@ func TestSessionsSnapshot(t *testing.T) {
 		t.Errorf("last command %v ago", idle)
 	}
 	d.Close()
-	r.must(426, "ABOR")
-	r.expect(226)
+	r.Must(426, "ABOR")
+	r.Expect(226)
 	waitFor(t, "the session to be idle", func() bool {
 		l := ts.srv.Sessions()
 		return len(l) == 2 && l[1].State == ftp.StateIdle && l[1].Transfer == nil
@@ -196,8 +196,8 @@ func TestObserverSeesTLSHandshakes(t *testing.T) {
 	}
 	// A client that gives up mid-handshake is reported as a failure.
 	r := tsrv.raw(t)
-	r.must(234, "AUTH TLS")
-	r.c.Write([]byte("this is not a TLS client hello\r\n"))
+	r.Must(234, "AUTH TLS")
+	r.Net().Write([]byte("this is not a TLS client hello\r\n"))
 	waitFor(t, "the failed handshake", func() bool {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
@@ -233,17 +233,17 @@ func TestPanicInTransferRunsFinish(t *testing.T) {
 	ts.backend.wrap = func(d storage.Driver) storage.Driver { return panicOpen{d, pr} }
 	writeFile(t, filepath.Join(ts.root, "f.txt"), []byte("hello"))
 	r := ts.raw(t)
-	r.login()
-	d := r.pasvConn()
+	r.Login("u", "p")
+	d := r.EPSV()
 	defer d.Close()
-	r.must(150, "RETR f.txt")
-	r.expect(451)
+	r.Must(150, "RETR f.txt")
+	r.Expect(451)
 	select {
 	case <-pr.closed:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the file was not closed after the transfer panicked")
 	}
-	r.must(200, "NOOP")
+	r.Must(200, "NOOP")
 	if !strings.Contains(ts.logs.String(), "panic in transfer") {
 		t.Error("the panic was not logged")
 	}

@@ -30,10 +30,10 @@ func TestUrgentByteStaysInCommandStream(t *testing.T) {
 			}
 			ts := startServerOn(t, l, 2, nil)
 			r := ts.raw(t)
-			if _, err := r.c.Write([]byte("NOOP\r")); err != nil {
+			if _, err := r.Net().Write([]byte("NOOP\r")); err != nil {
 				t.Fatal(err)
 			}
-			raw, err := r.c.(*net.TCPConn).SyscallConn()
+			raw, err := r.Net().(*net.TCPConn).SyscallConn()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,8 +47,8 @@ func TestUrgentByteStaysInCommandStream(t *testing.T) {
 			if serr != nil {
 				t.Fatalf("send urgent byte: %v", serr)
 			}
-			r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			r.expect(200)
+			r.Net().SetReadDeadline(time.Now().Add(5 * time.Second))
+			r.Expect(200)
 		})
 	}
 }

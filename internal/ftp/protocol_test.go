@@ -37,12 +37,12 @@ func TestBadInput(t *testing.T) {
 		{"session goes on after long line", "NOOP", 200},
 	}
 	for _, tt := range tests {
-		code, msg := r.cmd("%s", tt.line)
+		code, msg := r.Cmd("%s", tt.line)
 		if code != tt.want {
 			t.Errorf("%s: %q got %d %q, want %d", tt.name, truncate(tt.line), code, msg, tt.want)
 		}
 	}
-	r.login()
+	r.Login("u", "p")
 	loggedIn := []struct {
 		line string
 		want int
@@ -82,7 +82,7 @@ func TestBadInput(t *testing.T) {
 		{"MKD " + strings.Repeat("n", 300), 553},
 	}
 	for _, tt := range loggedIn {
-		code, msg := r.cmd("%s", tt.line)
+		code, msg := r.Cmd("%s", tt.line)
 		if code != tt.want {
 			t.Errorf("%q: got %d %q, want %d", tt.line, code, msg, tt.want)
 		}
@@ -106,7 +106,7 @@ func TestTooManyErrorsHangsUp(t *testing.T) {
 	ts := startServer(t, 2, nil)
 	r := ts.raw(t)
 	for i := 0; i < 100; i++ {
-		code, _ := r.cmd("BOGUS")
+		code, _ := r.Cmd("BOGUS")
 		if code == 421 {
 			return
 		}
@@ -117,13 +117,13 @@ func TestTooManyErrorsHangsUp(t *testing.T) {
 func TestRepliesFormat(t *testing.T) {
 	ts := startServer(t, 2, nil)
 	r := ts.raw(t)
-	r.login()
-	r.c.SetDeadline(time.Now().Add(5 * time.Second))
+	r.Login("u", "p")
+	r.Net().SetDeadline(time.Now().Add(5 * time.Second))
 	// Read FEAT's raw bytes to check the multi-line format itself.
-	fmt.Fprintf(r.c, "FEAT\r\n")
+	fmt.Fprintf(r.Net(), "FEAT\r\n")
 	var raw []string
 	for {
-		line, err := r.tp.ReadLine()
+		line, err := r.Conn.ReadLine()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,33 +145,33 @@ func TestRepliesFormat(t *testing.T) {
 			t.Errorf("FEAT lacks %q: %q", want, raw)
 		}
 	}
-	r.must(257, `MKD a"b`)
-	msg := r.must(250, `CWD a"b`)
+	r.Must(257, `MKD a"b`)
+	msg := r.Must(250, `CWD a"b`)
 	_ = msg
-	if got := r.must(257, "PWD"); got != `"/a""b" is the current directory` {
+	if got := r.Must(257, "PWD"); got != `"/a""b" is the current directory` {
 		t.Errorf("PWD = %q", got)
 	}
-	r.must(250, "CWD /")
+	r.Must(250, "CWD /")
 	writeFile(t, filepath.Join(ts.root, "h.txt"), []byte("hash me"))
-	if got := r.must(213, "HASH h.txt"); got != "SHA-256 0-7 eb201af5aaf0d60629d3d2a61e466cfc0fedb517add831ecac5235e1daa963d6 /h.txt" {
+	if got := r.Must(213, "HASH h.txt"); got != "SHA-256 0-7 eb201af5aaf0d60629d3d2a61e466cfc0fedb517add831ecac5235e1daa963d6 /h.txt" {
 		t.Errorf("HASH = %q", got)
 	}
-	r.must(200, "OPTS HASH MD5")
-	if got := r.must(213, "HASH h.txt"); !strings.HasPrefix(got, "MD5 0-7 ") {
+	r.Must(200, "OPTS HASH MD5")
+	if got := r.Must(213, "HASH h.txt"); !strings.HasPrefix(got, "MD5 0-7 ") {
 		t.Errorf("HASH after OPTS HASH MD5 = %q", got)
 	}
-	if got := r.must(250, "MLST h.txt"); !strings.Contains(got, "\n type=file;size=7;modify=") || !strings.HasSuffix(got, " /h.txt\nEnd") {
+	if got := r.Must(250, "MLST h.txt"); !strings.Contains(got, "\n type=file;size=7;modify=") || !strings.HasSuffix(got, " /h.txt\nEnd") {
 		t.Errorf("MLST = %q", got)
 	}
-	r.must(200, "OPTS MLST size;type;")
-	if got := r.must(250, "MLST h.txt"); !strings.Contains(got, "\n type=file;size=7; /h.txt") {
+	r.Must(200, "OPTS MLST size;type;")
+	if got := r.Must(250, "MLST h.txt"); !strings.Contains(got, "\n type=file;size=7; /h.txt") {
 		t.Errorf("MLST after OPTS MLST = %q", got)
 	}
-	if got := r.must(214, "HELP RETR"); got != "Syntax: RETR <path>" {
+	if got := r.Must(214, "HELP RETR"); got != "Syntax: RETR <path>" {
 		t.Errorf("HELP RETR = %q", got)
 	}
-	r.must(215, "SYST")
-	if got := r.must(213, "STAT /"); !strings.Contains(got, "h.txt") {
+	r.Must(215, "SYST")
+	if got := r.Must(213, "STAT /"); !strings.Contains(got, "h.txt") {
 		t.Errorf("STAT / = %q", got)
 	}
 }
@@ -179,27 +179,27 @@ func TestRepliesFormat(t *testing.T) {
 func TestTypeASCII(t *testing.T) {
 	ts := startServer(t, 4, nil)
 	r := ts.raw(t)
-	r.login()
-	r.must(200, "TYPE A")
+	r.Login("u", "p")
+	r.Must(200, "TYPE A")
 	// Upload: CRLF on the wire becomes LF on disk; a lone CR is kept.
-	d := r.pasvConn()
-	r.must(150, "STOR a.txt")
+	d := r.EPSV()
+	r.Must(150, "STOR a.txt")
 	d.Write([]byte("one\r\ntwo\r\nthree\rx\r\n"))
 	d.Close()
-	r.expect(226)
+	r.Expect(226)
 	if got, _ := os.ReadFile(filepath.Join(ts.root, "a.txt")); string(got) != "one\ntwo\nthree\rx\n" {
 		t.Fatalf("stored %q", got)
 	}
 	// Download: LF on disk becomes CRLF on the wire; existing CRLF stays.
 	writeFile(t, filepath.Join(ts.root, "b.txt"), []byte("a\nb\r\nc"))
-	d = r.pasvConn()
-	r.must(150, "RETR b.txt")
+	d = r.EPSV()
+	r.Must(150, "RETR b.txt")
 	got, _ := io.ReadAll(d)
-	r.expect(226)
+	r.Expect(226)
 	if string(got) != "a\r\nb\r\nc" {
 		t.Fatalf("retrieved %q", got)
 	}
-	if sz := r.must(213, "SIZE b.txt"); sz != "7" {
+	if sz := r.Must(213, "SIZE b.txt"); sz != "7" {
 		t.Fatalf("ASCII SIZE = %s, want 7", sz)
 	}
 }
@@ -209,8 +209,8 @@ func TestTypeASCII(t *testing.T) {
 func startBigTransfer(t *testing.T, ts *testServer, r *rawConn) net.Conn {
 	t.Helper()
 	writeFile(t, filepath.Join(ts.root, "big.bin"), randomBytes(64<<20))
-	d := r.pasvConn()
-	r.must(150, "RETR big.bin")
+	d := r.EPSV()
+	r.Must(150, "RETR big.bin")
 	buf := make([]byte, 4096)
 	if _, err := io.ReadFull(d, buf); err != nil {
 		t.Fatal(err)
@@ -221,23 +221,23 @@ func startBigTransfer(t *testing.T, ts *testServer, r *rawConn) net.Conn {
 func TestAbortAndStatDuringTransfer(t *testing.T) {
 	ts := startServer(t, 4, nil)
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	startBigTransfer(t, ts, r)
-	if got := r.must(213, "STAT"); !strings.Contains(got, "RETR /big.bin in progress") {
+	if got := r.Must(213, "STAT"); !strings.Contains(got, "RETR /big.bin in progress") {
 		t.Errorf("STAT during transfer = %q", got)
 	}
 	// RFC 959: ABOR during a transfer gets 426 for the transfer, then 226.
-	r.must(426, "ABOR")
-	r.expect(226)
-	r.must(200, "NOOP")
+	r.Must(426, "ABOR")
+	r.Expect(226)
+	r.Must(200, "NOOP")
 	if !strings.Contains(ts.logs.String(), "result=aborted") {
 		t.Error("aborted transfer not logged")
 	}
 	// The next transfer works.
-	d := r.pasvConn()
-	r.must(150, "LIST")
+	d := r.EPSV()
+	r.Must(150, "LIST")
 	io.ReadAll(d)
-	r.expect(226)
+	r.Expect(226)
 }
 
 func TestAtomicUpload(t *testing.T) {
@@ -248,23 +248,23 @@ func TestAtomicUpload(t *testing.T) {
 
 	// Aborted upload: the old file stays, no temporary file is left.
 	r := ts.raw(t)
-	r.login()
-	d := r.pasvConn()
-	r.must(150, "STOR f.txt")
+	r.Login("u", "p")
+	d := r.EPSV()
+	r.Must(150, "STOR f.txt")
 	d.Write(bytes.Repeat([]byte("new"), 1000))
-	r.must(426, "ABOR")
-	r.expect(226)
+	r.Must(426, "ABOR")
+	r.Expect(226)
 	if got, _ := os.ReadFile(target); !bytes.Equal(got, old) {
 		t.Fatalf("after aborted upload the file holds %q", truncate(string(got)))
 	}
 
 	// Control connection dropped mid-upload: same.
 	r2 := ts.raw(t)
-	r2.login()
-	d2 := r2.pasvConn()
-	r2.must(150, "STOR f.txt")
+	r2.Login("u", "p")
+	d2 := r2.EPSV()
+	r2.Must(150, "STOR f.txt")
 	d2.Write(bytes.Repeat([]byte("new"), 1000))
-	r2.c.Close()
+	r2.Net().Close()
 	waitFor(t, "session end", func() bool { return ts.srv.SessionCount() == 1 })
 	if got, _ := os.ReadFile(target); !bytes.Equal(got, old) {
 		t.Fatalf("after dropped upload the file holds %q", truncate(string(got)))
@@ -279,21 +279,21 @@ func TestAtomicUpload(t *testing.T) {
 	}
 
 	// A complete upload replaces the file.
-	d = r.pasvConn()
-	r.must(150, "STOR f.txt")
+	d = r.EPSV()
+	r.Must(150, "STOR f.txt")
 	d.Write([]byte("new"))
 	d.Close()
-	r.expect(226)
+	r.Expect(226)
 	if got, _ := os.ReadFile(target); string(got) != "new" {
 		t.Fatalf("after upload the file holds %q", got)
 	}
 	// STOU picks a fresh name and says it in the 150 reply.
-	d = r.pasvConn()
-	if msg := r.must(150, "STOU f.txt"); msg != "FILE: f.txt.1" {
+	d = r.EPSV()
+	if msg := r.Must(150, "STOU f.txt"); msg != "FILE: f.txt.1" {
 		t.Errorf("STOU 150 = %q", msg)
 	}
 	d.Close()
-	r.expect(226)
+	r.Expect(226)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -311,31 +311,31 @@ func TestPassiveExhaustedAndReleased(t *testing.T) {
 	ts := startServer(t, 2, nil)
 	a, b, c := ts.raw(t), ts.raw(t), ts.raw(t)
 	for _, r := range []*rawConn{a, b, c} {
-		r.login()
+		r.Login("u", "p")
 	}
-	a.must(229, "EPSV")
-	b.must(229, "EPSV")
+	a.Must(229, "EPSV")
+	b.Must(229, "EPSV")
 	start := time.Now()
-	if code, msg := c.cmd("EPSV"); code != 425 || !strings.Contains(msg, "busy") {
+	if code, msg := c.Cmd("EPSV"); code != 425 || !strings.Contains(msg, "busy") {
 		t.Fatalf("EPSV with all ports pending: %d %q, want 425", code, msg)
 	}
 	if time.Since(start) > time.Second {
 		t.Fatalf("exhausted EPSV took %v", time.Since(start))
 	}
 	// PASV again releases the previous port, so a repeats fine.
-	a.must(229, "EPSV")
+	a.Must(229, "EPSV")
 	// Quitting releases b's port for c.
-	b.must(221, "QUIT")
+	b.Must(221, "QUIT")
 	waitFor(t, "port release", func() bool { return ts.srv.Passive.Stats().Pending == 1 })
-	c.must(229, "EPSV")
+	c.Must(229, "EPSV")
 }
 
 func TestPassiveRefusesOtherClientIP(t *testing.T) {
 	ts := startServer(t, 2, nil)
 	writeFile(t, filepath.Join(ts.root, "x.txt"), []byte("secret"))
 	r := ts.raw(t)
-	r.login()
-	msg := r.must(229, "EPSV")
+	r.Login("u", "p")
+	msg := r.Must(229, "EPSV")
 	var port int
 	fmt.Sscanf(msg[strings.Index(msg, "(|||"):], "(|||%d|)", &port)
 	// A connection from 127.0.0.2 (not the control connection's client) is
@@ -355,9 +355,9 @@ func TestPassiveRefusesOtherClientIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	r.must(150, "RETR x.txt")
+	r.Must(150, "RETR x.txt")
 	got, _ := io.ReadAll(d)
-	r.expect(226)
+	r.Expect(226)
 	if string(got) != "secret" {
 		t.Fatalf("got %q", got)
 	}
@@ -372,8 +372,8 @@ func TestPassiveSharedAcrossClientIPs(t *testing.T) {
 	for i := 0; i < clients; i++ {
 		local := &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(10+i))}
 		r := dialRaw(t, ts.addr, local)
-		r.login()
-		msg := r.must(229, "EPSV")
+		r.Login("u", "p")
+		msg := r.Must(229, "EPSV")
 		var port int
 		fmt.Sscanf(msg[strings.Index(msg, "(|||"):], "(|||%d|)", &port)
 		d, err := (&net.Dialer{LocalAddr: local, Timeout: 5 * time.Second}).Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
@@ -385,9 +385,9 @@ func TestPassiveSharedAcrossClientIPs(t *testing.T) {
 		conns, datas = append(conns, r), append(datas, d)
 	}
 	for i, r := range conns {
-		r.must(150, "RETR x.txt")
+		r.Must(150, "RETR x.txt")
 		got, _ := io.ReadAll(datas[i])
-		r.expect(226)
+		r.Expect(226)
 		if string(got) != "shared" {
 			t.Fatalf("client %d got %q", i, got)
 		}
@@ -398,77 +398,77 @@ func TestDataConnectionTimeout(t *testing.T) {
 	ts := startServer(t, 2, func(s *ftp.Server) { s.Passive.AcceptTimeout = 200 * time.Millisecond })
 	writeFile(t, filepath.Join(ts.root, "x.txt"), []byte("x"))
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	// RETR sent in time, but no connection arrives: 425 once the wait ends.
-	r.must(229, "EPSV")
+	r.Must(229, "EPSV")
 	start := time.Now()
-	if code, msg := r.cmd("RETR x.txt"); code != 425 {
+	if code, msg := r.Cmd("RETR x.txt"); code != 425 {
 		t.Fatalf("RETR without data connection: %d %q, want 425", code, msg)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("425 took %v", d)
 	}
 	// RETR sent after the reservation expired: 425 at once.
-	r.must(229, "EPSV")
+	r.Must(229, "EPSV")
 	waitFor(t, "release", func() bool { return ts.srv.Passive.Stats().Pending == 0 })
-	r.must(425, "RETR x.txt")
-	r.must(200, "NOOP")
+	r.Must(425, "RETR x.txt")
+	r.Must(200, "NOOP")
 }
 
 func TestActiveMode(t *testing.T) {
 	ts := startServer(t, 2, nil)
 	writeFile(t, filepath.Join(ts.root, "x.txt"), []byte("active data"))
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	p := l.Addr().(*net.TCPAddr).Port
-	r.must(200, "PORT 127,0,0,1,%d,%d", p>>8, p&0xff)
-	r.must(150, "RETR x.txt")
+	r.Must(200, "PORT 127,0,0,1,%d,%d", p>>8, p&0xff)
+	r.Must(150, "RETR x.txt")
 	d, err := l.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, _ := io.ReadAll(d)
 	d.Close()
-	r.expect(226)
+	r.Expect(226)
 	if string(got) != "active data" {
 		t.Fatalf("got %q", got)
 	}
-	r.must(200, "EPRT |1|127.0.0.1|%d|", p)
-	r.must(150, "STOR y.txt")
+	r.Must(200, "EPRT |1|127.0.0.1|%d|", p)
+	r.Must(150, "STOR y.txt")
 	d, _ = l.Accept()
 	d.Write([]byte("up"))
 	d.Close()
-	r.expect(226)
+	r.Expect(226)
 	// Nobody listening: 425, quickly.
 	l.Close()
-	r.must(200, "PORT 127,0,0,1,%d,%d", p>>8, p&0xff)
-	if code, _ := r.cmd("RETR x.txt"); code != 425 {
+	r.Must(200, "PORT 127,0,0,1,%d,%d", p>>8, p&0xff)
+	if code, _ := r.Cmd("RETR x.txt"); code != 425 {
 		t.Fatalf("RETR to a closed port: %d, want 425", code)
 	}
 	// EPSV ALL forbids PORT afterwards.
-	r.must(200, "EPSV ALL")
-	r.must(503, "PORT 127,0,0,1,%d,%d", p>>8, p&0xff)
-	r.must(503, "PASV")
+	r.Must(200, "EPSV ALL")
+	r.Must(503, "PORT 127,0,0,1,%d,%d", p>>8, p&0xff)
+	r.Must(503, "PASV")
 }
 
 func TestTimeoutsAndLimits(t *testing.T) {
 	t.Run("idle", func(t *testing.T) {
 		ts := startServer(t, 2, func(s *ftp.Server) { s.IdleTimeout = 200 * time.Millisecond })
 		r := ts.raw(t)
-		r.login()
-		if code, _ := r.read(); code != 421 {
+		r.Login("u", "p")
+		if code, _ := r.Read(); code != 421 {
 			t.Fatalf("idle session got %d, want 421", code)
 		}
 	})
 	t.Run("login", func(t *testing.T) {
 		ts := startServer(t, 2, func(s *ftp.Server) { s.LoginTimeout = 200 * time.Millisecond })
 		r := ts.raw(t)
-		if code, msg := r.read(); code != 421 || !strings.Contains(msg, "Login timeout") {
+		if code, msg := r.Read(); code != 421 || !strings.Contains(msg, "Login timeout") {
 			t.Fatalf("got %d %q, want 421 login timeout", code, msg)
 		}
 	})
@@ -502,12 +502,12 @@ func TestTimeoutsAndLimits(t *testing.T) {
 	t.Run("login failures", func(t *testing.T) {
 		ts := startServer(t, 2, nil)
 		r := ts.raw(t)
-		r.must(331, "USER u")
-		r.must(530, "PASS x")
-		r.must(331, "USER u")
-		r.must(530, "PASS y")
-		r.must(331, "USER u")
-		r.must(421, "PASS z")
+		r.Must(331, "USER u")
+		r.Must(530, "PASS x")
+		r.Must(331, "USER u")
+		r.Must(530, "PASS y")
+		r.Must(331, "USER u")
+		r.Must(421, "PASS z")
 	})
 }
 
@@ -515,11 +515,11 @@ func TestPanicEndsOnlyThatSession(t *testing.T) {
 	ts := startServer(t, 2, nil)
 	ts.backend.panic.Store(true)
 	r := ts.raw(t)
-	r.must(331, "USER u")
-	r.must(421, "PASS p")
+	r.Must(331, "USER u")
+	r.Must(421, "PASS p")
 	ts.backend.panic.Store(false)
 	r2 := ts.raw(t)
-	r2.login()
+	r2.Login("u", "p")
 	if !strings.Contains(ts.logs.String(), "panic serving session") {
 		t.Fatal("panic not logged")
 	}
@@ -529,7 +529,7 @@ func TestShutdownLetsTransfersFinish(t *testing.T) {
 	ts := startServer(t, 4, nil)
 	idle := ts.raw(t)
 	busy := ts.raw(t)
-	busy.login()
+	busy.Login("u", "p")
 	data := startBigTransfer(t, ts, busy)
 	done := make(chan error, 1)
 	go func() {
@@ -537,7 +537,7 @@ func TestShutdownLetsTransfersFinish(t *testing.T) {
 		defer cancel()
 		done <- ts.srv.Shutdown(ctx)
 	}()
-	if code, _ := idle.read(); code != 421 {
+	if code, _ := idle.Read(); code != 421 {
 		t.Fatalf("idle session got %d, want 421", code)
 	}
 	// The transfer still completes.
@@ -545,8 +545,8 @@ func TestShutdownLetsTransfersFinish(t *testing.T) {
 	if err != nil || n != 64<<20-4096 {
 		t.Fatalf("transfer during shutdown: %d bytes, %v", n, err)
 	}
-	busy.expect(226)
-	busy.expect(421)
+	busy.Expect(226)
+	busy.Expect(421)
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
@@ -558,9 +558,9 @@ func TestShutdownLetsTransfersFinish(t *testing.T) {
 func TestREIN(t *testing.T) {
 	ts := startServer(t, 2, nil)
 	r := ts.raw(t)
-	r.login()
-	r.must(220, "REIN")
-	r.must(530, "PWD")
-	r.login()
-	r.must(257, "PWD")
+	r.Login("u", "p")
+	r.Must(220, "REIN")
+	r.Must(530, "PWD")
+	r.Login("u", "p")
+	r.Must(257, "PWD")
 }

@@ -41,15 +41,15 @@ func TestSlowTransferIsNotStalled(t *testing.T) {
 	data := []byte(strings.Repeat("line of text\n", 95000))
 	writeFile(t, filepath.Join(ts.root, "slow.txt"), data)
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	for _, mode := range []string{"I", "A"} {
-		r.must(200, "TYPE %s", mode)
-		d := r.pasvConn()
-		r.must(150, "RETR slow.txt")
+		r.Must(200, "TYPE %s", mode)
+		d := r.EPSV()
+		r.Must(150, "RETR slow.txt")
 		// About 48 kB every 50 ms: about 1 MB/s, for more than twice the
 		// data timeout, with no pause near the timeout.
 		got := slowRead(t, d, 48<<10, 50*time.Millisecond)
-		if code, msg := r.read(); code != 226 {
+		if code, msg := r.Read(); code != 226 {
 			t.Fatalf("TYPE %s slow download: %d %q after %d bytes", mode, code, msg, got)
 		}
 	}
@@ -60,16 +60,16 @@ func TestSlowTransferIsNotStalled(t *testing.T) {
 func TestQueuedCommandsDoNotBlockABOR(t *testing.T) {
 	ts := startServer(t, 4, nil)
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	startBigTransfer(t, ts, r)
 	// NOOP must wait for the transfer; ABOR right behind it acts at once.
-	fmt.Fprintf(r.c, "NOOP\r\nABOR\r\n")
+	fmt.Fprintf(r.Net(), "NOOP\r\nABOR\r\n")
 	for _, want := range []int{426, 226, 200} {
-		if code, msg := r.read(); code != want {
+		if code, msg := r.Read(); code != want {
 			t.Fatalf("got %d %q, want %d (transfer aborted, ABOR answered, then the queued NOOP)", code, msg, want)
 		}
 	}
-	r.must(257, "PWD")
+	r.Must(257, "PWD")
 }
 
 // ABOR is heard behind any number of queued commands: the loop never
@@ -77,16 +77,16 @@ func TestQueuedCommandsDoNotBlockABOR(t *testing.T) {
 func TestABORHeardBehindManyQueuedCommands(t *testing.T) {
 	ts := startServer(t, 4, nil)
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	startBigTransfer(t, ts, r)
 	const n = 200
-	fmt.Fprintf(r.c, "%sABOR\r\n", strings.Repeat("NOOP\r\n", n))
-	r.expect(426)
-	r.expect(226)
+	fmt.Fprintf(r.Net(), "%sABOR\r\n", strings.Repeat("NOOP\r\n", n))
+	r.Expect(426)
+	r.Expect(226)
 	for i := 0; i < n; i++ {
-		r.expect(200)
+		r.Expect(200)
 	}
-	r.must(257, "PWD")
+	r.Must(257, "PWD")
 }
 
 // A client that pipelines past the queue's bound loses the session with a
@@ -94,11 +94,11 @@ func TestABORHeardBehindManyQueuedCommands(t *testing.T) {
 func TestTooManyQueuedCommandsEndTheSession(t *testing.T) {
 	ts := startServer(t, 4, nil)
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	startBigTransfer(t, ts, r)
-	fmt.Fprint(r.c, strings.Repeat("NOOP\r\n", 300))
-	r.expect(426) // the transfer is aborted first
-	if code, msg := r.read(); code != 421 || !strings.Contains(msg, "queued") {
+	fmt.Fprint(r.Net(), strings.Repeat("NOOP\r\n", 300))
+	r.Expect(426) // the transfer is aborted first
+	if code, msg := r.Read(); code != 421 || !strings.Contains(msg, "queued") {
 		t.Fatalf("got %d %q, want 421 about the queue", code, msg)
 	}
 	waitFor(t, "the session to end", func() bool { return ts.srv.SessionCount() == 0 })
@@ -108,12 +108,12 @@ func TestPipelinedCommandsKeepTheirOrder(t *testing.T) {
 	ts := startServer(t, 4, nil)
 	writeFile(t, filepath.Join(ts.root, "x.txt"), []byte("x"))
 	r := ts.raw(t)
-	r.login()
-	d := r.pasvConn()
-	fmt.Fprintf(r.c, "RETR x.txt\r\nPWD\r\nSYST\r\nNOOP\r\n")
+	r.Login("u", "p")
+	d := r.EPSV()
+	fmt.Fprintf(r.Net(), "RETR x.txt\r\nPWD\r\nSYST\r\nNOOP\r\n")
 	io.ReadAll(d)
 	for _, want := range []int{150, 226, 257, 215, 200} {
-		if code, msg := r.read(); code != want {
+		if code, msg := r.Read(); code != want {
 			t.Fatalf("got %d %q, want %d", code, msg, want)
 		}
 	}
@@ -123,12 +123,12 @@ func TestPipelinedCommandsKeepTheirOrder(t *testing.T) {
 func TestCloseEndsStalledTransfer(t *testing.T) {
 	ts := startServer(t, 4, nil)
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	startBigTransfer(t, ts, r)
 	// STAT is answered at once, after the loop has read (and queued) the
 	// NOOP before it: no sleep needed to know the NOOP waits.
-	fmt.Fprintf(r.c, "NOOP\r\n")
-	r.must(213, "STAT")
+	fmt.Fprintf(r.Net(), "NOOP\r\n")
+	r.Must(213, "STAT")
 	ts.srv.Close()
 	waitFor(t, "sessions to end", func() bool { return ts.srv.SessionCount() == 0 })
 }
@@ -146,20 +146,20 @@ func TestBanCheckedAtPASS(t *testing.T) {
 		}
 	})
 	r := ts.raw(t) // opened before the ban
-	r.must(331, "USER u")
+	r.Must(331, "USER u")
 	banned.Store(true)
-	r.must(421, "PASS p")
+	r.Must(421, "PASS p")
 }
 
 // After REIN, a session older than the login timeout can still log in.
 func TestREINRestartsLoginTimeout(t *testing.T) {
 	ts := startServer(t, 2, func(s *ftp.Server) { s.LoginTimeout = 300 * time.Millisecond })
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	time.Sleep(500 * time.Millisecond)
-	r.must(220, "REIN")
-	r.must(331, "USER u")
-	r.must(230, "PASS p")
+	r.Must(220, "REIN")
+	r.Must(331, "USER u")
+	r.Must(230, "PASS p")
 }
 
 // PassiveAddress may change in Update while sessions send PASV (-race).
@@ -180,9 +180,9 @@ func TestUpdatePassiveAddressRace(t *testing.T) {
 		}
 	}()
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	for i := 0; i < 20; i++ {
-		r.must(227, "PASV")
+		r.Must(227, "PASV")
 	}
 	close(stop)
 	<-done
@@ -192,8 +192,8 @@ func TestRMDNotEmpty(t *testing.T) {
 	ts := startServer(t, 2, nil)
 	writeFile(t, filepath.Join(ts.root, "d", "f"), []byte("x"))
 	r := ts.raw(t)
-	r.login()
-	if msg := r.must(550, "RMD d"); msg != "Directory not empty" {
+	r.Login("u", "p")
+	if msg := r.Must(550, "RMD d"); msg != "Directory not empty" {
 		t.Fatalf("RMD of a non-empty folder: %q", msg)
 	}
 }

@@ -17,11 +17,11 @@ func TestLimitsAreServerFields(t *testing.T) {
 		s.MaxCommandErrors = 2
 	})
 	r := ts.raw(t)
-	r.must(331, "USER u")
-	r.must(421, "PASS wrong") // the first failure closes, with 1
+	r.Must(331, "USER u")
+	r.Must(421, "PASS wrong") // the first failure closes, with 1
 	r = ts.raw(t)
-	r.must(500, "BOGUS")
-	r.must(421, "BOGUS") // the second error in a row closes, with 2
+	r.Must(500, "BOGUS")
+	r.Must(421, "BOGUS") // the second error in a row closes, with 2
 }
 
 // An implicit FTPS listener whose connections cannot get TLS (FTPS turned

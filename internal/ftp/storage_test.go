@@ -51,16 +51,16 @@ func TestCapabilitiesDecideCommands(t *testing.T) {
 			has := func(c storage.Capabilities) bool { return tc.keep&c == c }
 			r := ts.raw(t)
 
-			feat := r.must(211, "FEAT")
+			feat := r.Must(211, "FEAT")
 			if strings.Contains(feat, "\n MFMT\n") != has(storage.CapChtimes) {
 				t.Errorf("FEAT before login (Backend has %v):\n%s", tc.keep, feat)
 			}
-			r.login()
-			feat = r.must(211, "FEAT")
+			r.Login("u", "p")
+			feat = r.Must(211, "FEAT")
 			if strings.Contains(feat, "\n MFMT\n") != has(storage.CapChtimes) {
 				t.Errorf("FEAT (driver has %v):\n%s", tc.keep, feat)
 			}
-			help := r.must(214, "HELP")
+			help := r.Must(214, "HELP")
 			for verb, c := range map[string]storage.Capabilities{"MFMT": storage.CapChtimes, "APPE": storage.CapAppend,
 				"STOU": storage.CapExclusive, "RNFR": storage.CapRename, "RNTO": storage.CapRename} {
 				if strings.Contains(help, verb) != has(c) {
@@ -70,12 +70,12 @@ func TestCapabilitiesDecideCommands(t *testing.T) {
 				if !has(c) {
 					want = 502
 				}
-				r.must(want, "HELP %s", verb)
+				r.Must(want, "HELP %s", verb)
 			}
 			if !strings.Contains(help, "STOR") || !strings.Contains(help, "RETR") {
 				t.Errorf("HELP lost commands every storage has:\n%s", help)
 			}
-			if got := r.must(214, "SITE HELP"); strings.Contains(got, "CHMOD") != has(storage.CapChmod) {
+			if got := r.Must(214, "SITE HELP"); strings.Contains(got, "CHMOD") != has(storage.CapChmod) {
 				t.Errorf("SITE HELP with %v:\n%s", tc.keep, got)
 			}
 
@@ -86,18 +86,18 @@ func TestCapabilitiesDecideCommands(t *testing.T) {
 				return 502
 			}
 			if want := code(storage.CapChtimes); want != 0 {
-				r.must(want, "MFMT 20200102030405 f.txt")
+				r.Must(want, "MFMT 20200102030405 f.txt")
 			} else {
-				r.must(213, "MFMT 20200102030405 f.txt")
+				r.Must(213, "MFMT 20200102030405 f.txt")
 			}
 			if want := code(storage.CapChmod); want != 0 {
-				r.must(want, "SITE CHMOD 600 f.txt")
+				r.Must(want, "SITE CHMOD 600 f.txt")
 			} else {
-				r.must(200, "SITE CHMOD 600 f.txt")
+				r.Must(200, "SITE CHMOD 600 f.txt")
 			}
 			if want := code(storage.CapRename); want != 0 {
-				r.must(want, "RNFR f.txt")
-				r.must(want, "RNTO g.txt")
+				r.Must(want, "RNFR f.txt")
+				r.Must(want, "RNTO g.txt")
 			}
 			// Data commands refused by capability drop the data connection
 			// set up for them, as other refusals before 150 do.
@@ -106,35 +106,35 @@ func TestCapabilitiesDecideCommands(t *testing.T) {
 				c    storage.Capabilities
 			}{{"APPE f.txt", storage.CapAppend}, {"STOU", storage.CapExclusive}} {
 				if want := code(cmd.c); want != 0 {
-					r.must(229, "EPSV")
-					r.must(want, "%s", cmd.verb)
+					r.Must(229, "EPSV")
+					r.Must(want, "%s", cmd.verb)
 				}
 			}
 			// REST + STOR resumes: without CapResume that is the parameter
 			// the storage cannot do, 504; REST + RETR needs nothing.
-			r.must(350, "REST 4")
+			r.Must(350, "REST 4")
 			if has(storage.CapResume) {
-				d := r.pasvConn()
-				r.must(150, "STOR f.txt")
+				d := r.EPSV()
+				r.Must(150, "STOR f.txt")
 				d.Write([]byte("ABC"))
 				d.Close()
-				r.expect(226)
+				r.Expect(226)
 				if got := readFileString(t, filepath.Join(ts.root, "f.txt")); got != "0123ABC" {
 					t.Errorf("REST 4 + STOR left %q", got)
 				}
 			} else {
-				r.must(229, "EPSV")
-				r.must(504, "STOR f.txt")
+				r.Must(229, "EPSV")
+				r.Must(504, "STOR f.txt")
 				if got := readFileString(t, filepath.Join(ts.root, "f.txt")); got != "0123456789" {
 					t.Errorf("a refused REST + STOR changed the file: %q", got)
 				}
 				// The REST offset is gone with the refused command.
-				d := r.pasvConn()
-				r.must(150, "RETR f.txt")
+				d := r.EPSV()
+				r.Must(150, "RETR f.txt")
 				if got := string(readAll(t, d)); got != "0123456789" {
 					t.Errorf("RETR after the refused STOR read %q", got)
 				}
-				r.expect(226)
+				r.Expect(226)
 			}
 		})
 	}
@@ -146,11 +146,11 @@ func TestFEATBeforeLoginWithoutReporter(t *testing.T) {
 	ts := startServer(t, 2, nil)
 	ts.backend.wrap = func(d storage.Driver) storage.Driver { return storagetest.Limit(d, 0) }
 	r := ts.raw(t)
-	if feat := r.must(211, "FEAT"); !strings.Contains(feat, "\n MFMT\n") {
+	if feat := r.Must(211, "FEAT"); !strings.Contains(feat, "\n MFMT\n") {
 		t.Errorf("FEAT before login lacks MFMT:\n%s", feat)
 	}
-	r.login()
-	if feat := r.must(211, "FEAT"); strings.Contains(feat, "\n MFMT\n") {
+	r.Login("u", "p")
+	if feat := r.Must(211, "FEAT"); strings.Contains(feat, "\n MFMT\n") {
 		t.Errorf("FEAT after login on a driver without chtimes lists MFMT:\n%s", feat)
 	}
 }
@@ -177,14 +177,14 @@ func TestUnsupportedErrorsReply(t *testing.T) {
 	ts.backend.wrap = func(d storage.Driver) storage.Driver { return refusingDriver{d} }
 	writeFile(t, filepath.Join(ts.root, "f.txt"), []byte("x"))
 	r := ts.raw(t)
-	r.login()
-	if msg := r.must(502, "MFMT 20200102030405 f.txt"); !strings.Contains(msg, "not implemented") {
+	r.Login("u", "p")
+	if msg := r.Must(502, "MFMT 20200102030405 f.txt"); !strings.Contains(msg, "not implemented") {
 		t.Errorf("502 text %q", msg)
 	}
-	if msg := r.must(504, "SITE CHMOD 644 f.txt"); !strings.Contains(msg, "parameter") {
+	if msg := r.Must(504, "SITE CHMOD 644 f.txt"); !strings.Contains(msg, "parameter") {
 		t.Errorf("504 text %q", msg)
 	}
-	r.must(200, "SITE CHMOD 600 f.txt")
+	r.Must(200, "SITE CHMOD 600 f.txt")
 }
 
 func readFileString(t *testing.T, p string) string {
@@ -215,9 +215,9 @@ func TestConcurrentSTOU(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			r := ts.raw(t)
-			r.login()
-			d := r.pasvConn()
-			msg := r.must(150, "STOU same")
+			r.Login("u", "p")
+			d := r.EPSV()
+			msg := r.Must(150, "STOU same")
 			_, name, ok := strings.Cut(msg, "FILE: ")
 			if !ok {
 				t.Errorf("150 without FILE: %q", msg)
@@ -229,7 +229,7 @@ func TestConcurrentSTOU(t *testing.T) {
 			<-release
 			fmt.Fprintf(d, "upload %d", i)
 			d.Close()
-			r.expect(226)
+			r.Expect(226)
 		})
 	}
 	started.Wait()
@@ -278,36 +278,36 @@ func TestABORDuringHASH(t *testing.T) {
 	data := randomBytes(3 << 20)
 	writeFile(t, filepath.Join(ts.root, "small"), data)
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	for _, mode := range []string{"I", "A"} { // HASH, then SIZE in TYPE A
-		r.must(200, "TYPE %s", mode)
+		r.Must(200, "TYPE %s", mode)
 		cmd := "HASH big"
 		if mode == "A" {
 			cmd = "SIZE big"
 		}
-		fmt.Fprintf(r.c, "%s\r\n", cmd)
+		fmt.Fprintf(r.Net(), "%s\r\n", cmd)
 		time.Sleep(50 * time.Millisecond)
-		if msg := r.must(213, "STAT"); !strings.Contains(msg, "in progress") {
+		if msg := r.Must(213, "STAT"); !strings.Contains(msg, "in progress") {
 			t.Errorf("STAT during %s: %q", cmd, msg)
 		}
 		start := time.Now()
-		if msg := r.must(451, "ABOR"); !strings.Contains(msg, "ABOR") {
+		if msg := r.Must(451, "ABOR"); !strings.Contains(msg, "ABOR") {
 			t.Errorf("%s after ABOR: %q", cmd, msg)
 		}
-		r.expect(226)
+		r.Expect(226)
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("ABOR of %s answered after %v", cmd, d)
 		}
 	}
-	r.must(200, "TYPE I")
+	r.Must(200, "TYPE I")
 	want := sha256.Sum256(data)
-	fmt.Fprintf(r.c, "HASH small\r\nPWD\r\n")
-	if got := r.expect(213); got != fmt.Sprintf("SHA-256 0-%d %s /small", len(data), hex.EncodeToString(want[:])) {
+	fmt.Fprintf(r.Net(), "HASH small\r\nPWD\r\n")
+	if got := r.Expect(213); got != fmt.Sprintf("SHA-256 0-%d %s /small", len(data), hex.EncodeToString(want[:])) {
 		t.Errorf("HASH small = %q", got)
 	}
-	r.expect(257)
-	r.must(200, "TYPE A")
-	if got := r.must(213, "SIZE small"); got != fmt.Sprint(len(data)+bytes.Count(data, []byte("\n"))) {
+	r.Expect(257)
+	r.Must(200, "TYPE A")
+	if got := r.Must(213, "SIZE small"); got != fmt.Sprint(len(data)+bytes.Count(data, []byte("\n"))) {
 		t.Errorf("SIZE in TYPE A = %s", got)
 	}
 }
@@ -357,14 +357,14 @@ func TestStalledStorage(t *testing.T) {
 	ts.backend.wrap = func(d storage.Driver) storage.Driver { return stuckDriver{d} }
 	writeFile(t, filepath.Join(ts.root, "f"), []byte("old"))
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	start := time.Now()
-	if msg := r.must(451, "HASH f"); !strings.Contains(msg, "no progress") {
+	if msg := r.Must(451, "HASH f"); !strings.Contains(msg, "no progress") {
 		t.Errorf("stalled HASH: %q", msg)
 	}
-	d := r.pasvConn()
-	r.must(150, "APPE f")
-	if msg := r.expect(426); !strings.Contains(msg, "no progress") {
+	d := r.EPSV()
+	r.Must(150, "APPE f")
+	if msg := r.Expect(426); !strings.Contains(msg, "no progress") {
 		t.Errorf("stalled APPE: %q", msg)
 	}
 	d.Close()
@@ -374,7 +374,7 @@ func TestStalledStorage(t *testing.T) {
 	if got := readFileString(t, filepath.Join(ts.root, "f")); got != "old" {
 		t.Errorf("the stalled APPE changed the file: %q", got)
 	}
-	r.must(257, "PWD")
+	r.Must(257, "PWD")
 }
 
 // TestAPPECopiesAfter150: APPE's and REST + STOR's copy of the kept part
@@ -388,18 +388,18 @@ func TestAPPECopiesAfter150(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := ts.raw(t)
-	r.login()
+	r.Login("u", "p")
 	for _, cmds := range [][]string{{"APPE f"}, {"REST 4", "STOR f"}} {
-		d := r.pasvConn()
+		d := r.EPSV()
 		for _, c := range cmds[:len(cmds)-1] {
-			r.must(350, "%s", c)
+			r.Must(350, "%s", c)
 		}
 		// The copy never ends by itself (stuckUpload): 150 proves it is
 		// not in front of the reply.
-		r.must(150, "%s", cmds[len(cmds)-1])
+		r.Must(150, "%s", cmds[len(cmds)-1])
 		start := time.Now()
-		r.must(426, "ABOR")
-		r.expect(226)
+		r.Must(426, "ABOR")
+		r.Expect(226)
 		if el := time.Since(start); el > 2*time.Second {
 			t.Errorf("%v: ABOR answered after %v", cmds, el)
 		}
@@ -409,11 +409,11 @@ func TestAPPECopiesAfter150(t *testing.T) {
 		t.Errorf("aborted uploads changed the file: %q", got)
 	}
 	// Create's refusals come before 150, with no transfer.
-	r.must(229, "EPSV")
-	r.must(550, "APPE dir")
-	r.must(350, "REST 11")
-	r.must(229, "EPSV")
-	r.must(554, "STOR f")
-	r.must(229, "EPSV")
-	r.must(550, "APPE missing/f")
+	r.Must(229, "EPSV")
+	r.Must(550, "APPE dir")
+	r.Must(350, "REST 11")
+	r.Must(229, "EPSV")
+	r.Must(554, "STOR f")
+	r.Must(229, "EPSV")
+	r.Must(550, "APPE missing/f")
 }

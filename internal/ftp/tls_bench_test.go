@@ -22,12 +22,12 @@ func benchTLSSession(b *testing.B) (*tlsServer, *rawConn, *tls.Config) {
 	ts := startTLSServer(b, ftp.TLSOptions{}, nil)
 	r := ts.raw(b)
 	conf := ts.clientConfig(true)
-	r.authTLS(conf)
-	r.c.SetDeadline(time.Time{})
-	r.login()
-	r.must(200, "TYPE I")
-	r.must(200, "PBSZ 0")
-	r.must(200, "PROT P")
+	r.AuthTLS(conf)
+	r.Net().SetDeadline(time.Time{})
+	r.Login("u", "p")
+	r.Must(200, "TYPE I")
+	r.Must(200, "PBSZ 0")
+	r.Must(200, "PROT P")
 	return ts, r, conf
 }
 

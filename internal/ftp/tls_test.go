@@ -18,6 +18,7 @@ import (
 	ftpc "github.com/jlaffaye/ftp"
 
 	"github.com/rotary-ftp/rotary/internal/ftp"
+	"github.com/rotary-ftp/rotary/internal/ftptest"
 	"github.com/rotary-ftp/rotary/internal/tlscert"
 )
 
@@ -92,19 +93,6 @@ func (ts *tlsServer) tlsClient(t testing.TB, implicit bool, conf *tls.Config, op
 	return c
 }
 
-// authTLS upgrades a raw control connection.
-func (r *rawConn) authTLS(conf *tls.Config) *tls.Conn {
-	r.t.Helper()
-	r.must(234, "AUTH TLS")
-	tc := tls.Client(r.c, conf)
-	if err := tc.Handshake(); err != nil {
-		r.t.Fatalf("control handshake: %v", err)
-	}
-	r.c = tc
-	r.tp = textproto.NewConn(tc)
-	return tc
-}
-
 // roundTrip stores data as name and reads it back through c.
 func roundTrip(t *testing.T, c *ftpc.ServerConn, name string, data []byte) {
 	t.Helper()
@@ -164,17 +152,17 @@ func TestTLSImplicitClient(t *testing.T) {
 	}
 	defer tc.Close()
 	tc.SetDeadline(time.Now().Add(20 * time.Second))
-	r := &rawConn{t: t, c: tc, tp: textproto.NewConn(tc)}
-	r.expect(220)
-	r.login()
-	d := r.pasvConn()
-	r.must(150, "RETR f.bin")
+	r := ftptest.Wrap(t, tc)
+	r.Expect(220)
+	r.Login("u", "p")
+	d := r.EPSV()
+	r.Must(150, "RETR f.bin")
 	td := tls.Client(d, conf)
 	if got := readAll(t, td); len(got) != 1<<20+1 {
 		t.Fatalf("implicit RETR without PROT: %d bytes", len(got))
 	}
-	r.expect(226)
-	if msg := r.must(503, "AUTH TLS"); !strings.Contains(msg, "Already") {
+	r.Expect(226)
+	if msg := r.Must(503, "AUTH TLS"); !strings.Contains(msg, "Already") {
 		t.Fatalf("AUTH in implicit mode: %q", msg)
 	}
 }
@@ -207,16 +195,16 @@ func TestTLSProtocolReplies(t *testing.T) {
 	t.Run("without TLSConfig", func(t *testing.T) {
 		ts := startServer(t, 2, nil)
 		r := ts.raw(t)
-		r.must(502, "AUTH TLS")
-		r.must(503, "PBSZ 0")
-		if feat := r.must(211, "FEAT"); strings.Contains(feat, "AUTH TLS") {
+		r.Must(502, "AUTH TLS")
+		r.Must(503, "PBSZ 0")
+		if feat := r.Must(211, "FEAT"); strings.Contains(feat, "AUTH TLS") {
 			t.Fatalf("FEAT lists AUTH TLS without TLS: %q", feat)
 		}
 	})
 
 	ts := startTLSServer(t, ftp.TLSOptions{}, nil)
 	r := ts.raw(t)
-	feat := r.must(211, "FEAT")
+	feat := r.Must(211, "FEAT")
 	for _, f := range []string{"AUTH TLS", "PBSZ", "PROT"} {
 		if !strings.Contains(feat, "\n "+f+"\n") {
 			t.Errorf("FEAT lacks %q: %q", f, feat)
@@ -234,11 +222,11 @@ func TestTLSProtocolReplies(t *testing.T) {
 		{"AUTH KERBEROS_V4", 504},
 		{"AUTH", 501},
 	} {
-		if code, msg := r.cmd("%s", c.line); code != c.code {
+		if code, msg := r.Cmd("%s", c.line); code != c.code {
 			t.Errorf("%s before AUTH: %d %q, want %d", c.line, code, msg, c.code)
 		}
 	}
-	r.authTLS(ts.clientConfig(false))
+	r.AuthTLS(ts.clientConfig(false))
 	for _, c := range []struct {
 		line string
 		code int
@@ -256,43 +244,43 @@ func TestTLSProtocolReplies(t *testing.T) {
 		{"AUTH TLS", 503, ""},
 		{"CCC", 530, ""}, // needs login
 	} {
-		code, msg := r.cmd("%s", c.line)
+		code, msg := r.Cmd("%s", c.line)
 		if code != c.code || !strings.Contains(msg, c.text) {
 			t.Errorf("%s: %d %q, want %d %q", c.line, code, msg, c.code, c.text)
 		}
 	}
-	r.login()
-	if msg := r.must(534, "CCC"); !strings.Contains(msg, "--tls-allow-ccc") {
+	r.Login("u", "p")
+	if msg := r.Must(534, "CCC"); !strings.Contains(msg, "--tls-allow-ccc") {
 		t.Errorf("CCC refusal does not name the setting: %q", msg)
 	}
-	if stat := r.must(211, "STAT"); !strings.Contains(stat, "TLS 1.3") || !strings.Contains(stat, "PROT P") {
+	if stat := r.Must(211, "STAT"); !strings.Contains(stat, "TLS 1.3") || !strings.Contains(stat, "PROT P") {
 		t.Errorf("STAT lacks the TLS state: %q", stat)
 	}
-	r.must(221, "QUIT")
+	r.Must(221, "QUIT")
 
 	// AUTH SSL is accepted and, as with ProFTPD, protects data at once.
 	r = ts.raw(t)
-	r.must(234, "AUTH SSL")
-	tc := tls.Client(r.c, ts.clientConfig(false))
-	r.c, r.tp = tc, textproto.NewConn(tc)
-	r.login()
+	r.Must(234, "AUTH SSL")
+	tc := tls.Client(r.Net(), ts.clientConfig(false))
+	r.Reset(tc)
+	r.Login("u", "p")
 	writeFile(t, filepath.Join(ts.root, "x"), []byte("hello"))
-	d := r.pasvConn()
-	r.must(150, "RETR x")
+	d := r.EPSV()
+	r.Must(150, "RETR x")
 	if got := readAll(t, tls.Client(d, ts.clientConfig(false))); string(got) != "hello" {
 		t.Fatalf("RETR after AUTH SSL: %q", got)
 	}
-	r.expect(226)
+	r.Expect(226)
 }
 
 func TestTLSRequire(t *testing.T) {
 	ts := startTLSServer(t, ftp.TLSOptions{Require: true}, nil)
 	writeFile(t, filepath.Join(ts.root, "f"), []byte("data"))
 	r := ts.raw(t)
-	if msg := r.must(530, "USER u"); !strings.Contains(msg, "TLS required") {
+	if msg := r.Must(530, "USER u"); !strings.Contains(msg, "TLS required") {
 		t.Fatalf("USER in clear: %q", msg)
 	}
-	r.must(530, "PASS p")
+	r.Must(530, "PASS p")
 	plain, err := ftpc.Dial(ts.addr, ftpc.DialWithTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -302,25 +290,25 @@ func TestTLSRequire(t *testing.T) {
 	}
 	plain.Quit()
 
-	r.authTLS(ts.clientConfig(false))
-	r.login()
+	r.AuthTLS(ts.clientConfig(false))
+	r.Login("u", "p")
 	// Data before PROT P: 521, and the passive port is not kept.
-	r.must(229, "EPSV")
-	if msg := r.must(521, "RETR f"); !strings.Contains(msg, "PROT") {
+	r.Must(229, "EPSV")
+	if msg := r.Must(521, "RETR f"); !strings.Contains(msg, "PROT") {
 		t.Fatalf("RETR without PROT P: %q", msg)
 	}
-	r.must(521, "LIST")
-	r.must(200, "PBSZ 0")
-	if msg := r.must(534, "PROT C"); !strings.Contains(msg, "PROT P") {
+	r.Must(521, "LIST")
+	r.Must(200, "PBSZ 0")
+	if msg := r.Must(534, "PROT C"); !strings.Contains(msg, "PROT P") {
 		t.Fatalf("PROT C: %q", msg)
 	}
-	r.must(200, "PROT P")
-	d := r.pasvConn()
-	r.must(150, "RETR f")
+	r.Must(200, "PROT P")
+	d := r.EPSV()
+	r.Must(150, "RETR f")
 	if got := readAll(t, tls.Client(d, ts.clientConfig(false))); string(got) != "data" {
 		t.Fatalf("RETR: %q", got)
 	}
-	r.expect(226)
+	r.Expect(226)
 
 	// A real client doing it right is served.
 	c := ts.tlsClient(t, false, ts.clientConfig(false))
@@ -387,10 +375,10 @@ func tlsDataSession(t *testing.T, ts *tlsServer, size int) *rawConn {
 	f.Truncate(int64(size))
 	f.Close()
 	r := ts.raw(t)
-	r.authTLS(ts.clientConfig(true))
-	r.login()
-	r.must(200, "PBSZ 0")
-	r.must(200, "PROT P")
+	r.AuthTLS(ts.clientConfig(true))
+	r.Login("u", "p")
+	r.Must(200, "PBSZ 0")
+	r.Must(200, "PROT P")
 	return r
 }
 
@@ -400,31 +388,31 @@ func TestTLSAbort(t *testing.T) {
 
 	// ABOR during a download: the server is blocked writing to a client
 	// that stopped reading; closing the *tls.Conn must unblock it.
-	d := r.pasvConn()
-	r.must(150, "RETR big.bin")
+	d := r.EPSV()
+	r.Must(150, "RETR big.bin")
 	td := tls.Client(d, ts.clientConfig(true))
 	if _, err := io.ReadFull(td, make([]byte, 1<<20)); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.tp.PrintfLine("ABOR"); err != nil {
+	if err := r.Conn.WriteLine("ABOR"); err != nil {
 		t.Fatal(err)
 	}
-	r.expect(426)
-	r.expect(226)
+	r.Expect(426)
+	r.Expect(226)
 
 	// ABOR during an upload: the server is blocked reading.
-	d = r.pasvConn()
-	r.must(150, "STOR up.bin")
+	d = r.EPSV()
+	r.Must(150, "STOR up.bin")
 	td = tls.Client(d, ts.clientConfig(true))
 	if _, err := td.Write(make([]byte, 64<<10)); err != nil {
 		t.Fatal(err)
 	}
-	r.must(426, "ABOR")
-	r.expect(226)
+	r.Must(426, "ABOR")
+	r.Expect(226)
 	if _, err := os.Stat(filepath.Join(ts.root, "up.bin")); err == nil {
 		t.Fatal("aborted upload was committed")
 	}
-	r.must(200, "NOOP")
+	r.Must(200, "NOOP")
 }
 
 func TestTLSDroppedDataConnection(t *testing.T) {
@@ -432,21 +420,21 @@ func TestTLSDroppedDataConnection(t *testing.T) {
 	r := tlsDataSession(t, ts, 256<<20)
 
 	// The client vanishes mid-download.
-	d := r.pasvConn()
-	r.must(150, "RETR big.bin")
+	d := r.EPSV()
+	r.Must(150, "RETR big.bin")
 	td := tls.Client(d, ts.clientConfig(true))
 	if _, err := io.ReadFull(td, make([]byte, 1<<20)); err != nil {
 		t.Fatal(err)
 	}
 	d.(*net.TCPConn).SetLinger(0) // reset, as a crashed client's kernel does
 	d.Close()
-	if code, msg := r.read(); code != 426 {
+	if code, msg := r.Read(); code != 426 {
 		t.Fatalf("dropped download: %d %q, want 426", code, msg)
 	}
 
 	// The client vanishes inside a TLS record during an upload.
-	d = r.pasvConn()
-	r.must(150, "STOR up.bin")
+	d = r.EPSV()
+	r.Must(150, "STOR up.bin")
 	td = tls.Client(d, ts.clientConfig(true))
 	if _, err := td.Write([]byte("first record")); err != nil {
 		t.Fatal(err)
@@ -454,35 +442,35 @@ func TestTLSDroppedDataConnection(t *testing.T) {
 	// A record header announcing 16 KiB, then 100 bytes, then FIN.
 	d.Write(append([]byte{23, 3, 3, 0x40, 0x00}, make([]byte, 100)...))
 	d.Close()
-	if code, msg := r.read(); code != 426 {
+	if code, msg := r.Read(); code != 426 {
 		t.Fatalf("dropped upload: %d %q, want 426", code, msg)
 	}
 	if _, err := os.Stat(filepath.Join(ts.root, "up.bin")); err == nil {
 		t.Fatal("truncated upload was committed")
 	}
-	r.must(200, "NOOP")
+	r.Must(200, "NOOP")
 }
 
 func TestTLSDataHandshakeTimeout(t *testing.T) {
 	ts := startTLSServer(t, ftp.TLSOptions{HandshakeTimeout: 300 * time.Millisecond}, nil)
 	r := tlsDataSession(t, ts, 10)
-	d := r.pasvConn()
-	r.must(150, "RETR big.bin")
+	d := r.EPSV()
+	r.Must(150, "RETR big.bin")
 	// No handshake: a client that forgot PROT P and waits for clear data.
-	if msg := r.expect(425); !strings.Contains(msg, "timed out") {
+	if msg := r.Expect(425); !strings.Contains(msg, "timed out") {
 		t.Fatalf("handshake timeout reply: %q", msg)
 	}
 	d.Close()
 
 	// Clear data where TLS is expected: 425 as well.
-	d = r.pasvConn()
-	r.must(150, "STOR x")
+	d = r.EPSV()
+	r.Must(150, "STOR x")
 	d.Write([]byte("this is not a TLS record\r\n"))
-	if msg := r.expect(425); !strings.Contains(msg, "TLS handshake") {
+	if msg := r.Expect(425); !strings.Contains(msg, "TLS handshake") {
 		t.Fatalf("bad handshake reply: %q", msg)
 	}
 	d.Close()
-	r.must(200, "NOOP")
+	r.Must(200, "NOOP")
 }
 
 // goroutinesSettle waits until at most n goroutines run.
@@ -605,9 +593,9 @@ func TestTLSPipelinedHandshake(t *testing.T) {
 	if err := tc.Handshake(); err != nil {
 		t.Fatalf("handshake: %v\n%s", err, ts.logs.String())
 	}
-	r := &rawConn{t: t, c: tc, tp: textproto.NewConn(tc)}
-	r.login()
-	r.must(221, "QUIT")
+	r := ftptest.Wrap(t, tc)
+	r.Login("u", "p")
+	r.Must(221, "QUIT")
 }
 
 // lineSkipConn writes first together with the first write, and hides skip
@@ -669,7 +657,7 @@ func (c *recordReader) Read(p []byte) (int, error) {
 func TestTLSCCC(t *testing.T) {
 	ts := startTLSServer(t, ftp.TLSOptions{AllowCCC: true}, nil)
 	writeFile(t, filepath.Join(ts.root, "f"), []byte("secret data"))
-	if feat := ts.raw(t).must(211, "FEAT"); !strings.Contains(feat, "\n CCC\n") {
+	if feat := ts.raw(t).Must(211, "FEAT"); !strings.Contains(feat, "\n CCC\n") {
 		t.Fatalf("FEAT lacks CCC: %q", feat)
 	}
 	conn, err := net.DialTimeout("tcp", ts.addr, 5*time.Second)
@@ -678,15 +666,15 @@ func TestTLSCCC(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(20 * time.Second))
-	r := &rawConn{t: t, c: conn, tp: textproto.NewConn(conn)}
-	r.expect(220)
-	r.must(234, "AUTH TLS")
+	r := ftptest.Wrap(t, conn)
+	r.Expect(220)
+	r.Must(234, "AUTH TLS")
 	tc := tls.Client(&recordReader{Conn: conn}, ts.clientConfig(false))
-	r.c, r.tp = tc, textproto.NewConn(tc)
-	r.login()
-	r.must(200, "PBSZ 0")
-	r.must(200, "PROT P")
-	r.must(200, "CCC")
+	r.Reset(tc)
+	r.Login("u", "p")
+	r.Must(200, "PBSZ 0")
+	r.Must(200, "PROT P")
+	r.Must(200, "CCC")
 	// Our close_notify, and clear text right behind it, before the
 	// server's close_notify has been read.
 	if err := tc.CloseWrite(); err != nil {
@@ -699,20 +687,20 @@ func TestTLSCCC(t *testing.T) {
 	if n, err := io.Copy(io.Discard, tc); err != nil || n != 0 {
 		t.Fatalf("reading to the server's close_notify: %d bytes, %v", n, err)
 	}
-	r.c, r.tp = conn, textproto.NewConn(conn)
-	r.expect(200) // the NOOP, in clear text
-	if stat := r.must(211, "STAT"); !strings.Contains(stat, "cleared by CCC") {
+	r.Reset(conn)
+	r.Expect(200) // the NOOP, in clear text
+	if stat := r.Must(211, "STAT"); !strings.Contains(stat, "cleared by CCC") {
 		t.Fatalf("STAT after CCC: %q", stat)
 	}
 	// Data is still protected.
-	d := r.pasvConn()
-	r.must(150, "RETR f")
+	d := r.EPSV()
+	r.Must(150, "RETR f")
 	if got := readAll(t, tls.Client(d, ts.clientConfig(false))); string(got) != "secret data" {
 		t.Fatalf("RETR after CCC: %q", got)
 	}
-	r.expect(226)
-	r.must(503, "AUTH TLS")
-	r.must(533, "CCC")
+	r.Expect(226)
+	r.Must(503, "AUTH TLS")
+	r.Must(533, "CCC")
 }
 
 func TestTLSActiveMode(t *testing.T) {
@@ -726,8 +714,8 @@ func TestTLSActiveMode(t *testing.T) {
 	}
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	r.must(200, "EPRT |1|127.0.0.1|%d|", port)
-	r.must(150, "RETR f")
+	r.Must(200, "EPRT |1|127.0.0.1|%d|", port)
+	r.Must(150, "RETR f")
 	l.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
 	d, err := l.Accept()
 	if err != nil {
@@ -736,7 +724,7 @@ func TestTLSActiveMode(t *testing.T) {
 	defer d.Close()
 	// RFC 4217: the server is the TLS server even when it connected.
 	got := readAll(t, tls.Client(d, ts.clientConfig(true)))
-	r.expect(226)
+	r.Expect(226)
 	if !bytes.Equal(got, data) {
 		t.Fatalf("active RETR: %d bytes, want %d", len(got), len(data))
 	}

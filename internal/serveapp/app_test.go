@@ -23,6 +23,7 @@ import (
 	"github.com/rotary-ftp/rotary/internal/auth"
 	"github.com/rotary-ftp/rotary/internal/config"
 	"github.com/rotary-ftp/rotary/internal/ftp"
+	"github.com/rotary-ftp/rotary/internal/ftptest"
 	"github.com/rotary-ftp/rotary/internal/storage/local"
 	"github.com/rotary-ftp/rotary/internal/syncbuf"
 	"github.com/rotary-ftp/rotary/internal/tlscert"
@@ -109,52 +110,13 @@ func (ta *testApp) addr(t *testing.T) string {
 	return plain[0].String()
 }
 
-// ctl is a hand-driven control connection.
-type ctl struct {
-	t  *testing.T
-	c  net.Conn
-	tp *textproto.Conn
-}
+func dialCtl(t *testing.T, addr string) *ftptest.Conn { return ftptest.Dial(t, addr) }
 
-func dialCtl(t *testing.T, addr string) *ctl {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	t.Cleanup(func() { c.Close() })
-	r := &ctl{t: t, c: c, tp: textproto.NewConn(c)}
-	r.expect(220)
+// dialTLS is dialCtl, then AUTH TLS.
+func dialTLS(t *testing.T, addr string) *ftptest.Conn {
+	r := ftptest.Dial(t, addr)
+	r.AuthTLS(insecure)
 	return r
-}
-
-func (r *ctl) expect(want int) string {
-	r.t.Helper()
-	code, msg, err := r.tp.ReadResponse(0)
-	if code != want {
-		r.t.Fatalf("got %d %q (%v), want %d", code, msg, err, want)
-	}
-	return msg
-}
-
-func (r *ctl) must(want int, line string) string {
-	r.t.Helper()
-	if err := r.tp.PrintfLine("%s", line); err != nil {
-		r.t.Fatal(err)
-	}
-	return r.expect(want)
-}
-
-// authTLS upgrades the connection and returns it over TLS.
-func (r *ctl) authTLS(conf *tls.Config) *ctl {
-	r.t.Helper()
-	r.must(234, "AUTH TLS")
-	tc := tls.Client(r.c, conf)
-	if err := tc.Handshake(); err != nil {
-		r.t.Fatalf("TLS handshake: %v", err)
-	}
-	return &ctl{t: r.t, c: tc, tp: textproto.NewConn(tc)}
 }
 
 // writePair writes a certificate and key for hosts into dir.
@@ -188,9 +150,9 @@ var insecure = &tls.Config{InsecureSkipVerify: true}
 // servedFingerprint is the certificate a new explicit FTPS session gets.
 func servedFingerprint(t *testing.T, addr string) string {
 	t.Helper()
-	r := dialCtl(t, addr).authTLS(insecure)
-	defer r.c.Close()
-	return tlscert.Fingerprint(r.c.(*tls.Conn).ConnectionState().PeerCertificates[0])
+	tc := dialCtl(t, addr).AuthTLS(insecure)
+	defer tc.Close()
+	return tlscert.Fingerprint(tc.ConnectionState().PeerCertificates[0])
 }
 
 func TestTLSSettings(t *testing.T) {
@@ -343,33 +305,33 @@ func TestReloadAppliesTLSPolicy(t *testing.T) {
 	addr := ta.addr(t)
 
 	clear := dialCtl(t, addr)
-	clear.must(331, "USER u")
-	ccc := dialCtl(t, addr).authTLS(insecure)
-	ccc.must(331, "USER u")
-	ccc.must(230, "PASS p")
-	ccc.must(534, "CCC") // off by default
+	clear.Must(331, "USER u")
+	ccc := dialTLS(t, addr)
+	ccc.Must(331, "USER u")
+	ccc.Must(230, "PASS p")
+	ccc.Must(534, "CCC") // off by default
 
 	ta.write(t, base+"require-tls = true\ntls-allow-ccc = true\n")
 	if err := ta.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if msg := dialCtl(t, addr).must(530, "USER u"); !strings.Contains(msg, "TLS required") {
+	if msg := dialCtl(t, addr).Must(530, "USER u"); !strings.Contains(msg, "TLS required") {
 		t.Errorf("clear USER after require-tls: %q", msg)
 	}
 	// A session that began before the reload is held to it from its next
 	// command: its PASS in clear text is refused.
-	clear.must(530, "PASS p")
-	ccc.must(200, "CCC")
+	clear.Must(530, "PASS p")
+	ccc.Must(200, "CCC")
 
 	ta.write(t, base)
 	if err := ta.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	dialCtl(t, addr).must(331, "USER u")
-	r := dialCtl(t, addr).authTLS(insecure)
-	r.must(331, "USER u")
-	r.must(230, "PASS p")
-	r.must(534, "CCC")
+	dialCtl(t, addr).Must(331, "USER u")
+	r := dialTLS(t, addr)
+	r.Must(331, "USER u")
+	r.Must(230, "PASS p")
+	r.Must(534, "CCC")
 }
 
 // A changed certificate path is loaded by the reload; one that does not load
@@ -406,7 +368,7 @@ func TestReloadChangesCertificate(t *testing.T) {
 	if err := ta.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	dialCtl(t, addr).must(502, "AUTH TLS")
+	dialCtl(t, addr).Must(502, "AUTH TLS")
 	// And on again, with a self-signed certificate.
 	ta.write(t, fmt.Sprintf("listen = [\"127.0.0.1:0\"]\nuser = [\"u:p\"]\ntls-self-signed = true\nstate-dir = %q\n", filepath.Join(dir, "state")))
 	if err := ta.Reload(); err != nil {
@@ -427,15 +389,15 @@ func TestReloadListeners(t *testing.T) {
 	ta := startApp(t, "listen = [\"127.0.0.1:0\"]\n"+tlsConf)
 	first := ta.addr(t)
 	keep := dialCtl(t, first)
-	keep.must(331, "USER u")
-	keep.must(230, "PASS p")
+	keep.Must(331, "USER u")
+	keep.Must(230, "PASS p")
 
 	second, implicit := freeAddr(t), freeAddr(t)
 	ta.write(t, fmt.Sprintf("listen = [%q]\nimplicit-tls-listen = [%q]\n", second, implicit)+tlsConf)
 	if err := ta.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	dialCtl(t, second).must(331, "USER u")
+	dialCtl(t, second).Must(331, "USER u")
 	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", implicit, insecure)
 	if err != nil {
 		t.Fatalf("implicit listener added by the reload: %v", err)
@@ -449,7 +411,7 @@ func TestReloadListeners(t *testing.T) {
 		c.Close()
 		t.Fatalf("%s still accepts after it left the configuration", first)
 	}
-	keep.must(257, "PWD") // a session of the removed listener goes on
+	keep.Must(257, "PWD") // a session of the removed listener goes on
 
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -460,7 +422,7 @@ func TestReloadListeners(t *testing.T) {
 	if err := ta.Reload(); err == nil || !strings.Contains(err.Error(), "listen "+taken.Addr().String()) {
 		t.Fatalf("reload onto a taken address: %v, want a refusal naming listen %s", err, taken.Addr())
 	}
-	dialCtl(t, second).must(331, "USER u") // the running configuration stays
+	dialCtl(t, second).Must(331, "USER u") // the running configuration stays
 	if strings.Contains(ta.log.String(), "server failed") {
 		t.Fatalf("a listener closed by a reload was taken for a failure:\n%s", ta.log.String())
 	}
@@ -480,8 +442,8 @@ func TestReloadKeepsGeneratedUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := dialCtl(t, ta.addr(t))
-	r.must(331, "USER rotary")
-	r.must(230, "PASS "+pass)
+	r.Must(331, "USER rotary")
+	r.Must(230, "PASS %s", pass)
 }
 
 func TestNewErrorsNameTheSetting(t *testing.T) {
@@ -572,9 +534,9 @@ func TestPublicHostNameResolvedAtStart(t *testing.T) {
 		t.Fatal("no warning for an unresolvable public-ip")
 	}
 	r := dialCtl(t, ta.addr(t))
-	r.must(331, "USER u")
-	r.must(230, "PASS p")
-	if msg := r.must(227, "PASV"); !strings.Contains(msg, "(127,0,0,1,") {
+	r.Must(331, "USER u")
+	r.Must(230, "PASS p")
+	if msg := r.Must(227, "PASV"); !strings.Contains(msg, "(127,0,0,1,") {
 		t.Fatalf("PASV while the name does not resolve: %q, want the local address", msg)
 	}
 	a := netip.MustParseAddr("127.0.0.2")
@@ -582,7 +544,7 @@ func TestPublicHostNameResolvedAtStart(t *testing.T) {
 	if err := ta.Reload(); err != nil { // a reload resolves the name again
 		t.Fatal(err)
 	}
-	if msg := r.must(227, "PASV"); !strings.Contains(msg, "(127,0,0,2,") {
+	if msg := r.Must(227, "PASV"); !strings.Contains(msg, "(127,0,0,2,") {
 		t.Fatalf("PASV after the name resolves: %q, want 127.0.0.2", msg)
 	}
 }
