@@ -21,6 +21,14 @@ echo "== cross builds (windows, darwin)"
 GOOS=windows GOARCH=amd64 go build ./...
 GOOS=darwin GOARCH=arm64 go build ./...
 
+# One binary for every test that runs the real thing (cmd/rotary, test/e2e,
+# the interop suite), built once.
+bindir=$(mktemp -d)
+trap 'rm -rf "$bindir"' EXIT
+echo "== go build (the binary the tests run)"
+go build -o "$bindir/rotary" ./cmd/rotary
+export ROTARY_BIN="$bindir/rotary"
+
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
 # Stack sizes are only what production gets without the race detector.

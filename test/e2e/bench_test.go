@@ -4,14 +4,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/rotary-ftp/rotary/internal/ftptest"
 	"github.com/rotary-ftp/rotary/internal/syncbuf"
 )
 
@@ -25,35 +24,20 @@ func BenchmarkRETR1GiB(b *testing.B) {
 	f, _ := os.Create(filepath.Join(root, "big.bin"))
 	f.Truncate(1 << 30) // sparse: served from the page cache
 	f.Close()
-	serve := startB(b, "serve", "127.0.0.1:2121", "serve", "--listen", "127.0.0.1:2121", "--root", root,
-		"--user", "u:p", "--public-ip", "127.0.0.2", "--passive-ports", "5500-5520", "--log-level", "warn")
+	pp := freePorts(b, 21, "127.0.0.1", "127.0.0.2")
+	direct, gateway := pp.ctlOn("127.0.0.1"), pp.ctlOn("127.0.0.2")
+	serve := startB(b, "serve", direct, "serve", "--listen", direct, "--root", root,
+		"--user", "u:p", "--public-ip", "127.0.0.2", "--passive-ports", pp.passive(), "--log-level", "warn")
 	defer serve()
-	cfg, _ := filepath.Abs("../../internal/nat/ios/testdata/seed-single-server.ios")
-	gw := startB(b, "gateway", "127.0.0.2:2121", "gateway", "--config", cfg, "--admin", "")
+	gw := startB(b, "gateway", gateway, "gateway", "--config", seedConfig(b, pp), "--admin", "")
 	defer gw()
+	targets := []struct{ name, addr string }{{"direct", direct}, {"gateway", gateway}}
 
-	for _, target := range []struct{ name, addr string }{{"direct", "127.0.0.1:2121"}, {"gateway", "127.0.0.2:2121"}} {
+	for _, target := range targets {
 		b.Run(target.name, func(b *testing.B) {
-			ctl, err := net.DialTimeout("tcp", target.addr, 5*time.Second)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer ctl.Close()
-			tp := textproto.NewConn(ctl)
-			expect := func(code int) string {
-				_, msg, err := tp.ReadResponse(code)
-				if err != nil {
-					b.Fatal(err)
-				}
-				return msg
-			}
-			expect(220)
-			tp.PrintfLine("USER u")
-			expect(331)
-			tp.PrintfLine("PASS p")
-			expect(230)
-			tp.PrintfLine("TYPE I")
-			expect(200)
+			ctl := ftptest.Dial(b, target.addr)
+			ctl.Login("u", "p")
+			ctl.Must(200, "TYPE I")
 			// The sink splices the data connection into /dev/null, so the
 			// client costs next to nothing and the server or the gateway
 			// sets the pace.
@@ -62,30 +46,23 @@ func BenchmarkRETR1GiB(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer devnull.Close()
-			host, _, _ := net.SplitHostPort(target.addr)
 			b.SetBytes(1 << 30)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				tp.PrintfLine("EPSV")
-				msg := expect(229)
-				var port int
-				fmt.Sscanf(msg[strings.Index(msg, "(|||"):], "(|||%d|)", &port)
-				d, err := net.Dial("tcp", net.JoinHostPort(host, fmt.Sprint(port)))
-				if err != nil {
-					b.Fatal(err)
-				}
-				tp.PrintfLine("RETR big.bin")
-				expect(150)
+				ctl.Net().SetDeadline(time.Now().Add(time.Minute)) // per transfer, not per run
+				d := ctl.EPSV()
+				d.SetDeadline(time.Now().Add(time.Minute))
+				ctl.Must(150, "RETR big.bin")
 				n, err := io.Copy(devnull, d)
 				d.Close()
 				if err != nil || n != 1<<30 {
 					b.Fatalf("%d bytes, %v", n, err)
 				}
-				expect(226)
+				ctl.Expect(226)
 			}
 		})
 	}
-	for _, target := range []struct{ name, addr string }{{"direct", "127.0.0.1:2121"}, {"gateway", "127.0.0.2:2121"}} {
+	for _, target := range targets {
 		b.Run("connections-"+target.name, func(b *testing.B) {
 			// Connect, read the 220 greeting, close: one session (and
 			// through the gateway one translation) each.

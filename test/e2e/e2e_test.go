@@ -10,11 +10,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +35,11 @@ func TestMain(m *testing.M) {
 		// Several 127.0.0.x addresses on loopback are a Linux default.
 		fmt.Println("e2e: skipped (needs Linux loopback addresses)")
 		os.Exit(0)
+	}
+	// scripts/test.sh builds the binary once for every package that runs
+	// it; alone, the package builds its own.
+	if rotaryBin = os.Getenv("ROTARY_BIN"); rotaryBin != "" {
+		os.Exit(m.Run())
 	}
 	dir, err := os.MkdirTemp("", "rotary-e2e")
 	if err != nil {
@@ -143,13 +151,84 @@ func content(n int) []byte {
 	return b
 }
 
-func seedConfig(t *testing.T) string {
+// ports are a control port and a passive range that nothing on the
+// machine uses on any of addrs (a running `rotary serve` on 2121 and
+// 5500-5520 included): the control port comes from :0, the range is a
+// block of n ports probed free, below Linux's ephemeral range.
+type ports struct {
+	ctl    int
+	lo, hi int
+}
+
+func (p ports) ctlOn(host string) string { return net.JoinHostPort(host, strconv.Itoa(p.ctl)) }
+func (p ports) passive() string          { return fmt.Sprintf("%d-%d", p.lo, p.hi) }
+
+func freePorts(t testing.TB, n int, addrs ...string) ports {
 	t.Helper()
-	p, err := filepath.Abs("../../internal/nat/ios/testdata/seed-single-server.ios")
+	l, err := net.Listen("tcp", addrs[0]+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctl := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	for try := 0; try < 50; try++ {
+		lo := 20000 + mrand.IntN(10000)
+		if lo <= ctl && ctl < lo+n {
+			continue
+		}
+		hosts := append(append([]string(nil), addrs...), ctlHosts...)
+		slices.Sort(hosts)
+		if blockFree(lo, n, slices.Compact(hosts)) {
+			return ports{ctl: ctl, lo: lo, hi: lo + n - 1}
+		}
+	}
+	t.Fatal("no free block of passive ports")
+	return ports{}
+}
+
+// ctlHosts are the loopback addresses e2e servers and gateways listen on.
+var ctlHosts = []string{"127.0.0.1", "127.0.0.2", "127.0.0.11", "127.0.0.12"}
+
+func blockFree(lo, n int, hosts []string) bool {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for p := lo; p < lo+n; p++ {
+		for _, h := range hosts {
+			l, err := net.Listen("tcp", net.JoinHostPort(h, strconv.Itoa(p)))
+			if err != nil {
+				return false
+			}
+			ls = append(ls, l)
+		}
+	}
+	return true
+}
+
+// iosConfig writes the testdata IOS file name with its ports replaced:
+// each (old, new) pair is a text replacement.
+func iosConfig(t testing.TB, name string, repl ...string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("../../internal/nat/ios/testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.NewReplacer(repl...).Replace(string(src))
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return p
+}
+
+// seedConfig is the seed's IOS file on the ports p.
+func seedConfig(t testing.TB, p ports) string {
+	t.Helper()
+	return iosConfig(t, "seed-single-server.ios", " 2121", " "+strconv.Itoa(p.ctl),
+		"range 5500 5520", fmt.Sprintf("range %d %d", p.lo, p.hi))
 }
 
 // TestSeedScenario is the article's setup: the server inside on 127.0.0.1
@@ -159,25 +238,27 @@ func TestSeedScenario(t *testing.T) {
 	root := t.TempDir()
 	data := content(3<<20 + 11)
 	os.WriteFile(filepath.Join(root, "file.bin"), data, 0o644)
-	start(t, "serve", []string{"127.0.0.1:2121"}, "serve", "--listen", "127.0.0.1:2121", "--root", root,
-		"--user", "u:p", "--public-ip", "127.0.0.2", "--passive-ports", "5500-5520")
+	pp := freePorts(t, 21, "127.0.0.1", "127.0.0.2")
+	start(t, "serve", []string{pp.ctlOn("127.0.0.1")}, "serve", "--listen", pp.ctlOn("127.0.0.1"), "--root", root,
+		"--user", "u:p", "--public-ip", "127.0.0.2", "--passive-ports", pp.passive())
 	admin := freeAdminAddr(t)
-	start(t, "gateway", []string{"127.0.0.2:2121", "127.0.0.2:5500", "127.0.0.2:5520"},
-		"gateway", "--config", seedConfig(t), "--admin", admin)
+	start(t, "gateway", []string{pp.ctlOn("127.0.0.2"), fmt.Sprintf("127.0.0.2:%d", pp.lo), fmt.Sprintf("127.0.0.2:%d", pp.hi)},
+		"gateway", "--config", seedConfig(t, pp), "--admin", admin)
+	url := "ftp://u:p@" + pp.ctlOn("127.0.0.2") + "/"
 
 	t.Run("curl", func(t *testing.T) {
 		if _, err := exec.LookPath("curl"); err != nil {
 			t.Skip("no curl")
 		}
 		for _, mode := range [][]string{nil, {"--disable-epsv"}} {
-			out, err := exec.Command("curl", append(mode, "-sS", "--max-time", "30", "ftp://u:p@127.0.0.2:2121/file.bin")...).Output()
+			out, err := exec.Command("curl", append(mode, "-sS", "--max-time", "30", url+"file.bin")...).Output()
 			if err != nil || sha(out) != sha(data) {
 				t.Fatalf("curl %v download through the gateway: %d bytes, %v", mode, len(out), err)
 			}
 		}
 		src := filepath.Join(t.TempDir(), "up.bin")
 		os.WriteFile(src, data[:1<<20], 0o644)
-		if out, err := exec.Command("curl", "-sS", "--max-time", "30", "-T", src, "ftp://u:p@127.0.0.2:2121/curl-up.bin").CombinedOutput(); err != nil {
+		if out, err := exec.Command("curl", "-sS", "--max-time", "30", "-T", src, url+"curl-up.bin").CombinedOutput(); err != nil {
 			t.Fatalf("curl upload: %v %s", err, out)
 		}
 		if got, _ := os.ReadFile(filepath.Join(root, "curl-up.bin")); sha(got) != sha(data[:1<<20]) {
@@ -192,7 +273,7 @@ func TestSeedScenario(t *testing.T) {
 		script := `
 import ftplib, hashlib, io, sys
 ftp = ftplib.FTP()
-ftp.connect("127.0.0.2", 2121, timeout=30)
+ftp.connect("127.0.0.2", int(sys.argv[1]), timeout=30)
 ftp.login("u", "p")
 resp = ftp.sendcmd("PASV")
 assert "(127,0,0,2," in resp, resp  # the public address, not 127.0.0.1
@@ -202,7 +283,7 @@ print(hashlib.sha256(buf.getvalue()).hexdigest())
 ftp.storbinary("STOR py-up.bin", io.BytesIO(buf.getvalue()))
 ftp.quit()
 `
-		out, err := exec.Command("python3", "-c", script).CombinedOutput()
+		out, err := exec.Command("python3", "-c", script, strconv.Itoa(pp.ctl)).CombinedOutput()
 		if err != nil || strings.TrimSpace(string(out)) != sha(data) {
 			t.Fatalf("ftplib through the gateway: %v\n%s", err, out)
 		}
@@ -218,7 +299,7 @@ ftp.quit()
 		dir := t.TempDir()
 		cmds := "set ftp:passive-mode on; set net:max-retries 1; set net:timeout 10; set ftp:ssl-allow no; " +
 			"get file.bin -o " + filepath.Join(dir, "got.bin") + "; put " + filepath.Join(dir, "got.bin") + " -o lftp-up.bin; bye"
-		cmd := exec.Command("lftp", "-u", "u,p", "-p", "2121", "-e", cmds, "127.0.0.2")
+		cmd := exec.Command("lftp", "-u", "u,p", "-p", strconv.Itoa(pp.ctl), "-e", cmds, "127.0.0.2")
 		cmd.Env = append(os.Environ(), "HOME="+dir)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("lftp: %v\n%s", err, out)
@@ -232,7 +313,7 @@ ftp.quit()
 	})
 
 	t.Run("ports outside the ACL are closed", func(t *testing.T) {
-		for _, port := range []int{21, 5499, 5521} {
+		for _, port := range []int{21, pp.lo - 1, pp.hi + 1} {
 			if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.2:%d", port), time.Second); err == nil {
 				c.Close()
 				t.Errorf("127.0.0.2:%d accepts a connection", port)
@@ -245,7 +326,7 @@ ftp.quit()
 		if err != nil {
 			t.Fatalf("show translations: %v\n%s", err, out)
 		}
-		for _, want := range []string{"Pro", "Inside global", "tcp 127.0.0.2:2121", "127.0.0.1:2121", "Total active translations"} {
+		for _, want := range []string{"Pro", "Inside global", "tcp " + pp.ctlOn("127.0.0.2"), pp.ctlOn("127.0.0.1"), "Total active translations"} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("show translations lacks %q:\n%s", want, out)
 			}
@@ -253,17 +334,17 @@ ftp.quit()
 	})
 }
 
-func dialFTP(t *testing.T, local string) (*ftpc.ServerConn, error) {
+func dialFTP(t *testing.T, addr, local string) (*ftpc.ServerConn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if local != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
 	}
-	return ftpc.Dial("127.0.0.2:2121", ftpc.DialWithDialer(d), ftpc.DialWithTimeout(10*time.Second))
+	return ftpc.Dial(addr, ftpc.DialWithDialer(d), ftpc.DialWithTimeout(10*time.Second))
 }
 
-// session logs in through the gateway, downloads want's file and quits.
-func session(t *testing.T, local string, want []byte) error {
-	c, err := dialFTP(t, local)
+// session logs in through the gateway at addr, downloads want's file and quits.
+func session(t *testing.T, addr, local string, want []byte) error {
+	c, err := dialFTP(t, addr, local)
 	if err != nil {
 		return err
 	}
@@ -291,15 +372,22 @@ func session(t *testing.T, local string, want []byte) error {
 // with its own passive sub-range.
 func TestTwoServers(t *testing.T) {
 	data := content(64 << 10)
+	pp := freePorts(t, 21, "127.0.0.2", "127.0.0.11", "127.0.0.12")
+	mid := pp.lo + 10
 	var servers []*proc
-	for i, s := range []struct{ addr, ports string }{{"127.0.0.11:2121", "5500-5510"}, {"127.0.0.12:2121", "5511-5520"}} {
+	for i, s := range []struct{ addr, ports string }{
+		{pp.ctlOn("127.0.0.11"), fmt.Sprintf("%d-%d", pp.lo, mid)},
+		{pp.ctlOn("127.0.0.12"), fmt.Sprintf("%d-%d", mid+1, pp.hi)},
+	} {
 		root := t.TempDir()
 		os.WriteFile(filepath.Join(root, "file.bin"), data, 0o644)
 		servers = append(servers, start(t, fmt.Sprintf("serve-%c", 'A'+i), []string{s.addr}, "serve", "--listen", s.addr,
 			"--root", root, "--user", "u:p", "--public-ip", "127.0.0.2", "--passive-ports", s.ports))
 	}
-	cfg, _ := filepath.Abs("../../internal/nat/ios/testdata/two-servers-rotary.ios")
-	start(t, "gateway", []string{"127.0.0.2:2121"}, "gateway", "--config", cfg, "--admin", "")
+	cfg := iosConfig(t, "two-servers-rotary.ios", "eq 2121", "eq "+strconv.Itoa(pp.ctl), ":2121", ":"+strconv.Itoa(pp.ctl),
+		"range 5500 5510", fmt.Sprintf("range %d %d", pp.lo, mid), "range 5511 5520", fmt.Sprintf("range %d %d", mid+1, pp.hi))
+	gw := pp.ctlOn("127.0.0.2")
+	start(t, "gateway", []string{gw}, "gateway", "--config", cfg, "--admin", "")
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 40)
@@ -310,7 +398,7 @@ func TestTwoServers(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			if err := session(t, "", data); err != nil {
+			if err := session(t, gw, "", data); err != nil {
 				errs <- err
 			}
 		}()
@@ -333,7 +421,7 @@ func TestTwoServers(t *testing.T) {
 	deadline := time.Now().Add(12 * time.Second)
 	ok := 0
 	for ok < 10 && time.Now().Before(deadline) {
-		if err := session(t, "", data); err != nil {
+		if err := session(t, gw, "", data); err != nil {
 			ok = 0
 			time.Sleep(200 * time.Millisecond)
 			continue
@@ -352,17 +440,19 @@ func TestProxyProtocol(t *testing.T) {
 	root := t.TempDir()
 	data := content(100 << 10)
 	os.WriteFile(filepath.Join(root, "file.bin"), data, 0o644)
-	base, err := os.ReadFile(seedConfig(t))
+	pp := freePorts(t, 21, "127.0.0.1", "127.0.0.2")
+	base, err := os.ReadFile(seedConfig(t, pp))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(t.TempDir(), "proxy.ios")
 	os.WriteFile(cfg, append(base, "rotary proxy-protocol v2 pool ftp\nrotary proxy-protocol v2 static\n"...), 0o644)
-	serve := start(t, "serve", []string{"127.0.0.1:2121"}, "serve", "--listen", "127.0.0.1:2121", "--root", root,
-		"--user", "u:p", "--public-ip", "127.0.0.2", "--passive-ports", "5500-5520", "--proxy-protocol-from", "127.0.0.1/32")
-	start(t, "gateway", []string{"127.0.0.2:2121"}, "gateway", "--config", cfg, "--admin", "")
+	serve := start(t, "serve", []string{pp.ctlOn("127.0.0.1")}, "serve", "--listen", pp.ctlOn("127.0.0.1"), "--root", root,
+		"--user", "u:p", "--public-ip", "127.0.0.2", "--passive-ports", pp.passive(), "--proxy-protocol-from", "127.0.0.1/32")
+	gw := pp.ctlOn("127.0.0.2")
+	start(t, "gateway", []string{gw}, "gateway", "--config", cfg, "--admin", "")
 
-	if err := session(t, "127.0.0.5", data); err != nil {
+	if err := session(t, gw, "127.0.0.5", data); err != nil {
 		t.Fatalf("session from 127.0.0.5 through the PROXY gateway: %v", err)
 	}
 	if !serve.out.WaitForText(5*time.Second, "client=127.0.0.5") {
@@ -371,7 +461,7 @@ func TestProxyProtocol(t *testing.T) {
 
 	// A data connection from 127.0.0.6 to 127.0.0.5's passive port, through
 	// the gateway, is refused; 127.0.0.5's own still works.
-	c, err := dialFTP(t, "127.0.0.5")
+	c, err := dialFTP(t, gw, "127.0.0.5")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +469,7 @@ func TestProxyProtocol(t *testing.T) {
 	if err := c.Login("u", "p"); err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}).Dial("tcp", "127.0.0.2:2121")
+	ctl, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}).Dial("tcp", gw)
 	if err != nil {
 		t.Fatal(err)
 	}
