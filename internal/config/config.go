@@ -36,7 +36,9 @@ type Config struct {
 	BanWindow      time.Duration
 	BanFor         time.Duration
 	LoginFailDelay time.Duration
-	SyncUploads    bool
+	// MaxLoginFailures closes a connection after this many wrong passwords.
+	MaxLoginFailures int
+	SyncUploads      bool
 
 	XferlogFile string
 	LogFormat   string
@@ -63,19 +65,20 @@ const DefaultAdminListen = "127.0.0.1:2181"
 // does with no flags and no file.
 func Defaults() Config {
 	return Config{
-		Listen:         []string{":2121"},
-		Root:           "./ftproot",
-		PassivePorts:   passive.Range{Lo: 50000, Hi: 50099},
-		IdleTimeout:    5 * time.Minute,
-		LoginTimeout:   60 * time.Second,
-		DataTimeout:    5 * time.Minute,
-		BanAfter:       10,
-		BanWindow:      10 * time.Minute,
-		BanFor:         30 * time.Minute,
-		LoginFailDelay: time.Second,
-		LogFormat:      "text",
-		LogLevel:       "info",
-		AdminListen:    DefaultAdminListen,
-		StateDir:       "./rotary-state",
+		Listen:           []string{":2121"},
+		Root:             "./ftproot",
+		PassivePorts:     passive.Range{Lo: 50000, Hi: 50099},
+		IdleTimeout:      5 * time.Minute,
+		LoginTimeout:     60 * time.Second,
+		DataTimeout:      5 * time.Minute,
+		BanAfter:         10,
+		BanWindow:        10 * time.Minute,
+		BanFor:           30 * time.Minute,
+		LoginFailDelay:   time.Second,
+		MaxLoginFailures: 3,
+		LogFormat:        "text",
+		LogLevel:         "info",
+		AdminListen:      DefaultAdminListen,
+		StateDir:         "./rotary-state",
 	}
 }

@@ -72,6 +72,9 @@ var settings = []setting{
 	{"ban-window", "the window `DUR` in which ban-after failures count", func(c *Config) value { return &durationValue{p: &c.BanWindow, positive: true} }},
 	{"ban-for", "how long a banned IP is refused with 421, `DUR`", func(c *Config) value { return &durationValue{p: &c.BanFor, positive: true} }},
 	{"login-fail-delay", "delay `DUR` before answering a failed login with 530", func(c *Config) value { return &durationValue{p: &c.LoginFailDelay} }},
+	{"max-login-failures", "wrong passwords `N` on one connection before it is closed with 421 (vsftpd's max_login_fails)", func(c *Config) value {
+		return &intValue{p: &c.MaxLoginFailures, min: 1}
+	}},
 	{"xferlog-file", "write transfers to `FILE` in the wu-ftpd/vsftpd xferlog format", func(c *Config) value { return &stringValue{p: &c.XferlogFile} }},
 	{"log-format", "log `FORMAT`: text or json", func(c *Config) value { return &enumValue{p: &c.LogFormat, allowed: []string{"text", "json"}} }},
 	{"log-level", "log `LEVEL`: debug, info, warn or error", func(c *Config) value {
@@ -148,7 +151,11 @@ func (v *boolValue) Set(s string) error {
 	return nil
 }
 
-type intValue struct{ p *int }
+// intValue is a whole number of at least min (0 unless set).
+type intValue struct {
+	p   *int
+	min int
+}
 
 func (v *intValue) String() string {
 	if v.p == nil {
@@ -159,8 +166,8 @@ func (v *intValue) String() string {
 func (v *intValue) reset() {}
 func (v *intValue) Set(s string) error {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil || n < 0 {
-		return errors.New("want a whole number, 0 or more")
+	if err != nil || n < v.min {
+		return fmt.Errorf("want a whole number, %d or more", v.min)
 	}
 	*v.p = n
 	return nil

@@ -284,6 +284,7 @@ func (a *App) apply(cfg config.Config, f *ftps) error {
 		s.DataTimeout = never(cfg.DataTimeout)
 		s.MaxConns = cfg.MaxConns
 		s.MaxConnsPerIP = cfg.MaxConnsPerIP
+		s.MaxLoginFailures = cfg.MaxLoginFailures
 		s.ProxyFrom = trust
 		s.TransferLog = tlog
 		s.TLSConfig, s.TLS = f.serverConfig()

@@ -602,3 +602,12 @@ func TestSyncUploadsReachesTheDriver(t *testing.T) {
 		t.Fatal("a reload did not turn sync-uploads on for new logins")
 	}
 }
+
+// max-login-failures reaches the server: with 1, the first wrong password
+// closes the connection.
+func TestMaxLoginFailuresSetting(t *testing.T) {
+	ta := startApp(t, "listen = [\"127.0.0.1:0\"]\nuser = [\"u:p\"]\nmax-login-failures = 1\n")
+	r := dialCtl(t, ta.addr(t))
+	r.Must(331, "USER u")
+	r.Must(421, "PASS wrong")
+}
