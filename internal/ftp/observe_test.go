@@ -168,9 +168,11 @@ func TestSessionsSnapshot(t *testing.T) {
 	if idle := time.Since(busy.LastCommand); idle < 0 || idle > time.Minute {
 		t.Errorf("last command %v ago", idle)
 	}
-	d.Close()
+	// ABOR while the data connection is still open: closing it first would
+	// let the transfer fail on its own before ABOR arrives.
 	r.Must(426, "ABOR")
 	r.Expect(226)
+	d.Close()
 	waitFor(t, "the session to be idle", func() bool {
 		l := ts.srv.Sessions()
 		return len(l) == 2 && l[1].State == ftp.StateIdle && l[1].Transfer == nil
