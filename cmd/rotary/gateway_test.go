@@ -70,3 +70,21 @@ func TestGatewayCompileWarnings(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want the static line and %q", code, out, errOut, warn)
 	}
 }
+
+// A router's whole running config runs with --lenient: the plan is its FTP
+// forwarding, every other line a warning on stderr; without --lenient it
+// is refused at its first foreign line (issue 15).
+func TestGatewayLenientFullRouter(t *testing.T) {
+	path := "../../examples/full-router.ios"
+	code, out, errOut := runGatewayCmd(t, "--config", path, "--lenient", "--print-plan")
+	want := "203.0.113.5:21 -> static 192.168.1.10:21 [userspace]\n203.0.113.5:5500..5520 -> pool ftp [userspace]\n"
+	if code != 0 || out != want {
+		t.Fatalf("exit %d, stdout:\n%s\nwant:\n%s\nstderr: %s", code, out, want, errOut)
+	}
+	if !strings.Contains(errOut, "full-router.ios:73:22: warning: line ignored:") || !strings.Contains(errOut, "overload") {
+		t.Errorf("the overload NAT line is not named in a warning:\n%s", errOut)
+	}
+	if code, _, errOut := runGatewayCmd(t, "--config", path, "--print-plan"); code != 2 || !strings.Contains(errOut, "full-router.ios:12:1") {
+		t.Errorf("without --lenient: exit %d, %s", code, errOut)
+	}
+}

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -48,6 +49,65 @@ func (f *flow) close() {
 	})
 }
 
+// dialInside connects to the inside host for a new connection from src: the
+// static map's, or the pool's next member. A member that does not answer
+// is marked down and the next one is tried, all within one syn-timeout
+// (HAProxy's redispatch): the client, already connected to the gateway,
+// never sees the dead member. It closes c and reports false when no inside
+// host could be reached.
+func (s *Server) dialInside(r *Rules, rt *boundRoute, c *net.TCPConn, src netip.AddrPort) (netip.AddrPort, *member, net.Conn, bool) {
+	ctx := s.ctx
+	if r.DialTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.DialTimeout)
+		defer cancel()
+	}
+	if rt.pool == nil {
+		bc, err := (&net.Dialer{}).DialContext(ctx, "tcp", rt.Static.String())
+		if err != nil {
+			s.misses.Add(1)
+			s.logger().Warn("inside host unreachable; client closed", "outside", rt.Listen.String(), "client", src.String(), "inside", rt.Static.String(), "err", err)
+			c.Close()
+			return rt.Static, nil, nil, false
+		}
+		return rt.Static, nil, bc, true
+	}
+	port := rt.Listen.Port()
+	redispatch := r.HealthInterval > 0 && rt.pool.tracksHealth()
+	var lastErr error
+	var dst netip.AddrPort
+	for tried := 0; tried < len(rt.pool.members); tried++ {
+		m := rt.pool.pick(port)
+		if m == nil {
+			break
+		}
+		dst = netip.AddrPortFrom(m.addr, port)
+		bc, err := (&net.Dialer{}).DialContext(ctx, "tcp", dst.String())
+		if err == nil {
+			return dst, m, bc, true
+		}
+		lastErr = err
+		rt.pool.dialFailures.Add(1)
+		if !redispatch {
+			break
+		}
+		if m.setDown(port, true) {
+			s.logger().Warn("pool member down for this port; skipped until a health check succeeds", "pool", rt.Pool, "member", m.addr.String(), "port", port, "err", err)
+		}
+		if ctx.Err() != nil {
+			break // the syn-timeout is spent
+		}
+	}
+	s.misses.Add(1)
+	if lastErr == nil {
+		s.logger().Warn("every member of the pool is down; client closed", "outside", rt.Listen.String(), "client", src.String(), "pool", rt.Pool)
+	} else {
+		s.logger().Warn("inside host unreachable; client closed", "outside", rt.Listen.String(), "client", src.String(), "pool", rt.Pool, "inside", dst.String(), "err", lastErr)
+	}
+	c.Close()
+	return dst, nil, nil, false
+}
+
 // handle is the whole life of one client connection.
 func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
 	defer func() {
@@ -69,29 +129,8 @@ func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
 		c.Close()
 		return
 	}
-	dst := rt.Static
-	var m *member
-	if rt.pool != nil {
-		if m = rt.pool.pick(rt.Listen.Port()); m == nil {
-			s.misses.Add(1)
-			s.logger().Warn("every member of the pool is down; client closed", "outside", rt.Listen.String(), "client", src.String(), "pool", rt.Pool)
-			c.Close()
-			return
-		}
-		dst = netip.AddrPortFrom(m.addr, rt.Listen.Port())
-	}
-	d := net.Dialer{Timeout: r.DialTimeout}
-	bc, err := d.DialContext(s.ctx, "tcp", dst.String())
-	if err != nil {
-		s.misses.Add(1)
-		if rt.pool != nil {
-			rt.pool.dialFailures.Add(1)
-			if r.HealthInterval > 0 && rt.pool.tracksHealth() && m.setDown(dst.Port(), true) {
-				s.logger().Warn("pool member down for this port; skipped until a health check succeeds", "pool", rt.Pool, "member", m.addr.String(), "port", dst.Port())
-			}
-		}
-		s.logger().Warn("inside host unreachable; client closed", "outside", rt.Listen.String(), "client", src.String(), "inside", dst.String(), "err", err)
-		c.Close()
+	dst, m, bc, ok := s.dialInside(r, rt, c, src)
+	if !ok {
 		return
 	}
 	b := bc.(*net.TCPConn)

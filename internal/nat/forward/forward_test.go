@@ -146,8 +146,11 @@ func TestDeadMemberSkippedThenRestored(t *testing.T) {
 		defer c.Close()
 		return readAll(c)
 	}
-	if got := who(); got != "" {
-		t.Fatalf("first connection (to dead A) got %q, want a closed connection", got)
+	// The first connection is A's turn: A refuses, and the gateway tries B
+	// within the same syn-timeout (redispatch), so the client never sees
+	// the dead member (issue 15).
+	if got := who(); got != backendB.String() {
+		t.Fatalf("first connection (A's turn, A dead) got %q, want B after a redispatch", got)
 	}
 	for i := 0; i < 4; i++ {
 		if got := who(); got != backendB.String() {
@@ -171,6 +174,53 @@ func TestDeadMemberSkippedThenRestored(t *testing.T) {
 	}
 	if seen[backendA.String()] != 2 || seen[backendB.String()] != 2 {
 		t.Fatalf("after restore: %v, want 2 each", seen)
+	}
+}
+
+// Without health tracking (strict IOS), a dead member's turn is a closed
+// connection, as on a router; so is a pool whose every member is dead.
+func TestNoRedispatchInStrictMode(t *testing.T) {
+	port, lns := listenSame(t, outsideIP, backendA, backendB)
+	lns[0].Close()
+	lns[1].Close() // member A dead
+	serveBackend(t, lns[2], identify)
+	out := netip.AddrPortFrom(outsideIP, port)
+	s := startServer(t, &Rules{DialTimeout: 2 * time.Second,
+		Routes: []Route{{Listen: out, Pool: "ftp", Members: []netip.Addr{backendA, backendB}}}})
+	who := func() string {
+		c := dial(t, out)
+		defer c.Close()
+		return readAll(c)
+	}
+	if got := who(); got != "" {
+		t.Fatalf("A's turn without health tracking got %q, want a closed connection", got)
+	}
+	if got := who(); got != backendB.String() {
+		t.Fatalf("B's turn got %q", got)
+	}
+	if st := s.Statistics(); st.Pools[0].DialFailures != 1 {
+		t.Fatalf("dial failures %d, want 1", st.Pools[0].DialFailures)
+	}
+}
+
+// When every member is dead, the client is closed after each was tried once.
+func TestRedispatchGivesUpWhenAllDead(t *testing.T) {
+	port, lns := listenSame(t, outsideIP, backendA, backendB)
+	for _, l := range lns {
+		l.Close()
+	}
+	out := netip.AddrPortFrom(outsideIP, port)
+	s := startServer(t, &Rules{DialTimeout: 2 * time.Second, HealthInterval: time.Hour,
+		Routes: []Route{{Listen: out, Pool: "ftp", Members: []netip.Addr{backendA, backendB}}}})
+	c := dial(t, out)
+	got := readAll(c)
+	c.Close()
+	if got != "" {
+		t.Fatalf("got %q from a pool with no live member", got)
+	}
+	st := s.Statistics()
+	if st.Pools[0].DialFailures != 2 || st.Pools[0].Members[0].Up || st.Pools[0].Members[1].Up {
+		t.Fatalf("statistics %+v: want both members tried once and marked down", st.Pools[0])
 	}
 }
 

@@ -2,6 +2,7 @@ package ios
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -12,10 +13,15 @@ import (
 
 // ParseOptions change how strictly Parse reads the file.
 type ParseOptions struct {
-	// Lenient turns unknown lines (and the indented lines under an unknown
-	// block) into warnings. Known NAT statements in forms the gateway cannot
-	// run (match-host pools, source NAT lists, ...) stay errors: skipping them
-	// would silently change what is translated.
+	// Lenient makes every line the gateway does not run a warning, and goes
+	// on: unknown commands (with the indented lines of an unknown block),
+	// banners, source NAT (ip nat inside source list ... overload), standard
+	// access lists, entries for protocols other than TCP, pools of other
+	// types, and lines in forms the gateway cannot read. A router's whole
+	// running config loads this way; each skipped line is named in a warning
+	// (a skipped line the NAT rules need still fails, as a reference error).
+	// Errors that are not about one line (size limits, names used but not
+	// defined) stay errors.
 	Lenient bool
 	// Strict accepts plain IOS only: `rotary ...` lines are errors and the
 	// Rotary health checks are off.
@@ -58,8 +64,16 @@ func Parse(name string, r io.Reader, opts ParseOptions) (*Config, []Warning, err
 				Detail: fmt.Sprintf("line longer than %d bytes", MaxLineBytes)}
 		}
 		text := strings.TrimRight(string(raw), "\r")
-		if err := p.line(splitLine(num, text)); err != nil {
-			return nil, nil, err
+		l := splitLine(num, text)
+		if p.inBanner(&l) {
+			continue
+		}
+		if err := p.line(l); err != nil {
+			var perr *Error
+			if !p.opts.Lenient || !errors.As(err, &perr) {
+				return nil, nil, err
+			}
+			p.skip(&l, perr)
 		}
 	}
 	if err := p.finish(); err != nil {
@@ -90,6 +104,78 @@ type parser struct {
 	acls   map[string]*ACL
 	pools  map[string]*Pool
 	ifaces map[string]*Interface
+
+	// bannerEnd, while not empty, is the delimiter that ends the banner
+	// being skipped (lenient mode).
+	bannerEnd string
+	// skipped names the lines lenient mode ignored that defined something,
+	// so that a reference to one says why it is missing.
+	skipped map[string]int
+}
+
+// skip turns the error of line l into a warning (lenient mode). The
+// indented lines under a skipped global line are skipped with it.
+func (p *parser) skip(l *line, err *Error) {
+	msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("%s:%d:%d: ", err.File, err.Line, err.Column))
+	p.warn(l, err.Column, "line ignored: %s: %s", msg, strings.TrimSpace(l.text))
+	if !l.indented {
+		p.block = skippedBlock
+	}
+	// Remember a pool or access list the line defined, for references.
+	if len(l.toks) >= 4 && strings.EqualFold(l.toks[0].s, "ip") && strings.EqualFold(l.toks[1].s, "nat") && strings.EqualFold(l.toks[2].s, "pool") {
+		p.noteSkipped("pool "+l.toks[3].s, l.num)
+	}
+	if len(l.toks) >= 2 && strings.EqualFold(l.toks[0].s, "access-list") {
+		p.noteSkipped("access list "+l.toks[1].s, l.num)
+	}
+	if len(l.toks) >= 4 && strings.EqualFold(l.toks[0].s, "ip") && strings.EqualFold(l.toks[1].s, "access-list") {
+		p.noteSkipped("access list "+l.toks[3].s, l.num)
+	}
+}
+
+func (p *parser) noteSkipped(what string, line int) {
+	if p.skipped == nil {
+		p.skipped = map[string]int{}
+	}
+	if _, ok := p.skipped[what]; !ok {
+		p.skipped[what] = line
+	}
+}
+
+// skippedDetail explains a missing pool or access list that lenient mode
+// ignored.
+func (p *parser) skippedDetail(what string) string {
+	if n, ok := p.skipped[what]; ok {
+		return fmt.Sprintf("%s is on line %d, which was ignored (see the warning)", what, n)
+	}
+	return ""
+}
+
+// inBanner skips the lines of a banner (banner motd ^C ... ^C) in lenient
+// mode: its text is free and would read as commands. It reports whether l
+// belongs to a banner.
+func (p *parser) inBanner(l *line) bool {
+	if p.bannerEnd != "" {
+		if strings.Contains(l.text, p.bannerEnd) {
+			p.bannerEnd = ""
+		}
+		return true
+	}
+	if !p.opts.Lenient || l.indented || len(l.toks) < 3 || !strings.EqualFold(l.toks[0].s, "banner") {
+		return false
+	}
+	// banner TYPE DELIM text...: the delimiter is the third token's first
+	// character, or "^C" as IOS writes Ctrl-C in a running config.
+	delim := l.toks[2].s[:1]
+	if strings.HasPrefix(l.toks[2].s, "^C") {
+		delim = "^C"
+	}
+	rest := l.text[l.toks[2].col-1+len(delim):]
+	p.warn(l, l.toks[0].col, "banner ignored: %s", strings.TrimSpace(l.text))
+	if !strings.Contains(rest, delim) {
+		p.bannerEnd = delim
+	}
+	return true
 }
 
 func (p *parser) warn(l *line, col int, format string, args ...any) {
@@ -571,15 +657,20 @@ func (p *parser) aclEntry(c *cursor, acl *ACL, seq int) error {
 		acl.Remarks = append(acl.Remarks, c.rest())
 		return nil
 	}
-	if _, _, err := c.keywordWhy("the gateway forwards TCP only", "tcp"); err != nil {
+	// ip matches every protocol, TCP included; other protocols never
+	// match a TCP connection.
+	proto, _, err := c.keywordWhy("the gateway forwards TCP only; an entry for another protocol never matches a TCP connection", "tcp", "ip")
+	if err != nil {
 		return err
 	}
-	e := &ACLEntry{Seq: seq, Action: Action(action), Protocol: "tcp", Pos: Pos{c.l.num, start}}
+	e := &ACLEntry{Seq: seq, Action: Action(action), Protocol: proto, Pos: Pos{c.l.num, start}}
 	if e.Source, err = p.addrMatch(c, "a source (any, host A, or A WILDCARD)"); err != nil {
 		return err
 	}
-	if e.SourcePort, err = p.portMatch(c); err != nil {
-		return err
+	if proto == "tcp" {
+		if e.SourcePort, err = p.portMatch(c); err != nil {
+			return err
+		}
 	}
 	if c.i < len(c.l.toks) {
 		e.DestPos = Pos{c.l.num, c.l.toks[c.i].col}
@@ -591,8 +682,10 @@ func (p *parser) aclEntry(c *cursor, acl *ACL, seq int) error {
 	if c.i < len(c.l.toks) {
 		e.PortPos = Pos{c.l.num, c.l.toks[c.i].col}
 	}
-	if e.DestPort, err = p.portMatch(c); err != nil {
-		return err
+	if proto == "tcp" {
+		if e.DestPort, err = p.portMatch(c); err != nil {
+			return err
+		}
 	}
 	if err := c.end(); err != nil {
 		return err
@@ -798,10 +891,10 @@ func (p *parser) finish() error {
 	usedACL, usedPool := map[string]bool{}, map[string]bool{}
 	for _, r := range p.cfg.DestinationRules {
 		if p.acls[r.ACL] == nil {
-			return errAt(r.ACLPos, r.ACL, "an access list defined in this file", "")
+			return errAt(r.ACLPos, r.ACL, "an access list defined in this file", p.skippedDetail("access list "+r.ACL))
 		}
 		if p.pools[r.Pool] == nil {
-			return errAt(r.PoolPos, r.Pool, "a pool defined in this file", "")
+			return errAt(r.PoolPos, r.Pool, "a pool defined in this file", p.skippedDetail("pool "+r.Pool))
 		}
 		usedACL[r.ACL], usedPool[r.Pool] = true, true
 	}

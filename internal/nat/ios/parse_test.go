@@ -1,6 +1,7 @@
 package ios
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/netip"
@@ -286,7 +287,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown ip command", "ip route 0.0.0.0 0.0.0.0 192.0.2.1\n",
 			ParseOptions{}, `t.ios:1:1: unexpected "ip": expected "ip nat" or "ip access-list"`},
 		{"udp", "access-list 100 permit udp any host 127.0.0.2 eq 21\n",
-			ParseOptions{}, `t.ios:1:24: unexpected "udp": expected "tcp" (the gateway forwards TCP only)`},
+			ParseOptions{}, `t.ios:1:24: unexpected "udp": expected "tcp" or "ip" (the gateway forwards TCP only; an entry for another protocol never matches a TCP connection)`},
 		{"standard ACL", "access-list 10 permit any\n",
 			ParseOptions{}, `t.ios:1:13: unexpected "10": expected an extended access list number (100-199, 2000-2699) (standard access lists match sources only; the gateway needs destinations)`},
 		{"bad port", "access-list 100 permit tcp any host 127.0.0.2 eq 70000\n",
@@ -300,7 +301,7 @@ func TestParseErrors(t *testing.T) {
 		{"indented without block", " ip nat outside\n",
 			ParseOptions{}, `t.ios:1:2: unexpected "ip": expected a global command at the start of the line (indented lines belong to an interface or ip access-list extended block)`},
 		{"source NAT", "ip nat inside source list 1 interface Gi0/0 overload\n",
-			ParseOptions{Lenient: true}, `t.ios:1:22: unexpected "list": expected "static" (source NAT (list, route-map) translates inside clients going out; not supported by the gateway)`},
+			ParseOptions{}, `t.ios:1:22: unexpected "list": expected "static" (source NAT (list, route-map) translates inside clients going out; not supported by the gateway)`},
 		{"static without tcp", "ip nat inside source static 127.0.0.1 127.0.0.2\n",
 			ParseOptions{}, `t.ios:1:29: unexpected "127.0.0.1": expected "tcp" (the gateway forwards TCP ports: use static tcp LOCAL LPORT GLOBAL GPORT)`},
 		{"duplicate static", "ip nat inside source static tcp 127.0.0.1 21 127.0.0.2 21\nip nat inside source static tcp 127.0.0.3 21 127.0.0.2 21\n",
@@ -454,5 +455,75 @@ func TestModelIsData(t *testing.T) {
 	}
 	if len(bad) > 0 {
 		t.Errorf("the model holds code, not data: %v", bad)
+	}
+}
+
+// TestFullRouterLenient: a router's whole running config (interfaces,
+// routing, NTP, line vty, banners, overload NAT) loads with --lenient:
+// every line the gateway does not run is a warning, and the FTP forwarding
+// in it is what the model holds (issue 15). Without --lenient its first
+// foreign line is an error.
+func TestFullRouterLenient(t *testing.T) {
+	path := filepath.Join("..", "..", "..", "examples", "full-router.ios")
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ws, err := Parse(path, bytes.NewReader(src), ParseOptions{Lenient: true})
+	if err != nil {
+		t.Fatalf("lenient parse: %v", err)
+	}
+	if len(c.StaticMaps) != 1 || c.StaticMaps[0].Global.String() != "203.0.113.5:21" || c.StaticMaps[0].Local.String() != "192.168.1.10:21" {
+		t.Errorf("static maps %+v", c.StaticMaps)
+	}
+	if len(c.Pools) != 1 || c.Pools[0].Name != "ftp" || len(c.DestinationRules) != 1 || c.DestinationRules[0].ACL != "100" {
+		t.Errorf("pools %+v, rules %+v", c.Pools, c.DestinationRules)
+	}
+	// WAN-IN keeps its TCP entries and the ip entry, not the udp and icmp ones.
+	var wan *ACL
+	for _, a := range c.ACLs {
+		if a.Name == "WAN-IN" {
+			wan = a
+		}
+	}
+	if wan == nil || len(wan.Entries) != 2 {
+		t.Fatalf("WAN-IN %+v: want its two tcp entries (the udp, icmp and logged ip entries are warnings)", wan)
+	}
+	text := ""
+	for _, w := range ws {
+		text += w.String() + "\n"
+	}
+	for _, want := range []string{
+		":17:1: warning: unknown command \"hostname R1\"",
+		"ip nat inside source list 1 interface GigabitEthernet0/0 overload",
+		"access-list 1 permit 192.168.1.0 0.0.0.255",
+		"permit udp any eq domain any",
+		"banner ignored",
+		"line vty 0 4",
+		"ntp server",
+		"router ospf 1",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no warning with %q; warnings:\n%s", want, text)
+		}
+	}
+	// The banner's text is not read as a command: no static map from it,
+	// and no warning for its lines.
+	if strings.Contains(text, "192.168.1.99") {
+		t.Errorf("a banner line was read as a command:\n%s", text)
+	}
+	if _, _, err := Parse(path, bytes.NewReader(src), ParseOptions{}); err == nil || !strings.Contains(err.Error(), "full-router.ios:12:1") {
+		t.Errorf("strict parse: %v, want an error at the first foreign line (12, version)", err)
+	}
+}
+
+// A destination rule naming a pool on a line lenient mode ignored says so.
+func TestLenientReferenceToIgnoredLine(t *testing.T) {
+	src := "ip nat pool p 127.0.0.1 127.0.0.1 prefix-length 32\n" +
+		"access-list 100 permit tcp any host 127.0.0.2 eq 21\n" +
+		"ip nat inside destination list 100 pool p\n"
+	_, _, err := parseString(src, ParseOptions{Lenient: true})
+	if err == nil || !strings.Contains(err.Error(), "pool p is on line 1, which was ignored") {
+		t.Fatalf("error %v, want it to name the ignored line", err)
 	}
 }
