@@ -28,8 +28,22 @@ func runGatewayCmd(t *testing.T, args ...string) (code int, stdout, stderr strin
 func TestGatewayPrintPlan(t *testing.T) {
 	code, out, errOut := runGatewayCmd(t, "--config", "../../internal/nat/ios/testdata/seed-single-server.ios", "--print-plan")
 	want := "127.0.0.2:2121 -> static 127.0.0.1:2121 [userspace]\n127.0.0.2:5500..5520 -> pool ftp [userspace]\n"
-	if code != 0 || out != want || errOut != "" {
+	if code != 0 || out != want {
 		t.Fatalf("exit %d, stdout:\n%s\nwant:\n%s\nstderr: %s", code, out, want, errOut)
+	}
+	// The seed forwards FTP without PROXY protocol: both statements are
+	// named, with the line to add (issue 15).
+	for _, w := range []string{":14:1: warning: static 127.0.0.2:2121 -> 127.0.0.1:2121 without PROXY protocol", "add `rotary proxy-protocol v2 static`",
+		":19:1: warning: pool ftp without PROXY protocol", "add `rotary proxy-protocol v2 pool ftp`"} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, errOut)
+		}
+	}
+	// The shipped example turns it on: no warning.
+	code, out, errOut = runGatewayCmd(t, "--config", "../../examples/seed-single-server.ios", "--print-plan")
+	want = "127.0.0.2:2121 -> static 127.0.0.1:2121 (proxy-protocol v2) [userspace]\n127.0.0.2:5500..5520 -> pool ftp (proxy-protocol v2) [userspace]\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Fatalf("examples/seed-single-server.ios: exit %d, stdout:\n%s\nwant:\n%s\nstderr: %s", code, out, want, errOut)
 	}
 }
 
@@ -63,10 +77,11 @@ func TestGatewayBeyondUserspace(t *testing.T) {
 func TestGatewayCompileWarnings(t *testing.T) {
 	path := writeIOS(t, "ip nat pool p 127.0.0.11 127.0.0.12 prefix-length 24 type rotary\n"+
 		"access-list 101 deny tcp any host 127.0.0.2 eq 22\nip nat inside destination list 101 pool p\n"+
-		"ip nat inside source static tcp 127.0.0.1 2121 127.0.0.2 2121\n")
+		"ip nat inside source static tcp 127.0.0.1 2121 127.0.0.2 2121\n"+
+		"rotary proxy-protocol v2 static\nrotary proxy-protocol v2 pool p\n")
 	code, out, errOut := runGatewayCmd(t, "--config", path, "--print-plan")
 	warn := path + ":3:1: warning: access list 101 denies every destination it names: this rule opens no listener\n"
-	if code != 0 || out != "127.0.0.2:2121 -> static 127.0.0.1:2121 [userspace]\n" || errOut != warn {
+	if code != 0 || out != "127.0.0.2:2121 -> static 127.0.0.1:2121 (proxy-protocol v2) [userspace]\n" || errOut != warn {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want the static line and %q", code, out, errOut, warn)
 	}
 }

@@ -137,7 +137,7 @@ func New(cfg config.Config, o Options) (_ *App, err error) {
 			return nil, err
 		}
 	}
-	a.srv = &ftp.Server{Backend: a.backend, Logger: a.logger,
+	a.srv = &ftp.Server{Backend: a.backend, Logger: a.logger, Observer: newPeerWatch(a.logger),
 		ConnFilter: func(c ftp.ConnInfo) error { return a.bans.Check(c.Client.Addr()) }}
 	if a.ftps, err = newFTPS(tlsSet, cfg, &announce, a.logger); err != nil {
 		return nil, err

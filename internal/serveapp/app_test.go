@@ -611,3 +611,36 @@ func TestMaxLoginFailuresSetting(t *testing.T) {
 	r.Must(331, "USER u")
 	r.Must(421, "PASS wrong")
 }
+
+// Several users logged in at once from one address is what a gateway
+// without PROXY protocol looks like: the server says so, once per address;
+// the same sessions from distinct addresses say nothing (issue 15).
+func TestWarnsOfOneAddressForManyUsers(t *testing.T) {
+	ta := startApp(t, "listen = [\"127.0.0.1:0\"]\nuser = [\"a:p\", \"b:p\", \"c:p\"]\n")
+	addr := ta.addr(t)
+	const warning = "one address carries the sessions of several users"
+	login := func(from, user string) {
+		r := ftptest.DialFrom(t, addr, &net.TCPAddr{IP: net.ParseIP(from)})
+		r.Login(user, "p")
+	}
+	// Four sessions of three users, each from its own address: quiet.
+	for i, u := range []string{"a", "b", "c", "a"} {
+		login(fmt.Sprintf("127.0.0.%d", 20+i), u)
+	}
+	// The same from one address: the warning, naming it.
+	for _, u := range []string{"a", "b", "c", "a"} {
+		login("127.0.0.9", u)
+	}
+	if !ta.log.WaitForText(5*time.Second, warning) {
+		t.Fatalf("no warning for four sessions of three users from 127.0.0.9:\n%s", ta.log.String())
+	}
+	login("127.0.0.9", "b")
+	ta.Sync()
+	logs := ta.log.String()
+	if n := strings.Count(logs, warning); n != 1 {
+		t.Fatalf("%d warnings, want 1 (once per address):\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "client=127.0.0.9 sessions=4 users=3") {
+		t.Errorf("the warning does not name 127.0.0.9 and its counts:\n%s", logs)
+	}
+}

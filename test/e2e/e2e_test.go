@@ -208,16 +208,20 @@ func blockFree(lo, n int, hosts []string) bool {
 	return true
 }
 
-// iosConfig writes the testdata IOS file name with its ports replaced:
-// each (old, new) pair is a text replacement.
+// iosConfig writes the testdata IOS file name (or a path with a slash)
+// with its ports replaced: each (old, new) pair is a text replacement.
 func iosConfig(t testing.TB, name string, repl ...string) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("../../internal/nat/ios/testdata", name))
+	path := name
+	if !strings.Contains(name, "/") {
+		path = filepath.Join("../../internal/nat/ios/testdata", name)
+	}
+	src, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := strings.NewReplacer(repl...).Replace(string(src))
-	p := filepath.Join(t.TempDir(), name)
+	p := filepath.Join(t.TempDir(), filepath.Base(name))
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -231,19 +235,34 @@ func seedConfig(t testing.TB, p ports) string {
 		"range 5500 5520", fmt.Sprintf("range %d %d", p.lo, p.hi))
 }
 
-// TestSeedScenario is the article's setup: the server inside on 127.0.0.1
-// with passive ports 5500-5520, the gateway on the outside address
-// 127.0.0.2 running the three IOS commands plus a static control forward.
+// shippedSeed is examples/seed-single-server.ios, which users copy (PROXY
+// protocol on), on the ports p.
+func shippedSeed(t testing.TB, p ports) string {
+	t.Helper()
+	return iosConfig(t, "../../examples/seed-single-server.ios", " 2121", " "+strconv.Itoa(p.ctl),
+		"range 5500 5520", fmt.Sprintf("range %d %d", p.lo, p.hi))
+}
+
+// TestSeedScenario is the article's setup as the README gives it
+// (examples/seed-single-server.ios): the server inside on 127.0.0.1 with
+// its passive range, the gateway on the outside address 127.0.0.2 running
+// the three IOS commands plus a static control forward, with PROXY
+// protocol so that the server sees the real clients.
 func TestSeedScenario(t *testing.T) {
 	root := t.TempDir()
 	data := content(3<<20 + 11)
 	os.WriteFile(filepath.Join(root, "file.bin"), data, 0o644)
 	pp := freePorts(t, 21, "127.0.0.1", "127.0.0.2")
-	start(t, "serve", []string{pp.ctlOn("127.0.0.1")}, "serve", "--listen", pp.ctlOn("127.0.0.1"), "--root", root,
-		"--user", "u:p", "--public-ip", "127.0.0.2", "--passive-ports", pp.passive())
+	serveAdmin := freeAdminAddr(t)
+	serve := start(t, "serve", []string{pp.ctlOn("127.0.0.1")}, "serve", "--listen", pp.ctlOn("127.0.0.1"), "--root", root,
+		"--user", "u:p", "--public-ip", "127.0.0.2", "--passive-ports", pp.passive(), "--proxy-protocol-from", "127.0.0.1/32",
+		"--ban-after", "2", "--login-fail-delay", "10ms", "--admin-listen", serveAdmin)
 	admin := freeAdminAddr(t)
-	start(t, "gateway", []string{pp.ctlOn("127.0.0.2"), fmt.Sprintf("127.0.0.2:%d", pp.lo), fmt.Sprintf("127.0.0.2:%d", pp.hi)},
-		"gateway", "--config", seedConfig(t, pp), "--admin", admin)
+	gateway := start(t, "gateway", []string{pp.ctlOn("127.0.0.2"), fmt.Sprintf("127.0.0.2:%d", pp.lo), fmt.Sprintf("127.0.0.2:%d", pp.hi)},
+		"gateway", "--config", shippedSeed(t, pp), "--admin", admin)
+	if strings.Contains(gateway.out.String(), "without PROXY protocol") {
+		t.Errorf("the shipped example warns about PROXY protocol:\n%s", gateway.out.String())
+	}
 	url := "ftp://u:p@" + pp.ctlOn("127.0.0.2") + "/"
 
 	t.Run("curl", func(t *testing.T) {
@@ -321,6 +340,30 @@ ftp.quit()
 		}
 	})
 
+	// One client guessing passwords is banned; another client behind the
+	// same gateway still logs in (issue 15: without PROXY protocol the
+	// server banned the gateway, and so every client).
+	t.Run("a ban hits only the guesser", func(t *testing.T) {
+		for i := 0; i < 3; i++ {
+			c, err := dialFTP(t, pp.ctlOn("127.0.0.2"), "127.0.0.5")
+			if err != nil {
+				continue // banned: refused with 421 at connect
+			}
+			c.Login("u", fmt.Sprintf("wrong%d", i))
+			c.Quit()
+		}
+		if !serve.out.WaitForText(5*time.Second, "address banned") {
+			t.Fatalf("127.0.0.5 not banned:\n%s", serve.out.String())
+		}
+		if err := session(t, pp.ctlOn("127.0.0.2"), "127.0.0.6", data); err != nil {
+			t.Fatalf("127.0.0.6 cannot log in after 127.0.0.5 was banned: %v", err)
+		}
+		out, err := exec.Command(rotaryBin, "ban", "list", "--admin", serveAdmin).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "127.0.0.5") || strings.Contains(string(out), "127.0.0.1 ") {
+			t.Fatalf("rotary ban list: %v\n%s", err, out)
+		}
+	})
+
 	t.Run("show translations", func(t *testing.T) {
 		out, err := exec.Command(rotaryBin, "gateway", "show", "translations", "--admin", admin).CombinedOutput()
 		if err != nil {
@@ -367,7 +410,7 @@ func session(t *testing.T, addr, local string, want []byte) error {
 	return nil
 }
 
-// TestTwoServers is ../shared/examples/two-servers-rotary.ios: two servers
+// TestTwoServers is two-servers-rotary.ios: two servers
 // behind one public address, control connections round-robin, each server
 // with its own passive sub-range.
 func TestTwoServers(t *testing.T) {

@@ -98,7 +98,56 @@ func Compile(c *ios.Config) (*Rules, error) {
 			return nil, err
 		}
 	}
+	r.warnings = append(r.warnings, proxyWarnings(c, r.Routes)...)
 	return r, nil
+}
+
+// ftpControlPorts are the ports that mark a configuration as fronting an
+// FTP server: 21, implicit FTPS's 990, and the common unprivileged 2121.
+var ftpControlPorts = map[uint16]bool{21: true, 990: true, 2121: true}
+
+// proxyWarnings names every static map and destination rule of an FTP
+// setup that forwards without PROXY protocol. Unlike IOS, whose inside
+// destination NAT keeps the client's address, the userspace gateway opens
+// its own connection to the server: without a PROXY header the server
+// sees every client as the gateway, so one client's failed logins ban all
+// of them, per-IP limits count them as one, and the data-connection source
+// check cannot tell clients apart.
+func proxyWarnings(c *ios.Config, routes []Route) []ios.Warning {
+	fronts := false
+	for _, rt := range routes {
+		if ftpControlPorts[rt.Listen.Port()] || (rt.Pool == "" && ftpControlPorts[rt.Static.Port()]) {
+			fronts = true
+		}
+	}
+	if !fronts {
+		return nil
+	}
+	fix := func(line string) string {
+		if c.Rotary.Strict {
+			return "PROXY protocol is a Rotary extension, off under --strict"
+		}
+		return "add `" + line + "` and give the server --proxy-protocol-from with the gateway's inside address"
+	}
+	var ws []ios.Warning
+	for _, s := range c.StaticMaps {
+		if c.Rotary.ProxyVersionForStatic(s.Global) == 0 {
+			ws = append(ws, ios.Warning{File: c.File, Line: s.Pos.Line, Column: s.Pos.Column, Message: fmt.Sprintf(
+				"static %s -> %s without PROXY protocol: the FTP server sees every client as the gateway's address (one client's failed logins ban all of them, per-IP limits count them as one); %s",
+				s.Global, s.Local, fix("rotary proxy-protocol v2 static"))})
+		}
+	}
+	warned := map[string]bool{}
+	for _, d := range c.DestinationRules {
+		if c.Rotary.ProxyVersionForPool(d.Pool) != 0 || warned[d.Pool] {
+			continue
+		}
+		warned[d.Pool] = true
+		ws = append(ws, ios.Warning{File: c.File, Line: d.Pos.Line, Column: d.Pos.Column, Message: fmt.Sprintf(
+			"pool %s without PROXY protocol: the FTP server sees every client as the gateway's address, on control or data connections (bans, per-IP limits, passive-port sharing and the data-connection source check work on one address for all); %s",
+			d.Pool, fix("rotary proxy-protocol v2 pool "+d.Pool))})
+	}
+	return ws
 }
 
 // destinations lists every (address, port) that a permit entry of acl

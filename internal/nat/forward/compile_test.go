@@ -146,17 +146,36 @@ func checkPlan(t *testing.T, plan []nat.PlanLine, want []string, lines []int) {
 	}
 }
 
-// TestExamples compiles the shared example files (copied into ../ios/testdata).
+// TestExamples compiles the shared example files (copied into
+// ../ios/testdata), which forward without PROXY protocol and so get one
+// warning per statement, and the repository's examples/, which turn it on
+// and get none.
 func TestExamples(t *testing.T) {
-	want := map[string][]string{
-		"seed-single-server.ios": {"127.0.0.2:2121 -> static 127.0.0.1:2121 [userspace]", "127.0.0.2:5500..5520 -> pool ftp [userspace]"},
-		"two-servers-rotary.ios": {"127.0.0.2:2121 -> pool ftp-ctl [userspace]", "127.0.0.2:5500..5510 -> pool ftp-a [userspace]", "127.0.0.2:5511..5520 -> pool ftp-b [userspace]"},
+	type want struct {
+		plan    []string
+		noProxy int // warnings about PROXY protocol
 	}
-	for _, dir := range []string{filepath.Join("..", "ios", "testdata"), filepath.Join("..", "..", "..", "..", "shared", "examples")} {
-		for name, plan := range want {
-			path := filepath.Join(dir, name)
+	shared := map[string]want{
+		"seed-single-server.ios": {[]string{"127.0.0.2:2121 -> static 127.0.0.1:2121 [userspace]", "127.0.0.2:5500..5520 -> pool ftp [userspace]"}, 2},
+		"two-servers-rotary.ios": {[]string{"127.0.0.2:2121 -> pool ftp-ctl [userspace]", "127.0.0.2:5500..5510 -> pool ftp-a [userspace]", "127.0.0.2:5511..5520 -> pool ftp-b [userspace]"}, 3},
+	}
+	shipped := map[string]want{
+		"seed-single-server.ios": {[]string{"127.0.0.2:2121 -> static 127.0.0.1:2121 (proxy-protocol v2) [userspace]", "127.0.0.2:5500..5520 -> pool ftp (proxy-protocol v2) [userspace]"}, 0},
+		"two-servers-rotary.ios": {[]string{"127.0.0.2:2121 -> pool ftp-ctl (proxy-protocol v2) [userspace]", "127.0.0.2:5500..5510 -> pool ftp-a (proxy-protocol v2) [userspace]", "127.0.0.2:5511..5520 -> pool ftp-b (proxy-protocol v2) [userspace]"}, 0},
+	}
+	for _, set := range []struct {
+		dir      string
+		files    map[string]want
+		optional bool
+	}{
+		{filepath.Join("..", "ios", "testdata"), shared, false},
+		{filepath.Join("..", "..", "..", "..", "shared", "examples"), shared, true},
+		{filepath.Join("..", "..", "..", "examples"), shipped, false},
+	} {
+		for name, w := range set.files {
+			path := filepath.Join(set.dir, name)
 			f, err := os.Open(path)
-			if errors.Is(err, os.ErrNotExist) && !strings.Contains(dir, "testdata") {
+			if errors.Is(err, os.ErrNotExist) && set.optional {
 				continue // the shared folder is beside the checkout only on developer machines and CI
 			}
 			if err != nil {
@@ -171,10 +190,50 @@ func TestExamples(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", path, err)
 			}
-			if len(r.Warnings()) != 0 {
-				t.Errorf("%s: warnings %v", path, r.Warnings())
+			n := 0
+			for _, warn := range r.Warnings() {
+				if !strings.Contains(warn.Message, "without PROXY protocol") {
+					t.Errorf("%s: warning %v", path, warn)
+				}
+				n++
 			}
-			checkPlan(t, r.Plan(), plan, nil)
+			if n != w.noProxy {
+				t.Errorf("%s: %d PROXY warnings, want %d: %v", path, n, w.noProxy, r.Warnings())
+			}
+			checkPlan(t, r.Plan(), w.plan, nil)
+		}
+	}
+}
+
+// A configuration that does not front an FTP control port (21, 990, 2121)
+// gets no PROXY warning; under --strict the advice says the extension is off.
+func TestProxyWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		src    string
+		strict bool
+		want   []string
+	}{
+		{"ip nat inside source static tcp 127.0.0.1 8080 127.0.0.2 80\n", false, nil},
+		{"ip nat inside source static tcp 127.0.0.1 21 127.0.0.2 21\n", false, []string{"add `rotary proxy-protocol v2 static`"}},
+		{"ip nat inside source static tcp 127.0.0.1 990 127.0.0.2 990\n", true, []string{"off under --strict"}},
+		{"ip nat inside source static tcp 127.0.0.1 21 127.0.0.2 21\nrotary proxy-protocol v2 static\n", false, nil},
+	} {
+		c, _, err := ios.Parse("t.ios", strings.NewReader(tc.src), ios.ParseOptions{Strict: tc.strict})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Compile(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Warnings()) != len(tc.want) {
+			t.Errorf("%q: warnings %v, want %d", tc.src, r.Warnings(), len(tc.want))
+			continue
+		}
+		for i, w := range tc.want {
+			if !strings.Contains(r.Warnings()[i].Message, w) {
+				t.Errorf("%q: warning %q lacks %q", tc.src, r.Warnings()[i].Message, w)
+			}
 		}
 	}
 }
