@@ -10,8 +10,10 @@ package serveapp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -163,6 +165,7 @@ func New(cfg config.Config, o Options) (_ *App, err error) {
 		}
 	}
 	o.Stdout.Write(announce.Bytes())
+	go sweepHomes(homes(cfg, users), a.logger)
 	for _, l := range a.sortedListeners() {
 		a.logListening(l)
 	}
@@ -428,4 +431,46 @@ func (a *App) Close() {
 	if a.xfer != nil {
 		a.xfer.Close()
 	}
+}
+
+// homes lists the folders served: root, anonymous-root and the users
+// file's homes, each once.
+func homes(cfg config.Config, users auth.Options) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(dir string) {
+		if abs, err := filepath.Abs(dir); err == nil && dir != "" && !seen[abs] {
+			seen[abs] = true
+			out = append(out, abs)
+		}
+	}
+	add(cfg.Root)
+	if cfg.Anonymous {
+		add(cfg.AnonymousRoot)
+	}
+	for _, u := range users.Users {
+		add(u.Home)
+	}
+	if users.File != nil {
+		for _, name := range users.File.Names() {
+			add(users.File.Users[name].Home)
+		}
+	}
+	return out
+}
+
+// sweepHomes removes, in the background at start, the temporary files of
+// uploads that a killed server left: nothing is visible under their final
+// names (uploads are atomic), but their space would stay taken.
+func sweepHomes(dirs []string, logger *slog.Logger) {
+	for _, dir := range dirs {
+		n, err := local.SweepTemp(dir)
+		if n > 0 {
+			logger.Info("removed temporary files of interrupted uploads", "home", dir, "files", n)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			logger.Warn("sweeping temporary files of interrupted uploads", "home", dir, "err", err)
+		}
+	}
+	logger.Debug("startup sweep of interrupted uploads done", "homes", len(dirs))
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -55,10 +56,20 @@ func startApp(t *testing.T, body string) *testApp {
 	return startAppWith(t, body, Options{})
 }
 
+// startAppIn is startApp with its config file in dir.
+func startAppIn(t *testing.T, dir, body string) *testApp {
+	t.Helper()
+	return startAppAt(t, dir, body, Options{})
+}
+
 // startAppWith is startApp with options (Args, Stdout and Stderr are set here).
 func startAppWith(t *testing.T, body string, o Options) *testApp {
 	t.Helper()
-	dir := t.TempDir()
+	return startAppAt(t, t.TempDir(), body, o)
+}
+
+func startAppAt(t *testing.T, dir, body string, o Options) *testApp {
+	t.Helper()
 	ta := &testApp{dir: dir, file: filepath.Join(dir, "rotary.toml"), out: &syncbuf.Buffer{}, log: &syncbuf.Buffer{}, done: make(chan int, 1)}
 	ta.write(t, body)
 	args := []string{"--config", ta.file}
@@ -642,5 +653,22 @@ func TestWarnsOfOneAddressForManyUsers(t *testing.T) {
 	}
 	if !strings.Contains(logs, "client=127.0.0.9 sessions=4 users=3") {
 		t.Errorf("the warning does not name 127.0.0.9 and its counts:\n%s", logs)
+	}
+}
+
+// A server killed mid-upload leaves a temporary file (never the final
+// name): the next start removes it (issue 15).
+func TestStartRemovesInterruptedUploads(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	os.MkdirAll(filepath.Join(root, "sub"), 0o755)
+	orphan := filepath.Join(root, "sub", ".rotary-upload-0123456789abcdef.tmp")
+	os.WriteFile(orphan, []byte("half an upload"), 0o644)
+	ta := startAppIn(t, dir, "listen = [\"127.0.0.1:0\"]\nuser = [\"u:p\"]\n")
+	if !ta.log.WaitForText(5*time.Second, "removed temporary files of interrupted uploads") {
+		t.Fatalf("no sweep logged:\n%s", ta.log.String())
+	}
+	if _, err := os.Stat(orphan); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the orphaned temporary file is still there: %v", err)
 	}
 }

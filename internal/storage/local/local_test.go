@@ -1444,3 +1444,39 @@ func TestExclusiveWithoutHardLinks(t *testing.T) {
 		t.Errorf("temporary files left: %v", tmp)
 	}
 }
+
+// SweepTemp removes the temporary files a killed upload left, at any depth,
+// and nothing else: not a file that merely looks like one outside the tree
+// (through a symlink), not the other files.
+func TestSweepTemp(t *testing.T) {
+	dir := t.TempDir()
+	outside := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755)
+	orphans := []string{filepath.Join(dir, newTempName()), filepath.Join(dir, "a", "b", newTempName())}
+	for _, p := range orphans {
+		os.WriteFile(p, []byte("partial"), 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, "a", "keep.txt"), []byte("keep"), 0o644)
+	far := filepath.Join(outside, newTempName())
+	os.WriteFile(far, []byte("not ours"), 0o644)
+	if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {
+		t.Skip("no symlinks here:", err)
+	}
+	n, err := SweepTemp(dir)
+	if err != nil || n != 2 {
+		t.Fatalf("SweepTemp = %d, %v; want 2 removed", n, err)
+	}
+	for _, p := range orphans {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s still there", p)
+		}
+	}
+	for _, p := range []string{filepath.Join(dir, "a", "keep.txt"), far} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed: %v", p, err)
+		}
+	}
+	if _, err := SweepTemp(filepath.Join(dir, "missing")); err == nil {
+		t.Error("SweepTemp of a missing folder: no error")
+	}
+}

@@ -469,3 +469,39 @@ func (d *Driver) forget(u *Upload) {
 	delete(d.uploads, u)
 	d.mu.Unlock()
 }
+
+// SweepTemp removes the temporary files of interrupted uploads (a server
+// killed mid-upload leaves them) under dir, at any depth, and returns how
+// many it removed. Call it at start, before serving dir: one folder is
+// served by one process, so every temporary file found then is an orphan.
+// Symlinks are not followed; dir's own tree is all it touches.
+func SweepTemp(dir string) (int, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return 0, fmt.Errorf("sweep temporary uploads in %s: %w", dir, err)
+	}
+	defer root.Close()
+	removed := 0
+	var errs []error
+	walkErr := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		if d.Type().IsRegular() && isTempName(d.Name()) {
+			if err := root.Remove(filepath.FromSlash(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+				return nil
+			}
+			removed++
+		}
+		return nil
+	})
+	if walkErr != nil {
+		errs = append(errs, walkErr)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return removed, fmt.Errorf("sweep temporary uploads in %s: %w", dir, err)
+	}
+	return removed, nil
+}
