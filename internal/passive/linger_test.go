@@ -58,3 +58,26 @@ func TestLingerClose(t *testing.T) {
 		t.Fatalf("after Close: %+v", s)
 	}
 }
+
+// A retired pool (replaced by a reload) closes its lingering listeners at
+// once and lingers no more: a new pool on the same range binds the ports.
+func TestRetireEndsLinger(t *testing.T) {
+	local := netip.MustParseAddr("127.0.0.1")
+	rng := freeRange(t, 1, local)
+	old, _ := newTestPool(t, rng)
+	old.Linger = time.Hour
+	mustReserve(t, old, local, loClient(1)).Release()
+	pending := mustReserve(t, old, local, loClient(2))
+	pending.Release()
+	held := mustReserve(t, old, local, loClient(3)) // pending: stays until released
+	old.Retire()
+	if s := old.Stats(); s.Listeners != 1 || s.Pending != 1 {
+		t.Fatalf("after Retire: %+v, want only the pending reservation's listener", s)
+	}
+	held.Release()
+	if s := old.Stats(); s.Listeners != 0 {
+		t.Fatalf("a retired pool kept a listener lingering: %+v", s)
+	}
+	fresh, _ := newTestPool(t, rng)
+	mustReserve(t, fresh, local, loClient(1)).Release()
+}

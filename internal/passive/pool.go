@@ -60,6 +60,7 @@ type Pool struct {
 
 	mu        sync.Mutex
 	closed    bool
+	retired   bool // replaced by a reload: no new reservations linger
 	listeners map[listenKey]*listener
 	cursor    map[netip.Addr]int    // next offset into rng, per local IP
 	inflight  map[net.Conn]struct{} // conns inside the ClientAddr hook
@@ -302,7 +303,7 @@ func (p *Pool) unpendLocked(r *Reservation) {
 	if len(l.pending) > 0 {
 		return
 	}
-	if p.Linger <= 0 || p.closed {
+	if p.Linger <= 0 || p.closed || p.retired {
 		p.closeListenerLocked(l)
 		return
 	}
@@ -481,6 +482,22 @@ func (p *Pool) Close() error {
 	}
 	p.wg.Wait()
 	return nil
+}
+
+// Retire is for a pool that a new one replaces (a reload changed the
+// range or the PROXY trust): reservations still pending finish here, but
+// no listener lingers any more, and the lingering ones close now, so that
+// the new pool can bind the ports again at once. (A reload that moved the
+// range away and back within the linger would otherwise find them taken.)
+func (p *Pool) Retire() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.retired = true
+	for _, l := range p.listeners {
+		if len(l.pending) == 0 {
+			p.closeListenerLocked(l) // stops its linger
+		}
+	}
 }
 
 // Stats returns a snapshot of the pool's state.

@@ -279,6 +279,9 @@ func (a *App) apply(cfg config.Config, f *ftps) error {
 		defer old.Close() // after the server stopped using it
 	}
 	a.resolver = resolver
+	if old := a.srv.Passive; old != nil && old != pool {
+		defer old.Retire() // after the server stopped handing it out
+	}
 	a.srv.Update(func(s *ftp.Server) {
 		s.Passive = pool
 		s.PassiveAddress = resolver.Address
