@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"strings"
 	"time"
@@ -92,12 +93,21 @@ func Guard(h http.Handler, log *slog.Logger) http.Handler {
 }
 
 // Serve serves h, behind Guard, on l until the returned server is closed.
+// Go's profiles are served beside h under /debug/pprof/ (goroutines, heap,
+// CPU), for an admin chasing a leak or a slow path, and for the soak test.
 func Serve(l net.Listener, h http.Handler, log *slog.Logger) *http.Server {
 	if log == nil {
 		log = slog.Default()
 	}
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{
-		Handler:           Guard(h, log),
+		Handler:           Guard(mux, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -108,6 +108,10 @@ func TestDo(t *testing.T) {
 	if !errors.As(err, &se) || se.Code != http.StatusNotFound || se.Body != "no such thing" {
 		t.Fatalf("DELETE /thing: %v, want a 404 StatusError with the body", err)
 	}
+	// Go's profiles are beside the handler.
+	if body, err := Do(ctx, http.MethodGet, addr, "/debug/pprof/goroutine?debug=1"); err != nil || !strings.HasPrefix(string(body), "goroutine profile: total ") {
+		t.Fatalf("goroutine profile: %v %.40q", err, body)
+	}
 	// Nothing listening: ErrUnreachable, so callers can say what to start.
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := l.Addr().String()

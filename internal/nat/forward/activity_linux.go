@@ -3,6 +3,7 @@
 package forward
 
 import (
+	"io"
 	"net"
 	"sync/atomic"
 	"syscall"
@@ -13,9 +14,43 @@ import (
 // copyConn is the data path: (*net.TCPConn).ReadFrom of another
 // *net.TCPConn, which Linux serves with splice(2). Nothing counts the bytes;
 // idle() asks the kernel instead.
-func copyConn(dst, src *net.TCPConn, _ *atomic.Int64) (int64, error) {
-	return dst.ReadFrom(src)
+//
+// fromClient copies the client's side, which starts in user space:
+// splice(2) cannot read past TCP urgent data (tcp_read_sock stops at the
+// urgent mark and a non-blocking splice answers EAGAIN there for ever),
+// and FTP clients send ABOR as urgent data (Python's ftplib sends
+// "ABOR\r\n" with MSG_OOB). A plain read returns the urgent byte in line
+// (the outside listeners set SO_OOBINLINE). A control connection's
+// commands stay far below urgentWindow; an upload passes it within
+// milliseconds and goes on spliced.
+func copyConn(dst, src *net.TCPConn, _ *atomic.Int64, fromClient bool) (int64, error) {
+	if !fromClient {
+		return dst.ReadFrom(src)
+	}
+	// Both sides hidden behind plain types: io.CopyN would otherwise hand
+	// the copy to splice.
+	n, err := io.CopyN(plainWriter{dst}, plainReader{src}, urgentWindow)
+	if err == io.EOF {
+		return n, nil
+	}
+	if err != nil {
+		return n, err
+	}
+	m, err := dst.ReadFrom(src)
+	return n + m, err
 }
+
+// urgentWindow is how much of a client's side is copied in user space
+// before splice takes over: 1 MiB is some 50,000 FTP commands.
+const urgentWindow = 1 << 20
+
+type plainReader struct{ r io.Reader }
+
+func (p plainReader) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+type plainWriter struct{ w io.Writer }
+
+func (p plainWriter) Write(b []byte) (int, error) { return p.w.Write(b) }
 
 // idle is how long neither socket has received data, from TCP_INFO's
 // tcpi_last_data_recv (milliseconds since the last data segment arrived).

@@ -24,7 +24,7 @@ func (a activityReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func copyConn(dst, src *net.TCPConn, last *atomic.Int64) (int64, error) {
+func copyConn(dst, src *net.TCPConn, last *atomic.Int64, _ bool) (int64, error) {
 	return io.Copy(dst, activityReader{r: src, last: last})
 }
 

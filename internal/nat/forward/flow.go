@@ -179,7 +179,7 @@ func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
 // data in the other direction goes on. Any error (RST, the other
 // direction's abort) ends both directions.
 func (s *Server) pipe(f *flow, dst, src *net.TCPConn, r *Rules) {
-	_, err := copyConn(dst, src, &f.lastActive)
+	_, err := copyConn(dst, src, &f.lastActive, src == f.client)
 	if err == nil {
 		dst.CloseWrite()
 		f.finAt.CompareAndSwap(0, time.Now().UnixNano())

@@ -206,7 +206,7 @@ func (s *Server) Reload(p nat.Program) error {
 }
 
 func listen(ctx context.Context, rt Route) (*listener, error) {
-	var lc net.ListenConfig
+	lc := net.ListenConfig{Control: keepUrgentInline}
 	ln, err := lc.Listen(ctx, "tcp", rt.Listen.String())
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
