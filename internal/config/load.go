@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/rotary-ftp/rotary/internal/passive"
 )
 
 // Error is a configuration error: where it is and what is wrong, printed as
@@ -270,6 +272,12 @@ func (c *Config) Validate() error {
 	if c.Root == "" {
 		e := where("root")
 		e.Reason = "must not be empty"
+		return e
+	}
+	if pub := c.PublicPassivePorts; pub != (passive.Range{}) && pub.Len() != c.PassivePorts.Len() {
+		e := where("public-passive-ports")
+		e.Value = pub.String()
+		e.Reason = fmt.Sprintf("%d ports, but passive-ports %s has %d: the two ranges map port for port", pub.Len(), c.PassivePorts, c.PassivePorts.Len())
 		return e
 	}
 	if c.Anonymous && c.AnonymousRoot == "" {
