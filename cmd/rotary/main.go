@@ -18,6 +18,7 @@ Usage:
   rotary ban list | del IP        show or lift the running server's bans
   rotary gateway --config FILE    run the NAT gateway for a Cisco IOS NAT config
   rotary rules --format FORMAT    print the router's forwarding: ios, nftables, iptables, pf, netsh
+  rotary probe URL [flags]        check from the client side that every passive port is reachable
   rotary bench URL [flags]        load-test any FTP server (rotary bench --help)
   rotary version                  print the version
 
@@ -40,6 +41,8 @@ func main() {
 		code = runGateway(args)
 	case "rules":
 		code = runRules(args)
+	case "probe":
+		code = runProbe(args)
 	case "bench":
 		code = runBench(args)
 	case "check":
