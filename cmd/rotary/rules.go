@@ -29,7 +29,7 @@ table for nft -f), iptables (an iptables-restore file), pf (rdr pass rules),
 netsh (the Windows Server host's own firewall). A setting the format cannot
 express faithfully is an error naming it (exit status 2).
 
-Flags (and every rotary serve flag):
+Flags:
 `
 
 // rulesFlags are rules' own flags, beside the serve settings.
@@ -53,12 +53,15 @@ func rulesMain(args []string, stdout, stderr io.Writer) int {
 	var rf rulesFlags
 	own := flag.NewFlagSet("", flag.ContinueOnError)
 	rf.register(own)
-	cfg, fs, err := config.ParseWith("rotary rules", args, stderr, rf.register)
-	if fs != nil {
-		fs.Usage = func() { fmt.Fprint(fs.Output(), rulesUsage); fs.PrintDefaults() }
-	}
+	// The flag package's own usage would list every serve setting; rules'
+	// usage names its own flags and the serve settings it reads.
+	cfg, fs, err := config.ParseWith("rotary rules", args, io.Discard, rf.register)
 	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
+		fmt.Fprint(stderr, rulesUsage)
+		own.SetOutput(stderr)
+		own.PrintDefaults()
+		fmt.Fprintln(stderr, "  --config FILE, --listen ADDR, --passive-ports LO-HI, --public-ip IP, --public-passive-ports LO-HI,\n"+
+			"  --implicit-tls-listen ADDR\n    \tthe serve settings the forwarding comes from (rotary serve --help); the others are accepted and unused")
 		return 0
 	}
 	if err != nil {

@@ -359,7 +359,7 @@ func (p *prober) sweep(ctx context.Context, first *ftpclient.Conn) {
 					// A server may limit sessions per client (max-conns-per-ip):
 					// go on with those there are.
 					if len(sessions) == 1 && round == 0 {
-						p.rep.Problems = append(p.rep.Problems, "a second session could not log in: "+err.Error())
+						p.problem("a second session could not log in: " + err.Error())
 					}
 					break
 				}
@@ -664,8 +664,8 @@ func (p *prober) checkReuse(ctx context.Context) {
 	default:
 		rc.Note = "a data connection that does not resume failed: " + r.Cause
 	}
-	if rc.Total > 0 && !rc.DataResumed {
-		p.problem(fmt.Sprintf("only %d of %d TLS data connections resumed the control session", rc.Resumed, rc.Total))
-	}
+	// Data connections that do not resume are no problem by themselves: a
+	// server that requires resumption refuses them, and those ports are
+	// reported unreachable with that cause.
 	p.rep.TLSReuse = rc
 }
