@@ -609,7 +609,7 @@ func (p *prober) list(ctx context.Context, c *ftpclient.Conn, port int) listResu
 // dialCause names the likely cause of a data connection that failed.
 func dialCause(err error, timeout time.Duration) string {
 	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case slices.ContainsFunc(refused, func(e error) bool { return errors.Is(err, e) }):
 		return "refused: not forwarded (nothing answers on this port, or the host it is forwarded to does not listen there)"
 	case isTimeout(err):
 		return fmt.Sprintf("filtered: no answer within %s (a firewall drops it, or the router does not forward it)", timeout)
