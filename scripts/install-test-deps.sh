@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Installs the real FTP clients the tests drive (lftp, python3 for ftplib)
-# with apt-get when they are missing. curl and Go are expected already.
+# Installs what the tests drive with apt-get when it is missing: the real FTP
+# clients (lftp, python3 for ftplib, curl) and the kernel NAT tools of
+# test/kernel (nft from nftables, iptables-restore from iptables, ip from
+# iproute2). Go is expected already. Idempotent: nothing happens when all
+# are there.
 set -euo pipefail
 need=()
 command -v lftp >/dev/null 2>&1 || need+=(lftp)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The kernel tools live in /usr/sbin, which a non-root PATH may lack.
+PATH="$PATH:/usr/sbin:/sbin"
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v iptables-restore >/dev/null 2>&1 || need+=(iptables)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-test-deps: missing ${need[*]} and no apt-get; the tests that need them will skip" >&2
+  echo "install-test-deps: missing ${need[*]} and no apt-get; the tests that need them will fail or skip" >&2
   exit 0
 fi
 SUDO=""

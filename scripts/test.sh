@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"). CI runs it through .ci/run.
-# On a fresh machine it needs only Go and curl: the interop suite installs
-# lftp and python3 with apt-get when they are missing.
+# On a fresh machine it needs only Go: install-test-deps.sh installs lftp,
+# python3, curl and the kernel NAT tools (nftables, iptables, iproute2) with
+# apt-get when they are missing. test/kernel (run by go test, as root) loads
+# rotary rules output into network namespaces it creates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== test dependencies (lftp, python3)"
+echo "== test dependencies (lftp, python3, curl, nftables, iptables, iproute2)"
 ./scripts/install-test-deps.sh
 
 echo "== gofmt"

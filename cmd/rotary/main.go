@@ -17,6 +17,8 @@ Usage:
   rotary user add|passwd|del|list --file users.toml   manage a users file
   rotary ban list | del IP        show or lift the running server's bans
   rotary gateway --config FILE    run the NAT gateway for a Cisco IOS NAT config
+  rotary rules --format FORMAT    print the router's forwarding: ios, nftables, iptables, pf, netsh
+  rotary probe URL [flags]        check from the client side that every passive port is reachable
   rotary bench URL [flags]        load-test any FTP server (rotary bench --help)
   rotary version                  print the version
 
@@ -37,6 +39,10 @@ func main() {
 		code = runServe(args)
 	case "gateway":
 		code = runGateway(args)
+	case "rules":
+		code = runRules(args)
+	case "probe":
+		code = runProbe(args)
 	case "bench":
 		code = runBench(args)
 	case "check":

@@ -16,15 +16,19 @@ type Config struct {
 	// File is the config file this came from ("" for flags only).
 	File string
 
-	Listen            []string
-	Root              string
-	User              []string
-	Anonymous         bool
-	AnonymousRoot     string
-	PassivePorts      passive.Range
-	PublicIP          string
-	PassiveIPOverride []publicip.Override
-	ProxyProtocolFrom []string
+	Listen        []string
+	Root          string
+	User          []string
+	Anonymous     bool
+	AnonymousRoot string
+	PassivePorts  passive.Range
+	// PublicPassivePorts, when set (not the zero Range), is announced in
+	// passive replies in place of PassivePorts, port for port: the server
+	// listens on PassivePorts.Lo+i and tells clients PublicPassivePorts.Lo+i.
+	PublicPassivePorts passive.Range
+	PublicIP           string
+	PassiveIPOverride  []publicip.Override
+	ProxyProtocolFrom  []string
 
 	IdleTimeout    time.Duration
 	LoginTimeout   time.Duration

@@ -111,12 +111,53 @@ func TestFlagErrors(t *testing.T) {
 	}
 }
 
+// TestPublicPassivePorts: the announced range maps port for port onto
+// passive-ports, so the two must have the same size; the error names the
+// file and line of the key, or the flag.
+func TestPublicPassivePorts(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		args []string
+		want string // error prefix; "" for no error
+		pub  passive.Range
+	}{
+		{name: "file", file: "passive-ports = \"5500-5520\"\npublic-passive-ports = \"6500-6520\"\n", pub: passive.Range{Lo: 6500, Hi: 6520}},
+		{name: "flags", args: []string{"--passive-ports", "5500-5520", "--public-passive-ports", "6500-6520"}, pub: passive.Range{Lo: 6500, Hi: 6520}},
+		{name: "unset", args: []string{"--passive-ports", "5500-5520"}},
+		{name: "empty string unsets", file: "public-passive-ports = \"\"\n"},
+		{name: "file sizes differ", file: "passive-ports = \"5500-5520\"\n\npublic-passive-ports = \"6500-6510\"\n",
+			want: "rotary.toml:3: public-passive-ports: 6500-6510: 11 ports, but passive-ports 5500-5520 has 21: the two ranges map port for port"},
+		{name: "flag sizes differ", args: []string{"--passive-ports", "5500-5520", "--public-passive-ports", "6500-6501"},
+			want: "--public-passive-ports 6500-6501: 2 ports, but passive-ports 5500-5520 has 21"},
+		{name: "flag overrides the file's passive-ports", file: "passive-ports = \"5500-5520\"\npublic-passive-ports = \"6500-6520\"\n",
+			args: []string{"--passive-ports", "5500-5509"}, want: "rotary.toml:2: public-passive-ports: 6500-6520: 21 ports, but passive-ports 5500-5509 has 10"},
+		{name: "reversed", file: "public-passive-ports = \"7000-6000\"\n", want: "rotary.toml:1: public-passive-ports: 7000-6000: low end above high end"},
+	}
+	for _, tt := range tests {
+		args := tt.args
+		if tt.file != "" {
+			args = append([]string{"--config", writeConfig(t, tt.file)}, args...)
+		}
+		c, _, err := Parse("serve", args, io.Discard)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)):
+			t.Errorf("%s: got %v, want prefix %q", tt.name, err, tt.want)
+		case tt.want == "" && c.PublicPassivePorts != tt.pub:
+			t.Errorf("%s: public-passive-ports %v, want %v", tt.name, c.PublicPassivePorts, tt.pub)
+		}
+	}
+}
+
 func TestEverySettingIsAFlagAndAKey(t *testing.T) {
 	c := Defaults()
 	for _, s := range settings {
 		v := s.bind(&c)
 		emptyDefault := map[string]bool{"public-ip": true, "anonymous-root": true, "users-file": true, "xferlog-file": true, "user": true,
-			"passive-ip-override": true, "proxy-protocol-from": true, "tls-cert": true, "tls-key": true, "implicit-tls-listen": true}
+			"passive-ip-override": true, "proxy-protocol-from": true, "tls-cert": true, "tls-key": true, "implicit-tls-listen": true,
+			"public-passive-ports": true}
 		if v.String() == "" && !emptyDefault[s.name] {
 			t.Errorf("%s has no default shown", s.name)
 		}

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/rotary-ftp/rotary/internal/passive"
 )
 
 // Error is a configuration error: where it is and what is wrong, printed as
@@ -221,12 +223,22 @@ func Flags(fs *flag.FlagSet, c *Config, configPath *string) {
 // the result. Errors are *Error where they have a place, or flag errors.
 // Output from the flag package (usage, errors) goes to out.
 func Parse(name string, args []string, out io.Writer) (Config, *flag.FlagSet, error) {
+	return ParseWith(name, args, out, nil)
+}
+
+// ParseWith is Parse for a command that takes flags of its own beside the
+// serve settings (rotary rules): extra registers them on each flag set the
+// parse uses (twice; the second one's values are the ones that count).
+func ParseWith(name string, args []string, out io.Writer, extra func(*flag.FlagSet)) (Config, *flag.FlagSet, error) {
 	// First pass: only to find --config; errors are reported by the second.
 	var path string
 	pre := flag.NewFlagSet(name, flag.ContinueOnError)
 	pre.SetOutput(io.Discard)
 	scratch := Defaults()
 	Flags(pre, &scratch, &path)
+	if extra != nil {
+		extra(pre)
+	}
 	pre.Parse(args)
 
 	c := Defaults()
@@ -238,6 +250,9 @@ func Parse(name string, args []string, out io.Writer) (Config, *flag.FlagSet, er
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	Flags(fs, &c, &path)
+	if extra != nil {
+		extra(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, fs, err
 	}
@@ -270,6 +285,12 @@ func (c *Config) Validate() error {
 	if c.Root == "" {
 		e := where("root")
 		e.Reason = "must not be empty"
+		return e
+	}
+	if pub := c.PublicPassivePorts; pub != (passive.Range{}) && pub.Len() != c.PassivePorts.Len() {
+		e := where("public-passive-ports")
+		e.Value = pub.String()
+		e.Reason = fmt.Sprintf("%d ports, but passive-ports %s has %d: the two ranges map port for port", pub.Len(), c.PassivePorts, c.PassivePorts.Len())
 		return e
 	}
 	if c.Anonymous && c.AnonymousRoot == "" {

@@ -50,6 +50,9 @@ var settings = []setting{
 		return &stringValue{p: &c.AnonymousRoot}
 	}},
 	{"passive-ports", "passive data port range `LO-HI`", func(c *Config) value { return &rangeValue{p: &c.PassivePorts} }},
+	{"public-passive-ports", "`LO-HI` announced in passive replies instead of passive-ports, port for port (a NAT that translates ports); the same size as passive-ports (default: passive-ports)", func(c *Config) value {
+		return &rangeValue{p: &c.PublicPassivePorts, optional: true}
+	}},
 	{"public-ip", "`IP|HOSTNAME` announced in passive replies; a host name is resolved at start and every 60 s in the background (default: the control connection's local address)", func(c *Config) value {
 		return &stringValue{p: &c.PublicIP}
 	}},
@@ -228,16 +231,25 @@ func (v *enumValue) Set(s string) error {
 	return fmt.Errorf("want one of %s", strings.Join(v.allowed, ", "))
 }
 
-type rangeValue struct{ p *passive.Range }
+// rangeValue is a port range; an optional one may be unset (the zero
+// Range), which "" sets.
+type rangeValue struct {
+	p        *passive.Range
+	optional bool
+}
 
 func (v *rangeValue) String() string {
-	if v.p == nil {
+	if v.p == nil || (v.optional && *v.p == (passive.Range{})) {
 		return ""
 	}
 	return v.p.String()
 }
 func (v *rangeValue) reset() {}
 func (v *rangeValue) Set(s string) error {
+	if v.optional && strings.TrimSpace(s) == "" {
+		*v.p = passive.Range{}
+		return nil
+	}
 	r, err := passive.ParseRange(s)
 	if err != nil {
 		if inner := errors.Unwrap(err); inner != nil {

@@ -148,6 +148,16 @@ func (s *session) passiveAddress() netip.Addr {
 	return s.info.Dest.Addr()
 }
 
+// passivePort is the port the client is told to connect to for res.
+func (s *session) passivePort(res *passive.Reservation) int {
+	if pp := s.srv.settings().passivePort; pp != nil {
+		if p := pp(s.info.Client.Addr(), res.Port()); p > 0 && p <= 65535 {
+			return p
+		}
+	}
+	return res.Port()
+}
+
 func (s *session) handlePASV(arg string) {
 	if s.epsvAll {
 		s.reply(503, "EPSV ALL in effect: only EPSV may set up data connections")
@@ -164,7 +174,7 @@ func (s *session) handlePASV(arg string) {
 		return
 	}
 	a := announce.As4()
-	p := res.Port()
+	p := s.passivePort(res)
 	s.reply(227, fmt.Sprintf("Entering Passive Mode (%d,%d,%d,%d,%d,%d).", a[0], a[1], a[2], a[3], p>>8, p&0xff))
 }
 
@@ -196,7 +206,7 @@ func (s *session) handleEPSV(arg string) {
 	if !ok {
 		return
 	}
-	s.reply(229, fmt.Sprintf("Entering Extended Passive Mode (|||%d|)", res.Port()))
+	s.reply(229, fmt.Sprintf("Entering Extended Passive Mode (|||%d|)", s.passivePort(res)))
 }
 
 // openData returns the data connection for a transfer: it accepts on the

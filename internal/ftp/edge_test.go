@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/ftp"
+	"github.com/rotary-ftp/rotary/internal/ftpclient"
 	"github.com/rotary-ftp/rotary/internal/storage"
 )
 
@@ -158,5 +159,55 @@ func TestPassiveAnnouncesPublicAddress(t *testing.T) {
 	inside.Login("u", "p")
 	if msg := inside.Must(227, "PASV"); !strings.Contains(msg, "(127,0,0,1,") {
 		t.Fatalf("overridden client got %q, want the local address", msg)
+	}
+}
+
+// TestPassiveAnnouncesPublicPort: 227 and 229 name the port PassivePort
+// gives (a NAT that maps 6500+i to the local port), while the listener
+// stays on the local port; a client PassivePort leaves alone is told the
+// local port.
+func TestPassiveAnnouncesPublicPort(t *testing.T) {
+	var lo int
+	ts := startServer(t, 4, func(s *ftp.Server) {
+		lo = s.Passive.Range().Lo
+		s.PassivePort = func(client netip.Addr, local int) int {
+			if client == netip.MustParseAddr("127.0.0.7") {
+				return local
+			}
+			return local - lo + 6500
+		}
+	})
+	r := ts.raw(t)
+	r.Login("u", "p")
+	for _, cmd := range []string{"PASV", "EPSV"} {
+		code, msg := r.Cmd("%s", cmd)
+		var port int
+		var err error
+		switch code {
+		case 227:
+			port, err = ftpclient.ParsePASV(msg)
+		case 229:
+			_, err = fmt.Sscanf(msg[strings.Index(msg, "(|||"):], "(|||%d|)", &port)
+		default:
+			t.Fatalf("%s: %d %s", cmd, code, msg)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		if port < 6500 || port > 6503 {
+			t.Fatalf("%s announced port %d, want 6500-6503 (%q)", cmd, port, msg)
+		}
+		// The listener is on the local port that maps to it.
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port-6500+lo), time.Second)
+		if err != nil {
+			t.Fatalf("%s: no listener on local port %d: %v", cmd, port-6500+lo, err)
+		}
+		c.Close()
+	}
+	inside := dialRaw(t, ts.addr, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 7)})
+	inside.Login("u", "p")
+	port, err := ftpclient.ParsePASV(inside.Must(227, "PASV"))
+	if err != nil || port < lo || port > lo+3 {
+		t.Fatalf("client left alone was told port %d (%v), want the local range %d-%d", port, err, lo, lo+3)
 	}
 }

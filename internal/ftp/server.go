@@ -56,6 +56,12 @@ type Server struct {
 	// PassiveAddress names the address announced in 227 replies for a client.
 	// nil means the control connection's local address.
 	PassiveAddress func(client, local netip.Addr) netip.Addr
+	// PassivePort names the port announced in 227 and 229 replies for a
+	// client, given the local port its data listener has. nil means the
+	// local port. Behind a NAT that translates ports (a router forwarding
+	// 6500+i to 5500+i, a container published with -p 6500-6520:5500-5520)
+	// the client must be told the outside port; the listener stays local.
+	PassivePort func(client netip.Addr, local int) int
 	// Greeting is the text of the 220 reply.
 	Greeting string
 	// IdleTimeout closes a session that sends nothing for this long (with a
@@ -138,6 +144,7 @@ type settings struct {
 	backend                      Backend
 	pool                         *passive.Pool
 	passiveAddress               func(client, local netip.Addr) netip.Addr
+	passivePort                  func(client netip.Addr, local int) int
 	greeting                     string
 	idle, login, connect, data   time.Duration
 	maxConns, maxConnsPerIP      int
@@ -167,7 +174,7 @@ func (srv *Server) settings() *settings {
 // takeSnapshot copies the exported fields; srv.mu must be held.
 func (srv *Server) takeSnapshot() *settings {
 	st := &settings{
-		backend: srv.Backend, pool: srv.Passive, passiveAddress: srv.PassiveAddress, greeting: srv.Greeting,
+		backend: srv.Backend, pool: srv.Passive, passiveAddress: srv.PassiveAddress, passivePort: srv.PassivePort, greeting: srv.Greeting,
 		idle: srv.IdleTimeout, login: srv.LoginTimeout, connect: srv.ConnectTimeout, data: srv.DataTimeout,
 		maxConns: srv.MaxConns, maxConnsPerIP: srv.MaxConnsPerIP,
 		maxLoginFailures: srv.MaxLoginFailures, maxErrors: srv.MaxCommandErrors,

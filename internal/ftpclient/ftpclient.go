@@ -7,6 +7,7 @@ package ftpclient
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -54,6 +55,12 @@ type Dialer struct {
 	// Local, when valid, is the address connections leave from (tests use
 	// several loopback addresses as several clients).
 	Local netip.Addr
+	// ImplicitTLS is implicit FTPS (port 990 style): TLS from the first
+	// byte, then PBSZ 0 and PROT P after Login, as with TLS.
+	ImplicitTLS bool
+	// Timeout bounds the connect and, on the Conn, each reply (Conn.Timeout);
+	// 0 means ReplyTimeout.
+	Timeout time.Duration
 }
 
 // Conn is one control connection. It is used by one goroutine at a time.
@@ -64,11 +71,21 @@ type Conn struct {
 	// tlsConf wraps data connections when PROT P is on; nil for clear data.
 	tlsConf *tls.Config
 	wbuf    []byte
+	// Timeout bounds the wait for each reply and each data connection
+	// handshake; 0 means ReplyTimeout.
+	Timeout time.Duration
+}
+
+func (c *Conn) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return ReplyTimeout
 }
 
 // Dial connects and reads the greeting; with d.TLS it also does AUTH TLS.
 func (d *Dialer) Dial(ctx context.Context) (*Conn, error) {
-	nd := net.Dialer{KeepAlive: noKeepAlive}
+	nd := net.Dialer{KeepAlive: noKeepAlive, Timeout: d.Timeout}
 	if d.Local.IsValid() {
 		nd.LocalAddr = &net.TCPAddr{IP: d.Local.AsSlice()}
 	}
@@ -76,7 +93,21 @@ func (d *Dialer) Dial(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	var conf *tls.Config
+	if d.ImplicitTLS {
+		conf = InsecureTLS(d.Addr.Addr().Unmap())
+		tc := tls.Client(conn, conf)
+		hctx, cancel := context.WithTimeout(ctx, cmp.Or(d.Timeout, ReplyTimeout))
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("implicit TLS handshake: %w", err)
+		}
+		conn = tc
+	}
 	c := NewConn(conn)
+	c.Timeout, c.tlsConf = d.Timeout, conf
 	if _, _, err := c.Expect("greeting", 2); err != nil {
 		conn.Close()
 		return nil, err
@@ -107,6 +138,12 @@ func (c *Conn) Reset(conn net.Conn) {
 	c.conn = conn
 	c.r = textproto.NewReader(bufio.NewReaderSize(conn, 1024))
 }
+
+// DataTLS is the TLS configuration of data connections under PROT P (nil:
+// clear data); SetDataTLS replaces it, e.g. with one that cannot resume
+// the control connection's session.
+func (c *Conn) DataTLS() *tls.Config        { return c.tlsConf }
+func (c *Conn) SetDataTLS(conf *tls.Config) { c.tlsConf = conf }
 
 // Net is the control connection (a *tls.Conn after AUTH TLS).
 func (c *Conn) Net() net.Conn { return c.conn }
@@ -140,7 +177,7 @@ func (c *Conn) AuthTLS(ctx context.Context, conf *tls.Config) error {
 		conf = InsecureTLS(c.host)
 	}
 	tc := tls.Client(c.conn, conf)
-	hctx, cancel := context.WithTimeout(ctx, ReplyTimeout)
+	hctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		return fmt.Errorf("TLS handshake on the control connection: %w", err)
@@ -189,7 +226,7 @@ func (c *Conn) Cmd(line string) (int, string, error) { return c.Send(verbOf(line
 // Send writes line and reads the reply; name is what errors call the command
 // (PASS is never shown with its argument).
 func (c *Conn) Send(name, line string) (int, string, error) {
-	c.conn.SetDeadline(time.Now().Add(ReplyTimeout))
+	c.conn.SetDeadline(time.Now().Add(c.timeout()))
 	c.wbuf = append(append(c.wbuf[:0], line...), '\r', '\n')
 	if _, err := c.conn.Write(c.wbuf); err != nil {
 		return 0, "", fmt.Errorf("send %s: %w", name, err)
@@ -200,7 +237,7 @@ func (c *Conn) Send(name, line string) (int, string, error) {
 // WriteLine sends line without reading a reply (pipelining, ABOR during
 // a transfer).
 func (c *Conn) WriteLine(line string) error {
-	c.conn.SetWriteDeadline(time.Now().Add(ReplyTimeout))
+	c.conn.SetWriteDeadline(time.Now().Add(c.timeout()))
 	c.wbuf = append(append(c.wbuf[:0], line...), '\r', '\n')
 	_, err := c.conn.Write(c.wbuf)
 	return err
@@ -209,13 +246,13 @@ func (c *Conn) WriteLine(line string) error {
 // ReadLine reads one raw line of the control connection, without its
 // CRLF (for tests of a reply's exact format).
 func (c *Conn) ReadLine() (string, error) {
-	c.conn.SetReadDeadline(time.Now().Add(ReplyTimeout))
+	c.conn.SetReadDeadline(time.Now().Add(c.timeout()))
 	return c.r.ReadLine()
 }
 
 // Read reads one reply. textproto handles both RFC 959 multi-line forms.
 func (c *Conn) Read(name string) (int, string, error) {
-	c.conn.SetReadDeadline(time.Now().Add(ReplyTimeout))
+	c.conn.SetReadDeadline(time.Now().Add(c.timeout()))
 	code, msg, err := c.r.ReadResponse(0)
 	if err != nil {
 		return 0, "", fmt.Errorf("reply to %s: %w", name, err)
@@ -254,12 +291,11 @@ func verbOf(line string) string {
 	return line
 }
 
-// ParsePASV finds the port in a 227 reply. RFC 1123 4.1.2.6: the numbers
-// may or may not be in parentheses, so scan for the first digit.
-func ParsePASV(msg string) (int, error) {
+// ParsePASVAddr is ParsePASV with the address the reply names.
+func ParsePASVAddr(msg string) (netip.AddrPort, error) {
 	i := strings.IndexAny(msg, "0123456789")
 	if i < 0 {
-		return 0, fmt.Errorf("227 reply without an address: %q", msg)
+		return netip.AddrPort{}, fmt.Errorf("227 reply without an address: %q", msg)
 	}
 	s := msg[i:]
 	if j := strings.IndexFunc(s, func(r rune) bool { return r != ',' && (r < '0' || r > '9') }); j >= 0 {
@@ -267,21 +303,52 @@ func ParsePASV(msg string) (int, error) {
 	}
 	f := strings.Split(s, ",")
 	if len(f) != 6 {
-		return 0, fmt.Errorf("227 reply without h1,h2,h3,h4,p1,p2: %q", msg)
+		return netip.AddrPort{}, fmt.Errorf("227 reply without h1,h2,h3,h4,p1,p2: %q", msg)
 	}
 	var n [6]int
 	for k, x := range f {
 		v, err := strconv.Atoi(x)
 		if err != nil || v < 0 || v > 255 {
-			return 0, fmt.Errorf("227 reply with a bad number %q: %q", x, msg)
+			return netip.AddrPort{}, fmt.Errorf("227 reply with a bad number %q: %q", x, msg)
 		}
 		n[k] = v
 	}
 	port := n[4]<<8 | n[5]
 	if port == 0 {
-		return 0, fmt.Errorf("227 reply with port 0: %q", msg)
+		return netip.AddrPort{}, fmt.Errorf("227 reply with port 0: %q", msg)
+	}
+	a := netip.AddrFrom4([4]byte{byte(n[0]), byte(n[1]), byte(n[2]), byte(n[3])})
+	return netip.AddrPortFrom(a, uint16(port)), nil
+}
+
+// ParseEPSV finds the port in a 229 reply, "(|||port|)" (RFC 2428 section
+// 3: the delimiter may be any character from 33 to 126).
+func ParseEPSV(msg string) (int, error) {
+	i := strings.Index(msg, "(")
+	j := strings.LastIndex(msg, ")")
+	if i < 0 || j < i+5 {
+		return 0, fmt.Errorf("229 reply without (|||port|): %q", msg)
+	}
+	f := msg[i+1 : j]
+	d := f[0]
+	if len(f) < 5 || f[1] != d || f[2] != d || f[len(f)-1] != d {
+		return 0, fmt.Errorf("229 reply without (|||port|): %q", msg)
+	}
+	port, err := strconv.Atoi(f[3 : len(f)-1])
+	if err != nil || port < 1 || port > 65535 {
+		return 0, fmt.Errorf("229 reply with a bad port: %q", msg)
 	}
 	return port, nil
+}
+
+// ParsePASV finds the port in a 227 reply. RFC 1123 4.1.2.6: the numbers
+// may or may not be in parentheses, so scan for the first digit.
+func ParsePASV(msg string) (int, error) {
+	ap, err := ParsePASVAddr(msg)
+	if err != nil {
+		return 0, err
+	}
+	return int(ap.Port()), nil
 }
 
 // Data is one data connection set up by PASV and a transfer command.
@@ -338,7 +405,7 @@ func (c *Conn) Transfer(tcp net.Conn, line string) (*Data, error) {
 		tc := tls.Client(tcp, c.tlsConf)
 		d.conn = tc
 		d.hs = make(chan error, 1)
-		tcp.SetDeadline(time.Now().Add(ReplyTimeout))
+		tcp.SetDeadline(time.Now().Add(c.timeout()))
 		go func() { d.hs <- tc.Handshake() }()
 	}
 	code, msg, err := c.Cmd(line)

@@ -193,6 +193,19 @@ func (r *Resolver) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// Direct reports whether an override sends client to the control
+// connection's local address (CIDR=local): such a client reaches the server
+// without NAT, so it must be told the local passive ports too.
+func (r *Resolver) Direct(client netip.Addr) bool {
+	client = client.Unmap()
+	for _, o := range r.Overrides {
+		if o.Prefix.Contains(client) {
+			return o.Local
+		}
+	}
+	return false
+}
+
 // Address returns the address to announce to client, whose control
 // connection arrived on local. It never waits for a lookup.
 func (r *Resolver) Address(client, local netip.Addr) netip.Addr {

@@ -175,3 +175,16 @@ func waitAddress(t *testing.T, r *Resolver, want string) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Direct: only a CIDR=local override makes a client direct (first match wins).
+func TestDirect(t *testing.T) {
+	r := &Resolver{Public: "127.0.0.2", Overrides: []Override{
+		{Prefix: netip.MustParsePrefix("127.0.0.5/32"), IP: netip.MustParseAddr("127.0.0.9")},
+		{Prefix: netip.MustParsePrefix("127.0.0.0/24"), Local: true},
+	}}
+	for client, want := range map[string]bool{"127.0.0.5": false, "127.0.0.6": true, "::ffff:127.0.0.6": true, "127.0.1.6": false} {
+		if got := r.Direct(netip.MustParseAddr(client)); got != want {
+			t.Errorf("Direct(%s) = %v, want %v", client, got, want)
+		}
+	}
+}

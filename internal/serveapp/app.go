@@ -285,6 +285,7 @@ func (a *App) apply(cfg config.Config, f *ftps) error {
 	a.srv.Update(func(s *ftp.Server) {
 		s.Passive = pool
 		s.PassiveAddress = resolver.Address
+		s.PassivePort = passivePort(cfg, resolver)
 		s.IdleTimeout = never(cfg.IdleTimeout)
 		s.LoginTimeout = cfg.LoginTimeout
 		s.DataTimeout = never(cfg.DataTimeout)
@@ -296,6 +297,23 @@ func (a *App) apply(cfg config.Config, f *ftps) error {
 		s.TLSConfig, s.TLS = f.serverConfig()
 	})
 	return nil
+}
+
+// passivePort is the server's PassivePort for public-passive-ports: port
+// Lo+i of passive-ports is announced as Lo+i of the public range, except to
+// clients that an override sends to the local address (they connect
+// without NAT). nil when the setting is off: replies name local ports.
+func passivePort(cfg config.Config, r *publicip.Resolver) func(netip.Addr, int) int {
+	pub, local := cfg.PublicPassivePorts, cfg.PassivePorts
+	if pub == (passive.Range{}) {
+		return nil
+	}
+	return func(client netip.Addr, port int) int {
+		if !local.Contains(port) || r.Direct(client) {
+			return port
+		}
+		return pub.Lo + port - local.Lo
+	}
 }
 
 // Reload re-reads the configuration (SIGHUP): the config file and the

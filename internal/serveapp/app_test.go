@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"github.com/rotary-ftp/rotary/internal/auth"
 	"github.com/rotary-ftp/rotary/internal/config"
 	"github.com/rotary-ftp/rotary/internal/ftp"
+	"github.com/rotary-ftp/rotary/internal/ftpclient"
 	"github.com/rotary-ftp/rotary/internal/ftptest"
 	"github.com/rotary-ftp/rotary/internal/storage/local"
 	"github.com/rotary-ftp/rotary/internal/syncbuf"
@@ -670,5 +672,67 @@ func TestStartRemovesInterruptedUploads(t *testing.T) {
 	}
 	if _, err := os.Stat(orphan); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the orphaned temporary file is still there: %v", err)
+	}
+}
+
+// public-passive-ports: PASV and EPSV announce the public range's port for
+// the local port the server listens on; a client that an override sends to
+// the local address is told the local port; a reload changes the mapping.
+func TestPublicPassivePorts(t *testing.T) {
+	local := passiveRange(2)
+	lo, _, _ := strings.Cut(local, "-")
+	localLo, _ := strconv.Atoi(lo)
+	base := fmt.Sprintf("listen = [\"127.0.0.1:0\"]\nuser = [\"u:p\"]\npassive-ports = %q\npublic-ip = \"127.0.0.2\"\n"+
+		"passive-ip-override = [\"127.0.0.7/32=local\"]\n", local)
+	ta := startApp(t, base+"public-passive-ports = \"6500-6501\"\n")
+	addr := ta.addr(t)
+	announced := func(r *ftptest.Conn, cmd string) int {
+		t.Helper()
+		code, msg := r.Cmd("%s", cmd)
+		var port int
+		var err error
+		switch code {
+		case 227:
+			port, err = ftpclient.ParsePASV(msg)
+		case 229:
+			_, err = fmt.Sscanf(msg[strings.Index(msg, "(|||"):], "(|||%d|)", &port)
+		default:
+			err = fmt.Errorf("%d %s", code, msg)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		return port
+	}
+	r := dialCtl(t, addr)
+	r.Login("u", "p")
+	for _, cmd := range []string{"PASV", "EPSV"} {
+		if p := announced(r, cmd); p != 6500 && p != 6501 {
+			t.Errorf("%s announced %d, want 6500 or 6501", cmd, p)
+		}
+	}
+	inside := ftptest.DialFrom(t, addr, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 7)})
+	inside.Login("u", "p")
+	if p := announced(inside, "PASV"); p != localLo && p != localLo+1 {
+		t.Errorf("a client sent to the local address was told port %d, want the local range %s", p, local)
+	}
+
+	ta.write(t, base+"public-passive-ports = \"7000-7001\"\n")
+	if err := ta.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if p := announced(r, "PASV"); p != 7000 && p != 7001 {
+		t.Errorf("after reload PASV announced %d, want 7000 or 7001", p)
+	}
+	ta.write(t, base)
+	if err := ta.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if p := announced(r, "EPSV"); p != localLo && p != localLo+1 {
+		t.Errorf("with public-passive-ports removed, EPSV announced %d, want the local range %s", p, local)
+	}
+	ta.write(t, base+"public-passive-ports = \"7000-7009\"\n")
+	if err := ta.Reload(); err == nil || !strings.Contains(err.Error(), "public-passive-ports") {
+		t.Errorf("reload with ranges of different sizes: %v, want an error naming public-passive-ports", err)
 	}
 }

@@ -162,5 +162,5 @@ func (a *App) logListening(l *listener) {
 		return
 	}
 	a.logger.Info("listening", "addr", l.l.Addr().String(), "root", a.cfg.Root, "passive-ports", a.cfg.PassivePorts.String(),
-		"public-ip", a.cfg.PublicIP, "config", a.cfg.File)
+		"public-passive-ports", a.cfg.PublicPassivePorts.String(), "public-ip", a.cfg.PublicIP, "config", a.cfg.File)
 }

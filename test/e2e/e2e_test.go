@@ -410,7 +410,7 @@ func session(t *testing.T, addr, local string, want []byte) error {
 	return nil
 }
 
-// TestTwoServers is two-servers-rotary.ios: two servers
+// TestTwoServers is internal/nat/ios/testdata/two-servers-rotary.ios: two servers
 // behind one public address, control connections round-robin, each server
 // with its own passive sub-range.
 func TestTwoServers(t *testing.T) {
