@@ -65,7 +65,7 @@ anonymous = true
 ban-after = 5
 log-format = "json"
 `)
-	c, _, err := Parse("serve", []string{"--config", path, "--max-conns", "7", "--listen", "127.0.0.3:21"}, io.Discard)
+	c, _, err := Parse("serve", "", []string{"--config", path, "--max-conns", "7", "--listen", "127.0.0.3:21"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--config", "/nonexistent/rotary.toml"}, "config: open /nonexistent/rotary.toml"},
 	}
 	for _, tt := range tests {
-		_, _, err := Parse("serve", tt.args, io.Discard)
+		_, _, err := Parse("serve", "", tt.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: got %v, want %q", tt.args, err, tt.want)
 		}
@@ -154,7 +154,7 @@ func TestRelativePathsFollowTheFile(t *testing.T) {
 		t.Fatalf("root %q users-file %q xferlog %q", c.Root, c.UsersFile, c.XferlogFile)
 	}
 	// A relative path given as a flag stays relative to the working folder.
-	c2, _, err := Parse("serve", []string{"--config", path, "--root", "here"}, io.Discard)
+	c2, _, err := Parse("serve", "", []string{"--config", path, "--root", "here"}, io.Discard)
 	if err != nil || c2.Root != "here" {
 		t.Fatalf("flag root %q, %v", c2.Root, err)
 	}

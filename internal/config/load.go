@@ -217,10 +217,22 @@ func Flags(fs *flag.FlagSet, c *Config, configPath *string) {
 	}
 }
 
+// FlagError is a command-line mistake that the flag package has already
+// printed to Parse's out, with the usage after it: callers exit 2 without
+// printing it again.
+type FlagError struct{ Err error }
+
+func (e *FlagError) Error() string { return e.Err.Error() }
+func (e *FlagError) Unwrap() error { return e.Err }
+
 // Parse reads --config (if given) and then the flags over it, and validates
-// the result. Errors are *Error where they have a place, or flag errors.
-// Output from the flag package (usage, errors) goes to out.
-func Parse(name string, args []string, out io.Writer) (Config, *flag.FlagSet, error) {
+// the result. Errors are *Error where they have a place, *FlagError for a
+// mistake on the command line, or flag.ErrHelp after -h or --help. Output
+// from the flag package (usage, errors) goes to out; the usage is header
+// followed by the flag list, each flag once. The usage must be set before
+// fs.Parse: the flag package prints it itself on -h and on errors, so one
+// set afterwards by the caller printed the list a second time.
+func Parse(name, header string, args []string, out io.Writer) (Config, *flag.FlagSet, error) {
 	// First pass: only to find --config; errors are reported by the second.
 	var path string
 	pre := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -237,9 +249,15 @@ func Parse(name string, args []string, out io.Writer) (Config, *flag.FlagSet, er
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
+	if header != "" {
+		fs.Usage = func() { fmt.Fprint(fs.Output(), header); fs.PrintDefaults() }
+	}
 	Flags(fs, &c, &path)
 	if err := fs.Parse(args); err != nil {
-		return c, fs, err
+		if errors.Is(err, flag.ErrHelp) {
+			return c, fs, err
+		}
+		return c, fs, &FlagError{err}
 	}
 	if path != "" {
 		c.File = path

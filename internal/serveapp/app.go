@@ -305,7 +305,7 @@ func (a *App) Reload() error {
 }
 
 func (a *App) reload() error {
-	cfg, _, err := config.Parse("rotary serve", a.opts.Args, io.Discard)
+	cfg, _, err := config.Parse("rotary serve", "", a.opts.Args, io.Discard)
 	if err != nil {
 		return err
 	}
