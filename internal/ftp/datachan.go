@@ -135,6 +135,9 @@ func (s *session) reservePassive() (*passive.Reservation, bool) {
 		return nil, false
 	}
 	s.pasv = res
+	if s.protP {
+		s.early = s.startEarlyTLS(res)
+	}
 	return res, true
 }
 
@@ -201,9 +204,13 @@ func (s *session) handleEPSV(arg string) {
 
 // openData returns the data connection for a transfer: it accepts on the
 // passive reservation or connects to the PORT/EPRT target. Under PROT P the
-// connection is wrapped in TLS (tls.go); otherwise it is the *net.TCPConn
+// connection is wrapped in TLS (tls.go), a passive one since it arrived
+// (early); otherwise it is the *net.TCPConn
 // itself, so transfers keep sendfile and splice.
-func (s *session) openData(ctx context.Context, res *passive.Reservation, target *net.TCPAddr) (net.Conn, error) {
+func (s *session) openData(ctx context.Context, res *passive.Reservation, early *earlyTLS, target *net.TCPAddr) (net.Conn, error) {
+	if early != nil {
+		return early.take(ctx) // TLS already under way
+	}
 	c, err := s.dialData(ctx, res, target)
 	if err != nil || !s.protP {
 		return c, err
