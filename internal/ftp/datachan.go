@@ -259,8 +259,8 @@ func (s *session) handleMODE(arg string) {
 }
 
 func (s *session) handleREST(arg string) {
-	n, err := strconv.ParseInt(strings.TrimSpace(arg), 10, 64)
-	if err != nil || n < 0 {
+	n, err := parseREST(arg)
+	if err != nil {
 		s.reply(501, "REST needs a non-negative byte offset")
 		return
 	}
@@ -270,4 +270,17 @@ func (s *session) handleREST(arg string) {
 
 func (s *session) handleALLO(arg string) {
 	s.reply(202, "ALLO not needed")
+}
+
+// parseREST parses REST's argument, a byte offset (RFC 3659 section 5: a
+// decimal marker in stream mode).
+func parseREST(arg string) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(arg), 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("offset %d is negative", n)
+	}
+	return n, nil
 }
