@@ -1,9 +1,11 @@
 package config
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -134,12 +136,42 @@ func TestEverySettingIsAFlagAndAKey(t *testing.T) {
 	}
 }
 
+// FuzzLoad: no config file makes the loader panic; every error it gives
+// is an *Error naming the file and, wherever the problem has one, its line;
+// loading is deterministic; and a config that loads can be validated,
+// whose errors name the file too.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte("passive-ports = \"5500-5520\"\nlisten = [\":21\"]\n"))
 	f.Add([]byte("max-conns = 3\nidle-timeout = \"5m\"\n"))
+	f.Add([]byte("listen = []\nroot = \"\"\n"))
+	f.Add([]byte("\"max-conns\" = 1\n[table]\nx = 1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "fuzz.toml")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 		c := Defaults()
-		load("fuzz.toml", data, &c)
+		err := LoadFile(path, &c)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.File != "fuzz.toml" {
+				t.Fatalf("error %q (%T) does not name fuzz.toml", err, err)
+			}
+			if e.Key != "" && e.Line <= 0 {
+				t.Fatalf("error %q about a key has no line", err)
+			}
+			return
+		}
+		again := Defaults()
+		if err := LoadFile(path, &again); err != nil || !reflect.DeepEqual(c, again) {
+			t.Fatalf("a second load differs: %v", err)
+		}
+		if err := c.Validate(); err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.File != "fuzz.toml" {
+				t.Fatalf("Validate error %q (%T) does not name fuzz.toml", err, err)
+			}
+		}
 	})
 }
 

@@ -143,8 +143,13 @@ func tomlStrings(v any) ([]string, error) {
 }
 
 // keyLines finds the line of each top-level key. BurntSushi/toml does not
-// expose key positions, and serve settings are flat keys, so a scan of
-// "key =" lines before any [table] header is enough.
+// expose key positions, and serve settings are flat keys, so a scan of the
+// lines is enough: "key = ..." (the key bare, "quoted" or 'literal', maybe
+// dotted: its first part is the top-level key) and "[table]" or "[[array]]"
+// headers (their first part), comments after them allowed. A line inside a
+// multi-line string may be taken for a key: the first line wins, and a
+// top-level key comes before any table, so only the line of a mistake that
+// the scan cannot see is lost.
 func keyLines(data []byte) map[string]int {
 	lines := make(map[string]int)
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -153,23 +158,56 @@ func keyLines(data []byte) map[string]int {
 	for sc.Scan() {
 		n++
 		l := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
 		if strings.HasPrefix(l, "[") {
-			key := strings.Trim(l, "[] ")
-			if _, ok := lines[key]; !ok {
-				lines[key] = n
-			}
+			l = strings.TrimSpace(strings.TrimLeft(l, "["))
+		} else if !strings.Contains(l, "=") {
 			continue
 		}
-		k, _, ok := strings.Cut(l, "=")
-		if !ok || strings.HasPrefix(l, "#") {
+		k, ok := firstKey(l)
+		if !ok {
 			continue
 		}
-		k = strings.Trim(strings.TrimSpace(k), `"'`)
 		if _, seen := lines[k]; !seen {
 			lines[k] = n
 		}
 	}
 	return lines
+}
+
+// firstKey reads the TOML key at the start of s: a bare key, a basic
+// "quoted" key (with its escapes) or a 'literal' one.
+func firstKey(s string) (string, bool) {
+	switch {
+	case s == "":
+		return "", false
+	case s[0] == '"':
+		for i := 1; i < len(s); i++ {
+			switch s[i] {
+			case '\\':
+				i++
+			case '"':
+				k, err := strconv.Unquote(s[:i+1])
+				if err != nil {
+					return s[1:i], true // an escape Go spells otherwise
+				}
+				return k, true
+			}
+		}
+		return "", false
+	case s[0] == '\'':
+		if i := strings.IndexByte(s[1:], '\''); i >= 0 {
+			return s[1 : i+1], true
+		}
+		return "", false
+	}
+	i := 0
+	for i < len(s) && (s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9' || s[i] == '_' || s[i] == '-') {
+		i++
+	}
+	return s[:i], i > 0
 }
 
 func suggest(k string) string {
