@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,6 +29,16 @@ func runBan(args []string) int {
 		return 2
 	}
 	sub, rest := args[0], args[1:]
+	switch sub {
+	case "list", "del":
+	case "help", "-h", "-help", "--help":
+		// Help for the command as a whole is the help of its subcommands,
+		// which share their flags; asked for, it is no mistake (exit 0).
+		sub, rest = "list", []string{"-h"}
+	default:
+		fmt.Fprintf(os.Stderr, "rotary ban: unknown subcommand %q\n\n%s", sub, banUsage)
+		return 2
+	}
 	var ip string
 	if sub == "del" && len(rest) > 0 && rest[0] != "" && rest[0][0] != '-' {
 		ip, rest = rest[0], rest[1:]
@@ -35,9 +46,12 @@ func runBan(args []string) int {
 	fs := flag.NewFlagSet("rotary ban "+sub, flag.ContinueOnError)
 	admin := fs.String("admin", "", "admin endpoint `ADDR` of the running server (default: admin-listen from --config, else 127.0.0.1:2181)")
 	cfgPath := fs.String("config", "", "take admin-listen from this config `FILE`")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), banUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), banUsage+"\nFlags:\n"); fs.PrintDefaults() }
 	if err := fs.Parse(rest); err != nil {
-		return 2
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2 // the flag package has printed the mistake and the usage
 	}
 	if ip == "" && sub == "del" && fs.NArg() > 0 {
 		ip = fs.Arg(0)
@@ -77,8 +91,7 @@ func runBan(args []string) int {
 		fmt.Printf("ban on %s lifted\n", a)
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "rotary ban: unknown subcommand %q\n\n%s", sub, banUsage)
-	return 2
+	return 2 // not reached: sub was checked above
 }
 
 func printBans(w io.Writer, bans []ban.Ban) {

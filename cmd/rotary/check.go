@@ -10,16 +10,29 @@ import (
 	"github.com/rotary-ftp/rotary/internal/serveapp"
 )
 
+const checkUsage = `Usage: rotary check [--config FILE] [flags]
+
+Validates a configuration the way rotary serve would load it (the same
+config file and flags), then tries to bind the control listeners and every
+passive port. Exit status: 0 all good, 1 problems found, 2 the
+configuration itself is invalid.
+
+Flags:
+`
+
 // runCheck validates a configuration the way `rotary serve` would load it,
 // then tries to bind the control listeners and every passive port and
 // reports the ones it cannot. Exit status: 0 all good, 1 problems found,
 // 2 the configuration itself is invalid.
 func runCheck(args []string) int {
-	cfg, _, err := config.Parse("rotary check", args, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
+	cfg, _, err := config.Parse("rotary check", checkUsage, args, os.Stderr)
+	var fe *config.FlagError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0 // the flag package has printed the usage
+	case errors.As(err, &fe):
+		return 2 // printed with the usage by the flag package
+	case err != nil:
 		fmt.Fprintf(os.Stderr, "rotary check: %v\n", err)
 		return 2
 	}

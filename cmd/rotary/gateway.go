@@ -35,6 +35,15 @@ loopback-only HTTP listener (default ` + admin.DefaultAddr + `; --admin "" turns
 Flags:
 `
 
+const gatewayShowUsage = `Usage:
+  rotary gateway show translations [--verbose] [--admin ADDR]
+  rotary gateway show statistics [--admin ADDR]
+
+Asks the running gateway, over its loopback admin endpoint (default
+` + admin.DefaultAddr + `), for its translation table, as IOS prints
+show ip nat translations, or for its counters (show ip nat statistics).
+`
+
 // runGateway is `rotary gateway ...`: exit 0 on a clean stop, 1 when the
 // gateway cannot run (an outside port in use), 2 on a usage or config error.
 func runGateway(args []string) int {
@@ -129,6 +138,10 @@ func gatewayMain(args []string, stdout, stderr io.Writer) int {
 
 // runGatewayShow is `rotary gateway show translations|statistics`.
 func runGatewayShow(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprint(stderr, gatewayShowUsage)
+		return 0
+	}
 	if len(args) == 0 || (args[0] != "translations" && args[0] != "statistics") {
 		fmt.Fprint(stderr, "rotary gateway show: expected \"translations\" or \"statistics\"\n\n"+gatewayUsage)
 		return 2
@@ -136,6 +149,10 @@ func runGatewayShow(args []string, stdout, stderr io.Writer) int {
 	what := args[0]
 	fs := flag.NewFlagSet("rotary gateway show "+what, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, gatewayShowUsage+"\nFlags of show "+what+":\n")
+		fs.PrintDefaults()
+	}
 	addr := fs.String("admin", admin.DefaultAddr, "admin endpoint `ADDR` of the running gateway")
 	verbose := false
 	if what == "translations" {

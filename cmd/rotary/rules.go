@@ -55,7 +55,7 @@ func rulesMain(args []string, stdout, stderr io.Writer) int {
 	rf.register(own)
 	// The flag package's own usage would list every serve setting; rules'
 	// usage names its own flags and the serve settings it reads.
-	cfg, fs, err := config.ParseWith("rotary rules", args, io.Discard, rf.register)
+	cfg, fs, err := config.ParseWith("rotary rules", "", args, io.Discard, rf.register)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stderr, rulesUsage)
 		own.SetOutput(stderr)

@@ -24,15 +24,14 @@ Flags:
 `
 
 func runServe(args []string) int {
-	cfg, fs, err := config.Parse("rotary serve", args, os.Stderr)
-	if fs != nil {
-		fs.Usage = func() { fmt.Fprint(fs.Output(), serveUsage); fs.PrintDefaults() }
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
-		return 0
-	}
-	if err != nil {
+	cfg, _, err := config.Parse("rotary serve", serveUsage, args, os.Stderr)
+	var fe *config.FlagError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0 // the flag package has printed the usage
+	case errors.As(err, &fe):
+		return 2 // printed with the usage by the flag package
+	case err != nil:
 		fmt.Fprintf(os.Stderr, "rotary serve: %v\n", err)
 		return 2
 	}

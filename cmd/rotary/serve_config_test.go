@@ -349,11 +349,13 @@ func TestJSONLogs(t *testing.T) {
 	lo, hi := passivePorts(4)
 	s := startServeJSON(t, "--listen", "127.0.0.1:0", "--root", dir, "--user", "u:p", "--passive-ports", fmt.Sprintf("%d-%d", lo, hi),
 		"--log-format", "json", "--admin-listen", "")
-	if _, err := s.login(t, "u", "p", ""); err != nil {
+	c, err := s.login(t, "u", "p", "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !s.out.WaitForText(5*time.Second, `"msg":"login"`) {
-		t.Fatalf("no login line:\n%s", s.out.String())
+	c.Quit()
+	if !s.out.WaitForText(5*time.Second, `"msg":"session closed"`) {
+		t.Fatalf("no session closed line:\n%s", s.out.String())
 	}
 	lines := strings.Split(strings.TrimSpace(s.out.String()), "\n")
 	if len(lines) < 3 {
@@ -366,6 +368,12 @@ func TestJSONLogs(t *testing.T) {
 		}
 		if m["msg"] == nil || m["level"] == nil {
 			t.Fatalf("JSON line without msg/level: %q", l)
+		}
+		// Durations are seconds (README "Logs"), not slog's nanoseconds.
+		if m["msg"] == "session closed" {
+			if d, ok := m["duration"].(float64); !ok || d < 0 || d > 60 {
+				t.Fatalf("session closed duration %#v, want seconds (0 <= d <= 60): %q", m["duration"], l)
+			}
 		}
 	}
 	if !strings.Contains(s.out.String(), `"msg":"login"`) {

@@ -285,7 +285,34 @@ func FuzzParseUsersFile(f *testing.F) {
 	f.Add("a.'b'.\"c\" = \"\"\"\n\"\"\"\n[x]\ny = [1,\n2]\r\n")
 	f.Add("\xff\xfe") // a UTF-16 byte order mark, which the toml package skips
 	f.Fuzz(func(t *testing.T, text string) {
-		parseUsersFile("users.toml", []byte(text))
+		uf, err := parseUsersFile("users.toml", []byte(text))
+		// Every problem names the file, and one about a key its line (the
+		// scanner follows whatever the toml package accepts).
+		var problems []error
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			problems = j.Unwrap()
+		} else if err != nil {
+			problems = []error{err}
+		}
+		for _, p := range problems {
+			var ue *UsersFileError
+			if !errors.As(p, &ue) {
+				if !strings.HasPrefix(p.Error(), "users.toml: ") {
+					t.Fatalf("problem %q (%T) does not name users.toml", p, p)
+				}
+				continue
+			}
+			if ue.Path != "users.toml" || ue.Key != "" && ue.Line <= 0 {
+				t.Fatalf("problem %q: path %q, line %d", p, ue.Path, ue.Line)
+			}
+		}
+		if err == nil {
+			for name, u := range uf.Users {
+				if CheckUserName(name) != nil || u.Line <= 0 || u.Password == "" || u.Home == "" {
+					t.Fatalf("user %q loaded as %+v", name, *u)
+				}
+			}
+		}
 		// Wherever the toml package accepts the text, the scanner can
 		// follow it, so that errors and edits find their lines.
 		if _, err := toml.Decode(text, new(map[string]any)); err == nil {

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +67,7 @@ anonymous = true
 ban-after = 5
 log-format = "json"
 `)
-	c, _, err := Parse("serve", []string{"--config", path, "--max-conns", "7", "--listen", "127.0.0.3:21"}, io.Discard)
+	c, _, err := Parse("serve", "", []string{"--config", path, "--max-conns", "7", "--listen", "127.0.0.3:21"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--config", "/nonexistent/rotary.toml"}, "config: open /nonexistent/rotary.toml"},
 	}
 	for _, tt := range tests {
-		_, _, err := Parse("serve", tt.args, io.Discard)
+		_, _, err := Parse("serve", "", tt.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: got %v, want %q", tt.args, err, tt.want)
 		}
@@ -139,7 +141,7 @@ func TestPublicPassivePorts(t *testing.T) {
 		if tt.file != "" {
 			args = append([]string{"--config", writeConfig(t, tt.file)}, args...)
 		}
-		c, _, err := Parse("serve", args, io.Discard)
+		c, _, err := Parse("serve", "", args, io.Discard)
 		switch {
 		case tt.want == "" && err != nil:
 			t.Errorf("%s: %v", tt.name, err)
@@ -175,12 +177,42 @@ func TestEverySettingIsAFlagAndAKey(t *testing.T) {
 	}
 }
 
+// FuzzLoad: no config file makes the loader panic; every error it gives
+// is an *Error naming the file and, wherever the problem has one, its line;
+// loading is deterministic; and a config that loads can be validated,
+// whose errors name the file too.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte("passive-ports = \"5500-5520\"\nlisten = [\":21\"]\n"))
 	f.Add([]byte("max-conns = 3\nidle-timeout = \"5m\"\n"))
+	f.Add([]byte("listen = []\nroot = \"\"\n"))
+	f.Add([]byte("\"max-conns\" = 1\n[table]\nx = 1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "fuzz.toml")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 		c := Defaults()
-		load("fuzz.toml", data, &c)
+		err := LoadFile(path, &c)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.File != "fuzz.toml" {
+				t.Fatalf("error %q (%T) does not name fuzz.toml", err, err)
+			}
+			if e.Key != "" && e.Line <= 0 {
+				t.Fatalf("error %q about a key has no line", err)
+			}
+			return
+		}
+		again := Defaults()
+		if err := LoadFile(path, &again); err != nil || !reflect.DeepEqual(c, again) {
+			t.Fatalf("a second load differs: %v", err)
+		}
+		if err := c.Validate(); err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.File != "fuzz.toml" {
+				t.Fatalf("Validate error %q (%T) does not name fuzz.toml", err, err)
+			}
+		}
 	})
 }
 
@@ -195,7 +227,7 @@ func TestRelativePathsFollowTheFile(t *testing.T) {
 		t.Fatalf("root %q users-file %q xferlog %q", c.Root, c.UsersFile, c.XferlogFile)
 	}
 	// A relative path given as a flag stays relative to the working folder.
-	c2, _, err := Parse("serve", []string{"--config", path, "--root", "here"}, io.Discard)
+	c2, _, err := Parse("serve", "", []string{"--config", path, "--root", "here"}, io.Discard)
 	if err != nil || c2.Root != "here" {
 		t.Fatalf("flag root %q, %v", c2.Root, err)
 	}

@@ -145,8 +145,13 @@ func tomlStrings(v any) ([]string, error) {
 }
 
 // keyLines finds the line of each top-level key. BurntSushi/toml does not
-// expose key positions, and serve settings are flat keys, so a scan of
-// "key =" lines before any [table] header is enough.
+// expose key positions, and serve settings are flat keys, so a scan of the
+// lines is enough: "key = ..." (the key bare, "quoted" or 'literal', maybe
+// dotted: its first part is the top-level key) and "[table]" or "[[array]]"
+// headers (their first part), comments after them allowed. A line inside a
+// multi-line string may be taken for a key: the first line wins, and a
+// top-level key comes before any table, so only the line of a mistake that
+// the scan cannot see is lost.
 func keyLines(data []byte) map[string]int {
 	lines := make(map[string]int)
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -155,23 +160,56 @@ func keyLines(data []byte) map[string]int {
 	for sc.Scan() {
 		n++
 		l := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
 		if strings.HasPrefix(l, "[") {
-			key := strings.Trim(l, "[] ")
-			if _, ok := lines[key]; !ok {
-				lines[key] = n
-			}
+			l = strings.TrimSpace(strings.TrimLeft(l, "["))
+		} else if !strings.Contains(l, "=") {
 			continue
 		}
-		k, _, ok := strings.Cut(l, "=")
-		if !ok || strings.HasPrefix(l, "#") {
+		k, ok := firstKey(l)
+		if !ok {
 			continue
 		}
-		k = strings.Trim(strings.TrimSpace(k), `"'`)
 		if _, seen := lines[k]; !seen {
 			lines[k] = n
 		}
 	}
 	return lines
+}
+
+// firstKey reads the TOML key at the start of s: a bare key, a basic
+// "quoted" key (with its escapes) or a 'literal' one.
+func firstKey(s string) (string, bool) {
+	switch {
+	case s == "":
+		return "", false
+	case s[0] == '"':
+		for i := 1; i < len(s); i++ {
+			switch s[i] {
+			case '\\':
+				i++
+			case '"':
+				k, err := strconv.Unquote(s[:i+1])
+				if err != nil {
+					return s[1:i], true // an escape Go spells otherwise
+				}
+				return k, true
+			}
+		}
+		return "", false
+	case s[0] == '\'':
+		if i := strings.IndexByte(s[1:], '\''); i >= 0 {
+			return s[1 : i+1], true
+		}
+		return "", false
+	}
+	i := 0
+	for i < len(s) && (s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9' || s[i] == '_' || s[i] == '-') {
+		i++
+	}
+	return s[:i], i > 0
 }
 
 func suggest(k string) string {
@@ -219,17 +257,29 @@ func Flags(fs *flag.FlagSet, c *Config, configPath *string) {
 	}
 }
 
+// FlagError is a command-line mistake that the flag package has already
+// printed to Parse's out, with the usage after it: callers exit 2 without
+// printing it again.
+type FlagError struct{ Err error }
+
+func (e *FlagError) Error() string { return e.Err.Error() }
+func (e *FlagError) Unwrap() error { return e.Err }
+
 // Parse reads --config (if given) and then the flags over it, and validates
-// the result. Errors are *Error where they have a place, or flag errors.
-// Output from the flag package (usage, errors) goes to out.
-func Parse(name string, args []string, out io.Writer) (Config, *flag.FlagSet, error) {
-	return ParseWith(name, args, out, nil)
+// the result. Errors are *Error where they have a place, *FlagError for a
+// mistake on the command line, or flag.ErrHelp after -h or --help. Output
+// from the flag package (usage, errors) goes to out; the usage is header
+// followed by the flag list, each flag once. The usage must be set before
+// fs.Parse: the flag package prints it itself on -h and on errors, so one
+// set afterwards by the caller printed the list a second time.
+func Parse(name, header string, args []string, out io.Writer) (Config, *flag.FlagSet, error) {
+	return ParseWith(name, header, args, out, nil)
 }
 
 // ParseWith is Parse for a command that takes flags of its own beside the
 // serve settings (rotary rules): extra registers them on each flag set the
 // parse uses (twice; the second one's values are the ones that count).
-func ParseWith(name string, args []string, out io.Writer, extra func(*flag.FlagSet)) (Config, *flag.FlagSet, error) {
+func ParseWith(name, header string, args []string, out io.Writer, extra func(*flag.FlagSet)) (Config, *flag.FlagSet, error) {
 	// First pass: only to find --config; errors are reported by the second.
 	var path string
 	pre := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -249,12 +299,18 @@ func ParseWith(name string, args []string, out io.Writer, extra func(*flag.FlagS
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
+	if header != "" {
+		fs.Usage = func() { fmt.Fprint(fs.Output(), header); fs.PrintDefaults() }
+	}
 	Flags(fs, &c, &path)
 	if extra != nil {
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return c, fs, err
+		if errors.Is(err, flag.ErrHelp) {
+			return c, fs, err
+		}
+		return c, fs, &FlagError{err}
 	}
 	if path != "" {
 		c.File = path

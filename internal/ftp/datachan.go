@@ -135,6 +135,9 @@ func (s *session) reservePassive() (*passive.Reservation, bool) {
 		return nil, false
 	}
 	s.pasv = res
+	if s.protP {
+		s.early = s.startEarlyTLS(res)
+	}
 	return res, true
 }
 
@@ -211,9 +214,13 @@ func (s *session) handleEPSV(arg string) {
 
 // openData returns the data connection for a transfer: it accepts on the
 // passive reservation or connects to the PORT/EPRT target. Under PROT P the
-// connection is wrapped in TLS (tls.go); otherwise it is the *net.TCPConn
+// connection is wrapped in TLS (tls.go), a passive one since it arrived
+// (early); otherwise it is the *net.TCPConn
 // itself, so transfers keep sendfile and splice.
-func (s *session) openData(ctx context.Context, res *passive.Reservation, target *net.TCPAddr) (net.Conn, error) {
+func (s *session) openData(ctx context.Context, res *passive.Reservation, early *earlyTLS, target *net.TCPAddr) (net.Conn, error) {
+	if early != nil {
+		return early.take(ctx) // TLS already under way
+	}
 	c, err := s.dialData(ctx, res, target)
 	if err != nil || !s.protP {
 		return c, err
@@ -262,8 +269,8 @@ func (s *session) handleMODE(arg string) {
 }
 
 func (s *session) handleREST(arg string) {
-	n, err := strconv.ParseInt(strings.TrimSpace(arg), 10, 64)
-	if err != nil || n < 0 {
+	n, err := parseREST(arg)
+	if err != nil {
 		s.reply(501, "REST needs a non-negative byte offset")
 		return
 	}
@@ -273,4 +280,17 @@ func (s *session) handleREST(arg string) {
 
 func (s *session) handleALLO(arg string) {
 	s.reply(202, "ALLO not needed")
+}
+
+// parseREST parses REST's argument, a byte offset (RFC 3659 section 5: a
+// decimal marker in stream mode).
+func parseREST(arg string) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(arg), 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("offset %d is negative", n)
+	}
+	return n, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -167,12 +168,11 @@ func (s *session) handleMDTM(arg string) {
 
 // handleMFMT: draft-somers-ftp-mfxx, "MFMT YYYYMMDDHHMMSS path".
 func (s *session) handleMFMT(arg string) {
-	ts, name, ok := strings.Cut(arg, " ")
-	if !ok || name == "" {
+	t, name, err := parseMFMT(arg)
+	if errors.Is(err, errMFMTSyntax) {
 		s.reply(501, "Syntax error: MFMT YYYYMMDDHHMMSS path")
 		return
 	}
-	t, err := parseMDTMTime(ts)
 	if err != nil {
 		s.reply(501, "Syntax error in time: want YYYYMMDDHHMMSS")
 		return
@@ -186,6 +186,22 @@ func (s *session) handleMFMT(arg string) {
 		return
 	}
 	s.reply(213, "Modify="+t.Format("20060102150405")+"; "+p)
+}
+
+var errMFMTSyntax = errors.New("want YYYYMMDDHHMMSS path")
+
+// parseMFMT splits "MFMT YYYYMMDDHHMMSS path": the time, and the path as
+// sent (it may contain spaces).
+func parseMFMT(arg string) (time.Time, string, error) {
+	ts, name, ok := strings.Cut(arg, " ")
+	if !ok || name == "" {
+		return time.Time{}, "", errMFMTSyntax
+	}
+	t, err := parseMDTMTime(ts)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	return t, name, nil
 }
 
 // parseMDTMTime parses an RFC 3659 time-val, with optional fraction.

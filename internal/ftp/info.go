@@ -68,16 +68,7 @@ func (s *session) handleOPTS(arg string) {
 			s.reply(501, "OPTS UTF8 takes ON or OFF")
 		}
 	case "MLST":
-		var set factSet
-		var names []string
-		for _, f := range strings.Split(opt, ";") {
-			for _, n := range factNames {
-				if strings.EqualFold(f, n.name) {
-					set |= n.f
-					names = append(names, n.name)
-				}
-			}
-		}
+		set, names := parseMLSTOpts(opt)
 		s.mlstFacts = set
 		s.reply(200, "MLST OPTS "+strings.Join(names, ";")+";")
 	case "HASH":
@@ -96,6 +87,23 @@ func (s *session) handleOPTS(arg string) {
 	default:
 		s.reply(501, "Option not understood")
 	}
+}
+
+// parseMLSTOpts parses "OPTS MLST fact;fact;" (RFC 3659 section 7.9):
+// the facts known here, in their canonical spelling; unknown ones are left
+// out, as the RFC asks.
+func parseMLSTOpts(opt string) (factSet, []string) {
+	var set factSet
+	var names []string
+	for _, f := range strings.Split(opt, ";") {
+		for _, n := range factNames {
+			if strings.EqualFold(f, n.name) {
+				set |= n.f
+				names = append(names, n.name)
+			}
+		}
+	}
+	return set, names
 }
 
 func (s *session) handleSYST(arg string) {

@@ -1,9 +1,11 @@
 package ftp
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"net/netip"
+	"net/textproto"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -226,31 +228,86 @@ func TestPassiveAddressFallsBackToLocal(t *testing.T) {
 	}
 }
 
-// FuzzCommandLine feeds arbitrary bytes through the line handling and the
-// argument parsers: none may panic, and what reaches dispatch is valid UTF-8
-// without NUL or line ends.
+// FuzzCommandLine feeds arbitrary bytes through the control connection's
+// line reading (ctlReader, lines over MaxLine, Telnet stripping) and every
+// argument parser (PORT, EPRT, MFMT, MDTM times, REST, OPTS MLST, LIST
+// flags, path resolution), and echoes each line in a reply. None may
+// panic; a line is never longer than MaxLine and holds no line end; and
+// every reply, whatever text it carries, reads back as one reply of its
+// code (a reply that a client cannot find the end of hangs it).
 func FuzzCommandLine(f *testing.F) {
-	for _, s := range []string{"NOOP\r\n", "\xff\xf4\xff\xf2ABOR\r\n", "PORT 1,2,3,4,5,6", "EPRT |2|::1|5|", "\xff", "MFMT 20200101000000 x", "OPTS MLST size;type;"} {
+	for _, s := range []string{"NOOP\r\n", "\xff\xf4\xff\xf2ABOR\r\n", "PORT 1,2,3,4,5,6", "EPRT |2|::1|5|", "\xff",
+		"MFMT 20200101000000 x", "OPTS MLST size;type;", "REST 100\r\nRETR a\r\n", "USER a\nPASS b\n\n"} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, line []byte) {
-		stripped := stripTelnet(bytes.Clone(line))
-		if bytes.HasSuffix(stripped, []byte("\n")) {
-			t.Fatalf("line end left in %q", stripped)
-		}
-		verb, arg := parseCommand(string(stripped))
-		if strings.ContainsAny(verb, "abcdefghijklmnopqrstuvwxyz") {
-			t.Fatalf("verb %q not upper case", verb)
-		}
-		if utf8.Valid(stripped) && !strings.Contains(verb+" "+arg, "\x00") {
-			s := &session{cwd: "/"}
-			if p := s.resolve(arg); !strings.HasPrefix(p, "/") || strings.Contains(p, "/../") {
-				t.Fatalf("resolve(%q) = %q", arg, p)
+	f.Fuzz(func(t *testing.T, input []byte) {
+		s := &session{cwd: "/", r: newCtlReader(iotest.HalfReader(bytes.NewReader(input)))}
+		for range 1000 {
+			line, tooLong, err := s.readLine()
+			if err != nil {
+				break
 			}
+			if tooLong {
+				continue
+			}
+			if len(line) > MaxLine+2 || bytes.HasSuffix(line, []byte("\n")) {
+				t.Fatalf("readLine gave %d bytes ending %q", len(line), line[max(0, len(line)-4):])
+			}
+			checkCommandLine(t, line)
 		}
-		parsePORT(arg)
-		parseEPRT(arg)
-		parseMDTMTime(arg)
-		listArg(arg)
+		checkCommandLine(t, stripTelnet(bytes.Clone(input)))
 	})
+}
+
+func checkCommandLine(t *testing.T, stripped []byte) {
+	if bytes.HasSuffix(stripped, []byte("\n")) {
+		t.Fatalf("line end left in %q", stripped)
+	}
+	verb, arg := parseCommand(string(stripped))
+	if strings.ContainsAny(verb, "abcdefghijklmnopqrstuvwxyz") {
+		t.Fatalf("verb %q not upper case", verb)
+	}
+	if utf8.Valid(stripped) && !strings.Contains(verb+" "+arg, "\x00") {
+		s := &session{cwd: "/"}
+		if p := s.resolve(arg); !strings.HasPrefix(p, "/") || strings.Contains(p, "/../") {
+			t.Fatalf("resolve(%q) = %q", arg, p)
+		}
+	}
+	if ap, err := parsePORT(arg); err == nil && !ap.Addr().Is4() {
+		t.Fatalf("PORT %q gave a non-IPv4 address %v", arg, ap)
+	}
+	if ap, err := parseEPRT(arg); err == nil && (ap.Port() == 0 || ap.Addr().Zone() != "") {
+		t.Fatalf("EPRT %q gave %v", arg, ap)
+	}
+	parseMDTMTime(arg)
+	if _, name, err := parseMFMT(arg); err == nil && name == "" {
+		t.Fatalf("MFMT %q: no path", arg)
+	}
+	if n, err := parseREST(arg); err == nil && n < 0 {
+		t.Fatalf("REST %q gave %d", arg, n)
+	}
+	if _, names := parseMLSTOpts(arg); len(names) > len(factNames)*len(arg) {
+		t.Fatalf("OPTS MLST %q: %d facts", arg, len(names))
+	}
+	listArg(arg)
+	// Replies are built from what clients send (names in 550s, listings
+	// in STAT), and multi-line ones (STAT, HELP, FEAT) end their text in a
+	// newline.
+	for _, text := range []string{"Unknown command " + quoteVerb(verb), string(stripped), arg, arg + "\n", "Status:\n" + arg + "\n"} {
+		checkReply(t, 211, text)
+	}
+}
+
+// checkReply formats a reply of code and text and reads it back the way a
+// client does.
+func checkReply(t *testing.T, code int, text string) {
+	b := appendReply(nil, code, text)
+	r := textproto.NewReader(bufio.NewReader(bytes.NewReader(b)))
+	got, _, err := r.ReadResponse(code)
+	if err != nil || got != code {
+		t.Fatalf("reply %d %q formatted as %q reads back as %d, %v", code, text, b, got, err)
+	}
+	if rest, _ := io.ReadAll(r.R); len(rest) > 0 {
+		t.Fatalf("reply %d %q formatted as %q leaves %q after its last line", code, text, b, rest)
+	}
 }

@@ -22,6 +22,15 @@ func appendReply(b []byte, code int, text string) []byte {
 		return append(b, '\r', '\n')
 	}
 	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	if len(lines) == 1 {
+		// "text\n" is one line: as "code-text" alone it would open a
+		// multi-line reply that never ends, and the client would wait for
+		// its last line (found by FuzzCommandLine).
+		b = append(b, c...)
+		b = append(b, ' ')
+		b = append(b, strings.TrimRight(lines[0], "\r")...)
+		return append(b, '\r', '\n')
+	}
 	for i, l := range lines {
 		l = strings.TrimRight(l, "\r")
 		switch {

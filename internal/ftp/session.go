@@ -61,6 +61,7 @@ type session struct {
 	restOffset int64
 	renameFrom string
 	pasv       *passive.Reservation
+	early      *earlyTLS    // pasv's connection under PROT P (tls.go)
 	port       *net.TCPAddr // PORT/EPRT target
 	epsvAll    bool
 	hashAlgo   string
@@ -488,6 +489,10 @@ func (s *session) closeIfIdle() {
 
 // releaseData forgets the data connection set up by PASV/EPSV/PORT/EPRT.
 func (s *session) releaseData() {
+	if s.early != nil {
+		s.early.stop()
+		s.early = nil
+	}
 	if s.pasv != nil {
 		s.pasv.Release()
 		s.pasv = nil

@@ -33,6 +33,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rotary-ftp/rotary/internal/passive"
 )
 
 // DefaultTLSHandshakeTimeout bounds each TLS handshake, on the control
@@ -295,6 +297,17 @@ func (s *session) handlePROT(arg string) {
 			s.reply(534, "PROT C refused: this server requires protected data (PROT P)")
 			return
 		}
+		if s.early != nil {
+			// A passive port opened under PROT P waits for a TLS client
+			// (earlyTLS). Not yet connected, it serves a clear transfer
+			// as well; a connection already taken into TLS cannot, and
+			// the setup is dropped (the transfer command gets 425).
+			connected := s.early.stop()
+			s.early = nil
+			if connected {
+				s.releaseData()
+			}
+		}
 		s.protP = false
 		s.reply(200, "Protection level set to Clear")
 	case "P":
@@ -437,22 +450,35 @@ var errSessionNotReused = errors.New("data connection TLS session does not resum
 // connected (RFC 4217 section 10.2). The handshake runs in the background
 // and is not waited for here: clients differ on when they start it. Python's
 // ftplib and jlaffaye/ftp wait for the 150 reply, which the transfer sends
-// after openData; curl starts at once and polls its control connection
-// slowly until the handshake is done. The first read or write waits for it,
-// and so does Close when the transfer moved no bytes (an empty file).
+// after openData. The first read or write waits for it, and so does Close
+// when the transfer moved no bytes (an empty file). Passive connections
+// under PROT P do not come here: their handshake starts when the client
+// connects (earlyTLS).
 func (s *session) secureData(ctx context.Context, c net.Conn) net.Conn {
-	// The session's certificate and tickets, but the policy in force now: a
-	// reload that turns on tls-require-session-reuse applies to the next
-	// data connection of every session.
-	d := &tlsDataConn{Conn: tls.Server(c, s.tls.config), ctx: ctx, s: s, opts: s.srv.settings().tls}
+	d := s.newTLSDataConn(c, ctx)
+	d.ctx = ctx
 	go d.handshake()
 	return d
 }
 
+// newTLSDataConn wraps c, the handshake bounded by hsCtx. The session's
+// certificate and tickets, but the policy in force now: a reload that turns
+// on tls-require-session-reuse applies to the next data connection of every
+// session.
+func (s *session) newTLSDataConn(c net.Conn, hsCtx context.Context) *tlsDataConn {
+	return &tlsDataConn{Conn: tls.Server(c, s.tls.config), hsCtx: hsCtx, s: s, opts: s.srv.settings().tls}
+}
+
 // tlsDataConn is a TLS data connection whose handshake is bounded by the
-// handshake timeout and by the transfer's context (ABOR cancels it).
+// handshake timeout and by hsCtx: the transfer's context (ABOR cancels it),
+// or for an early handshake the passive setup's, which the transfer's
+// cancels once it takes the connection.
 type tlsDataConn struct {
 	*tls.Conn
+	hsCtx context.Context
+	// ctx is the transfer's context; set by the transfer goroutine before
+	// it uses the connection and read only by it (and by abort, under the
+	// transfer's lock).
 	ctx  context.Context
 	s    *session
 	opts TLSOptions
@@ -470,7 +496,7 @@ func (c *tlsDataConn) handshake() error {
 	}
 	c.done = true
 	opts := c.opts
-	ctx, cancel := context.WithTimeout(c.ctx, opts.handshakeTimeout())
+	ctx, cancel := context.WithTimeout(c.hsCtx, opts.handshakeTimeout())
 	defer cancel()
 	err := c.Conn.HandshakeContext(ctx)
 	c.s.observeHandshake(false, err)
@@ -485,8 +511,8 @@ func (c *tlsDataConn) handshake() error {
 		return nil
 	}
 	c.err = fmt.Errorf("TLS handshake on data connection: %w", err)
-	if c.ctx.Err() != nil {
-		return c.err // ABOR: the transfer answers 426
+	if c.hsCtx.Err() != nil {
+		return c.err // ABOR (the transfer answers 426) or a dropped setup
 	}
 	text := "TLS handshake on data connection failed"
 	switch {
@@ -521,7 +547,7 @@ func (c *tlsDataConn) Write(p []byte) (int, error) {
 // connection after receiving everything) does not fail the transfer, just
 // as closing a plain TCP connection does not.
 func (c *tlsDataConn) Close() error {
-	if c.ctx.Err() == nil {
+	if c.ctx != nil && c.ctx.Err() == nil {
 		if err := c.handshake(); err != nil {
 			c.Conn.NetConn().Close()
 			return err
@@ -531,4 +557,78 @@ func (c *tlsDataConn) Close() error {
 		}
 	}
 	return c.Conn.NetConn().Close()
+}
+
+// earlyTLS is a passive data connection under PROT P whose TLS handshake
+// starts as soon as the client connects, before the transfer command.
+//
+// Why: curl connects to the passive port and sends its ClientHello right
+// after the 227/229 reply, then sends TYPE, SIZE and RETR (or STOR, LIST).
+// Until its data handshake completes it polls only the data socket, with a
+// 200 ms timeout, not the control connection: a server that answers the
+// ClientHello only at RETR made curl notice each control reply in between
+// (TYPE's, SIZE's) only when that timeout ran out, 0.2-0.4 s per transfer.
+// Answering the ClientHello at once completes curl's handshake in a
+// millisecond. Clients that start TLS after the 150 reply (ftplib,
+// jlaffaye/ftp, lftp) see no difference: the handshake simply waits for
+// their ClientHello, bounded by the handshake timeout from their connect.
+//
+// The connection, once accepted, belongs to the earlyTLS until a transfer
+// takes it (take) or the setup is dropped (stop).
+type earlyTLS struct {
+	cancel context.CancelFunc // ends the wait for the client and the handshake
+	done   chan struct{}      // closed when the accept has ended
+	conn   *tlsDataConn       // set before done is closed, if accepted
+	err    error              // the accept's error, if not
+}
+
+// startEarlyTLS waits for res's connection in the background and starts
+// its handshake at once.
+func (s *session) startEarlyTLS(res *passive.Reservation) *earlyTLS {
+	ctx, cancel := context.WithCancel(s.ctx)
+	e := &earlyTLS{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		c, err := res.Accept(ctx)
+		if err != nil {
+			e.err = err
+			close(e.done)
+			return
+		}
+		e.conn = s.newTLSDataConn(c, ctx)
+		close(e.done)
+		e.conn.handshake()
+	}()
+	return e
+}
+
+// take hands the connection to the transfer whose context is ctx: ABOR
+// then cancels the handshake if it is still running. It waits for the
+// client's connection as Reservation.Accept does.
+func (e *earlyTLS) take(ctx context.Context) (net.Conn, error) {
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		e.stop()
+		return nil, ctx.Err()
+	}
+	if e.err != nil {
+		e.cancel()
+		return nil, e.err
+	}
+	e.conn.ctx = ctx
+	context.AfterFunc(ctx, e.cancel)
+	return e.conn, nil
+}
+
+// stop drops the setup: the wait ends, and a connection that arrived is
+// closed. It reports whether one had arrived. Only for an earlyTLS no
+// transfer has taken.
+func (e *earlyTLS) stop() (connected bool) {
+	e.cancel()
+	<-e.done
+	if e.conn == nil {
+		return false
+	}
+	e.conn.Conn.NetConn().Close()
+	return true
 }

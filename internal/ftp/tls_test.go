@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/textproto"
@@ -790,4 +791,153 @@ func TestTLSVersions(t *testing.T) {
 	conf.MaxVersion = tls.VersionTLS12
 	c := ts.tlsClient(t, false, conf)
 	roundTrip(t, c, "tls12.bin", randomBytes(70000))
+}
+
+// TestTLSDataHandshakeBeforeCommand drives the data connection in curl's
+// order: connect to the passive port and complete the TLS handshake
+// before sending the transfer command, with TYPE and SIZE in between.
+// curl polls only the data socket until that handshake completes; a server
+// that answered the ClientHello only at RETR made curl see each control
+// reply in between 200 ms late (0.2-0.4 s per transfer). The handshake must
+// complete with no further command; the deadline only bounds a failure.
+func TestTLSDataHandshakeBeforeCommand(t *testing.T) {
+	for _, reuse := range []bool{false, true} {
+		ts := startTLSServer(t, ftp.TLSOptions{RequireSessionReuse: reuse}, nil)
+		data := randomBytes(100<<10 + 3)
+		writeFile(t, filepath.Join(ts.root, "f"), data)
+		// Data connections resume through the control connection's
+		// session cache, as curl's do.
+		cache := ts.clientConfig(true)
+		r := ts.raw(t)
+		r.AuthTLS(cache)
+		r.Login("u", "p")
+		r.Must(200, "PBSZ 0")
+		r.Must(200, "PROT P")
+
+		early := func(what string) *tls.Conn {
+			t.Helper()
+			d := r.EPSV()
+			td := tls.Client(d, cache)
+			d.SetDeadline(time.Now().Add(10 * time.Second))
+			if err := td.Handshake(); err != nil {
+				t.Fatalf("reuse=%v %s: data handshake before the transfer command: %v\nserver log:\n%s", reuse, what, err, ts.logs.String())
+			}
+			if reuse && !td.ConnectionState().DidResume {
+				t.Fatalf("reuse=%v %s: data connection did not resume", reuse, what)
+			}
+			r.Must(200, "TYPE I")
+			return td
+		}
+
+		td := early("RETR")
+		if msg := r.Must(213, "SIZE f"); msg != fmt.Sprint(len(data)) {
+			t.Fatalf("SIZE f: %q", msg)
+		}
+		r.Must(150, "RETR f")
+		got := readAll(t, td)
+		r.Expect(226)
+		if !bytes.Equal(got, data) {
+			t.Fatalf("reuse=%v RETR after an early handshake: %d bytes, want %d", reuse, len(got), len(data))
+		}
+
+		td = early("STOR")
+		r.Must(150, "STOR up")
+		if _, err := td.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		td.Close() // close_notify ends the upload
+		r.Expect(226)
+		if b, err := os.ReadFile(filepath.Join(ts.root, "up")); err != nil || !bytes.Equal(b, data) {
+			t.Fatalf("reuse=%v STOR after an early handshake: %d bytes (%v), want %d", reuse, len(b), err, len(data))
+		}
+
+		td = early("LIST")
+		r.Must(150, "LIST")
+		if l := readAll(t, td); !bytes.Contains(l, []byte(" up\r\n")) {
+			t.Fatalf("reuse=%v LIST after an early handshake: %q", reuse, l)
+		}
+		r.Expect(226)
+	}
+}
+
+// TestTLSEarlyDataSetupDropped: a passive port opened under PROT P takes
+// its connection into TLS as it arrives. PROT C before the client
+// connected leaves the port for a clear transfer; after it connected, the
+// setup is dropped (425). ABOR and a new EPSV end a waiting setup, and
+// none of it leaves a goroutine behind.
+func TestTLSEarlyDataSetupDropped(t *testing.T) {
+	ts := startTLSServer(t, ftp.TLSOptions{}, nil)
+	data := randomBytes(5000)
+	writeFile(t, filepath.Join(ts.root, "f"), data)
+	r := tlsDataSession(t, ts, 0)
+
+	// PROT C before connecting: a plain transfer on the same port.
+	msg := r.Must(229, "EPSV")
+	r.Must(200, "PROT C")
+	var port int
+	if _, err := fmt.Sscanf(msg[strings.Index(msg, "(|||"):], "(|||%d|)", &port); err != nil {
+		t.Fatalf("parse %q: %v", msg, err)
+	}
+	d, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetDeadline(time.Now().Add(10 * time.Second))
+	r.Must(150, "RETR f")
+	if got := readAll(t, d); !bytes.Equal(got, data) {
+		t.Fatalf("clear RETR on a port opened under PROT P: %d bytes, want %d", len(got), len(data))
+	}
+	d.Close()
+	r.Expect(226)
+
+	// PROT C after connecting: the connection went into TLS; dropped.
+	r.Must(200, "PROT P")
+	d = r.EPSV()
+	td := tls.Client(d, ts.clientConfig(true))
+	if err := td.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	r.Must(200, "PROT C")
+	if code, msg := r.Cmd("RETR f"); code != 425 {
+		t.Fatalf("RETR after PROT C on a TLS data connection: %d %q, want 425", code, msg)
+	}
+	if _, err := td.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the dropped TLS data connection is still open")
+	}
+
+	// ABOR and EPSV end setups that wait for a client.
+	r.Must(200, "PROT P")
+	r.Must(229, "EPSV")
+	r.Must(225, "ABOR")
+	r.Must(229, "EPSV")
+	r.Must(229, "EPSV")
+	r.Must(200, "NOOP")
+	earlyWaits(t, 1) // the last EPSV's
+	d = r.EPSV()
+	r.Must(150, "RETR f")
+	if got := readAll(t, tls.Client(d, ts.clientConfig(true))); !bytes.Equal(got, data) {
+		t.Fatalf("RETR after dropped setups: %d bytes, want %d", len(got), len(data))
+	}
+	r.Expect(226)
+	earlyWaits(t, 0)
+}
+
+// earlyWaits waits until n goroutines wait for or handshake an early TLS
+// data connection (others, such as the passive pool's accept loops, come
+// and go with linger timers and are not counted).
+func earlyWaits(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		got := strings.Count(stacks, "ftp.(*session).startEarlyTLS.func")
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines of early TLS data setups, want %d\n%s", got, n, stacks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

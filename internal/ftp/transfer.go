@@ -184,8 +184,8 @@ func (s *session) startTransfer(verb, p, opener string, body transferBody, finis
 
 // startTransferSized is startTransfer for a transfer of a known size.
 func (s *session) startTransferSized(verb, p string, size int64, opener string, body transferBody, finish transferFinish) {
-	res, target := s.pasv, s.port
-	s.pasv, s.port = nil, nil
+	res, early, target := s.pasv, s.early, s.port
+	s.pasv, s.early, s.port = nil, nil, nil
 	s.restOffset = 0
 	if res == nil && target == nil {
 		if finish != nil {
@@ -200,7 +200,7 @@ func (s *session) startTransferSized(verb, p string, size int64, opener string, 
 	s.xferMu.Lock()
 	s.xfer = t
 	s.xferMu.Unlock()
-	go s.runTransfer(t, res, target, opener, body, finish)
+	go s.runTransfer(t, res, early, target, opener, body, finish)
 }
 
 var (
@@ -208,7 +208,7 @@ var (
 	errPanic      = errors.New("internal error in transfer")
 )
 
-func (s *session) runTransfer(t *transfer, res *passive.Reservation, target *net.TCPAddr, opener string, body transferBody, finish transferFinish) {
+func (s *session) runTransfer(t *transfer, res *passive.Reservation, early *earlyTLS, target *net.TCPAddr, opener string, body transferBody, finish transferFinish) {
 	var (
 		n      int64
 		err    error
@@ -257,7 +257,7 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, target *net
 		s.endTransfer(t)
 	}()
 
-	data, err := s.openData(t.ctx, res, target)
+	data, err := s.openData(t.ctx, res, early, target)
 	if err != nil {
 		if finish != nil {
 			finish(err)

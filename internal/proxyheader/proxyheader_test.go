@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,6 +90,53 @@ func FuzzReadExact(f *testing.F) {
 		raw, err := readExact(bytes.NewReader(b))
 		if err == nil && !bytes.HasPrefix(b, raw) {
 			t.Fatal("returned bytes are not the input's prefix")
+		}
+	})
+}
+
+// FuzzRead runs the whole of Read (framing, then the v1 or v2 parse) over a
+// connection: no panic; a header it accepts gives valid addresses, or the
+// connection's own for LOCAL; and it never consumes a byte past the header,
+// which belongs to the FTP session (its first command, or a TLS
+// ClientHello on an implicit listener).
+func FuzzRead(f *testing.F) {
+	for _, s := range []string{
+		"PROXY TCP4 192.0.2.1 127.0.0.1 40000 21\r\nUSER a\r\n",
+		"PROXY TCP6 2001:db8::1 ::1 40000 21\r\n",
+		"PROXY UNKNOWN\r\n",
+		"PROXY TCP4 192.0.2.1 127.0.0.1 99999 21\r\n",
+		"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\x7f\x00\x00\x05\x7f\x00\x00\x02\x0f\xa0\x08\x49\x16\x03\x01",
+		"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00",
+		"\r\n\r\n\x00\r\nQUIT\n\x21\x21\x00\x24" + strings.Repeat("\x00", 15) + "\x01" + strings.Repeat("\x00", 15) + "\x01\x9c\x40\x00\x15",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		server, client := net.Pipe()
+		defer server.Close()
+		go func() {
+			client.Write(b)
+			client.Close()
+		}()
+		src, dst, err := Read(server, 2*time.Second)
+		rest, _ := io.ReadAll(server)
+		if err != nil {
+			return
+		}
+		// The header's own length, from its framing: v1 ends at its first
+		// LF, v2 is 16 bytes and the length they announce.
+		want := -1
+		if i := bytes.IndexByte(b, '\n'); bytes.HasPrefix(b, v1sig) && i >= 0 {
+			want = i + 1
+		} else if bytes.HasPrefix(b, v2sig) && len(b) >= 16 {
+			want = 16 + (int(b[14])<<8 | int(b[15]))
+		}
+		if consumed := len(b) - len(rest); consumed != want {
+			t.Fatalf("Read took %d bytes of %d for a header of %d", consumed, len(b), want)
+		}
+		// net.Pipe has no IP addresses: a LOCAL header gives zero values.
+		if src.IsValid() != dst.IsValid() || src.IsValid() && (src.Addr().Is4In6() || dst.Addr().Is4In6()) {
+			t.Fatalf("Read gave %v -> %v", src, dst)
 		}
 	})
 }

@@ -189,11 +189,23 @@ func newLogger(cfg config.Config, level *slog.LevelVar, w io.Writer) (*slog.Logg
 	opts := &slog.HandlerOptions{Level: level}
 	h, q := logqueue.New(w, func(w io.Writer) slog.Handler {
 		if cfg.LogFormat == "json" {
-			return slog.NewJSONHandler(w, opts)
+			return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: jsonSeconds})
 		}
 		return slog.NewTextHandler(w, opts)
 	})
 	return slog.New(h), q
+}
+
+// jsonSeconds writes every duration attribute of a JSON log line as a
+// number of seconds ("duration":0.012), which log tools sum and compare as
+// they are. slog's JSON handler would write time.Duration as an integer of
+// nanoseconds, which readers mistake for milliseconds or seconds. Text logs
+// keep Go's duration strings ("duration=12ms"), which people read.
+func jsonSeconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.Float64Value(a.Value.Duration().Seconds())
+	}
+	return a
 }
 
 // authOptions builds the user set: command-line users, the users file and
@@ -330,7 +342,7 @@ func (a *App) Reload() error {
 }
 
 func (a *App) reload() error {
-	cfg, _, err := config.Parse("rotary serve", a.opts.Args, io.Discard)
+	cfg, _, err := config.Parse("rotary serve", "", a.opts.Args, io.Discard)
 	if err != nil {
 		return err
 	}

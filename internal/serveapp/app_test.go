@@ -75,7 +75,7 @@ func startAppAt(t *testing.T, dir, body string, o Options) *testApp {
 	ta := &testApp{dir: dir, file: filepath.Join(dir, "rotary.toml"), out: &syncbuf.Buffer{}, log: &syncbuf.Buffer{}, done: make(chan int, 1)}
 	ta.write(t, body)
 	args := []string{"--config", ta.file}
-	cfg, _, err := config.Parse("rotary serve", args, io.Discard)
+	cfg, _, err := config.Parse("rotary serve", "", args, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func servedFingerprint(t *testing.T, addr string) string {
 }
 
 func TestTLSSettings(t *testing.T) {
-	cfg, _, err := config.Parse("rotary serve", []string{
+	cfg, _, err := config.Parse("rotary serve", "", []string{
 		"--listen", "127.0.0.1:21", "--tls-cert", "c.pem", "-tls-key=k.pem", "--require-tls",
 		"--root", "/srv", "--implicit-tls-listen", ":990", "--implicit-tls-listen=[::1]:990",
 		"--tls-allow-ccc=false", "--state-dir", "st", "--anonymous",
@@ -185,7 +185,7 @@ func TestTLSSettings(t *testing.T) {
 	if !reflect.DeepEqual(o, want) {
 		t.Errorf("settings = %+v, want %+v", o, want)
 	}
-	if c, _, _ := config.Parse("rotary serve", nil, io.Discard); tlsSettingsFrom(c).stateDir != "./rotary-state" {
+	if c, _, _ := config.Parse("rotary serve", "", nil, io.Discard); tlsSettingsFrom(c).stateDir != "./rotary-state" {
 		t.Errorf("default state dir %q", tlsSettingsFrom(c).stateDir)
 	}
 }
@@ -478,7 +478,7 @@ func TestNewErrorsNameTheSetting(t *testing.T) {
 		{[]string{"--listen", "127.0.0.1:0", "--require-tls"}, "--require-tls needs a certificate"},
 	} {
 		args := append(c.args, "--root", filepath.Join(dir, "root"), "--admin-listen", "", "--user", "u:p", "--passive-ports", passiveRange(2))
-		cfg, _, err := config.Parse("rotary serve", args, io.Discard)
+		cfg, _, err := config.Parse("rotary serve", "", args, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -505,7 +505,7 @@ func TestCheckFindsTakenPorts(t *testing.T) {
 	}
 	defer taken.Close()
 	_, port, _ := net.SplitHostPort(taken.Addr().String())
-	cfg, _, err := config.Parse("rotary check", []string{"--listen", taken.Addr().String(), "--passive-ports", port + "-" + port, "--admin-listen", ""}, io.Discard)
+	cfg, _, err := config.Parse("rotary check", "", []string{"--listen", taken.Addr().String(), "--passive-ports", port + "-" + port, "--admin-listen", ""}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,7 +581,7 @@ func TestSyncUploadsReachesTheDriver(t *testing.T) {
 		{"flag over file", []string{"--config", file, "--sync-uploads=false"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, _, err := config.Parse("rotary serve", append([]string{"--root", dir, "--user", "u:p"}, tc.args...), io.Discard)
+			cfg, _, err := config.Parse("rotary serve", "", append([]string{"--root", dir, "--user", "u:p"}, tc.args...), io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
