@@ -143,6 +143,10 @@ var userKeys = map[string]func(r *UserRecord, v any, dir string) error{
 		if !ok {
 			return fmt.Errorf("want a string, not %s", tomlType(v))
 		}
+		if s == "" {
+			// Nobody could log in with it; say so at load, not at each login.
+			return errors.New("empty: set a password hash with rotary user passwd")
+		}
 		r.Password = s
 		return nil
 	},

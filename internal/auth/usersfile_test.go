@@ -117,6 +117,7 @@ func TestLoadUsersFileErrors(t *testing.T) {
 		{"user not a table", "[users]\nalice = \"x\"\n", `:2: users.alice: want a table ([users.alice]), not a string`},
 		{"missing home", "# c\n[users.alice]\npassword = \"x\"\n", `:2: users.alice: home is required`},
 		{"missing password", "[users.alice]\nhome = \"/a\"\n", `:1: users.alice: password is required`},
+		{"empty password", "[users.alice]\nhome = \"/a\"\npassword = \"\"\n", `:3: users.alice.password: empty: set a password hash with rotary user passwd`},
 		{"home empty", "[users.alice]\npassword = \"x\"\nhome = \"\"\n", `:3: users.alice.home: empty`},
 		{"home not string", "[users.alice]\npassword = \"x\"\nhome = 1\n", `:3: users.alice.home: want a string, not an integer`},
 		{"password not string", "[users.alice]\npassword = 1234\nhome = \"/a\"\n", `:2: users.alice.password: want a string, not an integer`},

@@ -232,3 +232,21 @@ func TestRelativePathsFollowTheFile(t *testing.T) {
 		t.Fatalf("flag root %q, %v", c2.Root, err)
 	}
 }
+
+func TestTOMLUnescape(t *testing.T) {
+	for in, want := range map[string]string{
+		`plain`:      "plain",
+		`a\tb`:       "a\tb",
+		`\e`:         "\x1b",
+		`\x41\u00e9`: "Aé",
+		`\U0001F600`: "\U0001F600",
+		`\"q\"\\`:    `"q"\`,
+		`\q`:         `\q`,
+		`\u12`:       `\u12`,
+		`trailing\`:  `trailing\`,
+	} {
+		if got := tomlUnescape(in); got != want {
+			t.Errorf("tomlUnescape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -191,11 +191,7 @@ func firstKey(s string) (string, bool) {
 			case '\\':
 				i++
 			case '"':
-				k, err := strconv.Unquote(s[:i+1])
-				if err != nil {
-					return s[1:i], true // an escape Go spells otherwise
-				}
-				return k, true
+				return tomlUnescape(s[1:i]), true
 			}
 		}
 		return "", false
@@ -210,6 +206,40 @@ func firstKey(s string) (string, bool) {
 		i++
 	}
 	return s[:i], i > 0
+}
+
+// tomlUnescape decodes a TOML basic string's escapes, which are not Go's:
+// \e (escape) and \xHH are TOML 1.1's, and there are no octal ones. An
+// escape it does not know is kept as written (the decoder has refused the
+// file by then anyway).
+func tomlUnescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	simple := map[byte]byte{'b': '\b', 't': '\t', 'n': '\n', 'f': '\f', 'r': '\r', '"': '"', '\\': '\\', 'e': 0x1b}
+	width := map[byte]int{'x': 2, 'u': 4, 'U': 8}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		if c, ok := simple[s[i]]; ok {
+			b.WriteByte(c)
+			continue
+		}
+		if w := width[s[i]]; w > 0 && i+w < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+1+w], 16, 32); err == nil {
+				b.WriteRune(rune(v))
+				i += w
+				continue
+			}
+		}
+		b.WriteByte('\\')
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 func suggest(k string) string {
