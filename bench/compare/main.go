@@ -72,7 +72,7 @@ func main() {
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds (each starts every server afresh)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "duration of each timed workload run")
 	fs.IntVar(&o.warmup, "warmup", 1, "untimed big transfers at the start of each big-transfer run (rotary bench --warmup)")
-	fs.IntVar(&o.slices, "slices", 5, "big transfers (retr-big, stor-big): split each server's --duration into this many runs, interleaved server by server")
+	fs.IntVar(&o.slices, "slices", 5, "big transfers (retr-big, stor-big, stor-overwrite): split each server's --duration into this many runs, interleaved server by server")
 	fs.StringVar(&o.size, "size", "1GiB", "big transfer size")
 	fs.IntVar(&o.sessions, "sessions", 10000, "idle sessions held on servers that serve sessions in one process")
 	fs.IntVar(&o.forkSessions, "fork-sessions", 500, "idle sessions held on servers that fork per session (the machine has 32768 PIDs for everyone)")
@@ -351,7 +351,7 @@ func run(o *options) error {
 	if o.tls {
 		for _, w := range workloads {
 			switch w {
-			case bench.RetrBig, bench.StorBig, bench.SmallRetr, bench.LoginStorm, bench.ListBig:
+			case bench.RetrBig, bench.StorBig, bench.StorOverwrite, bench.SmallRetr, bench.LoginStorm, bench.ListBig:
 				jobs = append(jobs, job{workload: w, tls: true})
 			}
 		}
@@ -460,7 +460,9 @@ func prepare(o *options, s *server) error {
 	return nil
 }
 
-func isBig(workload string) bool { return workload == bench.RetrBig || workload == bench.StorBig }
+func isBig(workload string) bool {
+	return workload == bench.RetrBig || workload == bench.StorBig || workload == bench.StorOverwrite
+}
 
 // slicedRuns measures a big transfer on every server in order as o.slices
 // short runs of o.duration/o.slices each, interleaved (A B C, A B C, ...),
@@ -540,7 +542,7 @@ func benchRun(o *options, s *server, j job, duration time.Duration) bench.Result
 		}
 		args = append(args, "--sessions", strconv.Itoa(n), "--server-pid", strconv.Itoa(s.proc.Process.Pid))
 	}
-	if j.workload == bench.StorBig {
+	if j.workload == bench.StorBig || j.workload == bench.StorOverwrite {
 		// Start every server's uploads with no write-back pending from the
 		// server before it: without this, whichever server came after
 		// another's uploads in a round paid for them (STOR figures then

@@ -23,7 +23,7 @@ type metric struct {
 
 func metricOf(workload string) metric {
 	switch workload {
-	case bench.Raw, bench.RetrBig, bench.StorBig:
+	case bench.Raw, bench.RetrBig, bench.StorBig, bench.StorOverwrite:
 		return metric{"MB/s", true, func(r *bench.Result) float64 { return r.MBps }}
 	case bench.SmallRetr:
 		return metric{"ops/s", true, func(r *bench.Result) float64 { return r.OpsPerSec }}
@@ -273,6 +273,16 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 		if bn, bv := best(c, peers, m.higher); bn != "" {
 			r := c["rotary"].median
 			p("| STOR ≥ best peer | %s MB/s | %s %s MB/s (%.2f×) | %s |\n", format(r), bn, format(bv), r/bv, verdict(r >= bv))
+		}
+	}
+	if c, m := get(bench.StorOverwrite); c["rotary"].ok > 0 {
+		r := c["rotary"].median
+		if bn, bv := best(c, peers, m.higher); bn != "" {
+			p("| STOR over an existing file ≥ best peer | %s MB/s | %s %s MB/s (%.2f×) | %s |\n", format(r), bn, format(bv), r/bv, verdict(r >= bv))
+		}
+		if fresh, _ := get(bench.StorBig); fresh["rotary"].ok > 0 {
+			f := fresh["rotary"].median
+			p("| STOR over an existing file ≥ 0.8 × fresh-name STOR | %s MB/s | stor-big %s MB/s (%.2f×) | %s |\n", format(r), format(f), r/f, verdict(r >= 0.8*f))
 		}
 	}
 	if c, m := get(bench.SmallRetr); c["rotary"].ok > 0 {

@@ -25,6 +25,8 @@ runs every one):
   retr-big       RETR of a --size file, MB/s (uploaded first when missing; or
                  --file NAME already on the server)
   stor-big       STOR of --size bytes of generated data, MB/s (deleted after)
+  stor-overwrite STOR of --size bytes to the same name each time (replacing
+                 the previous upload, as re-sent files do), MB/s
   small-retr     --clients sessions log in once, then loop PASV+RETR of a
                  --small-size file for --duration: ops/s, p50/p99 latency
   login-storm    --clients at once connect, log in and QUIT until --logins
@@ -54,8 +56,8 @@ func runBench(args []string) int {
 	fs := flag.NewFlagSet("rotary bench", flag.ContinueOnError)
 	fs.Var(&workloads, "workload", "workload `NAME`, repeatable, or all (default all)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each timed workload runs (at most 10m)")
-	fs.StringVar(&size, "size", "1GiB", "big transfer `SIZE` for retr-big, stor-big and raw (KiB, MiB, GiB suffixes)")
-	fs.IntVar(&cfg.Warmup, "warmup", 1, "untimed big transfers before the timed ones (raw, retr-big, stor-big; at most 10)")
+	fs.StringVar(&size, "size", "1GiB", "big transfer `SIZE` for retr-big, stor-big, stor-overwrite and raw (KiB, MiB, GiB suffixes)")
+	fs.IntVar(&cfg.Warmup, "warmup", 1, "untimed big transfers before the timed ones (raw, retr-big, stor-big, stor-overwrite; at most 10)")
 	fs.StringVar(&cfg.File, "file", "", "retr-big downloads this existing server `FILE` instead of its own")
 	fs.StringVar(&smallSize, "small-size", "4KiB", "small-retr file `SIZE`")
 	fs.IntVar(&cfg.Clients, "clients", 32, "concurrent sessions for small-retr and login-storm (at most 1024)")

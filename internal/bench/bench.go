@@ -18,17 +18,18 @@ import (
 
 // Workload names, in the order "all" runs them.
 const (
-	RetrBig      = "retr-big"
-	StorBig      = "stor-big"
-	SmallRetr    = "small-retr"
-	LoginStorm   = "login-storm"
-	IdleSessions = "idle-sessions"
-	ListBig      = "list-big"
-	Raw          = "raw"
+	RetrBig       = "retr-big"
+	StorBig       = "stor-big"
+	StorOverwrite = "stor-overwrite"
+	SmallRetr     = "small-retr"
+	LoginStorm    = "login-storm"
+	IdleSessions  = "idle-sessions"
+	ListBig       = "list-big"
+	Raw           = "raw"
 )
 
 // Workloads lists every workload in the order "all" runs them.
-var Workloads = []string{Raw, RetrBig, StorBig, SmallRetr, LoginStorm, IdleSessions, ListBig}
+var Workloads = []string{Raw, RetrBig, StorBig, StorOverwrite, SmallRetr, LoginStorm, IdleSessions, ListBig}
 
 // Limits: every loop is bounded by a count and a duration.
 const (
@@ -295,7 +296,9 @@ func (r *runner) run(ctx context.Context, w string) (res Result) {
 	case RetrBig:
 		err = r.retrBig(ctx, &res)
 	case StorBig:
-		err = r.storBig(ctx, &res)
+		err = r.storBig(ctx, &res, false)
+	case StorOverwrite:
+		err = r.storBig(ctx, &res, true)
 	case SmallRetr:
 		err = r.smallRetr(ctx, &res)
 	case LoginStorm:

@@ -95,10 +95,14 @@ func TestWorkloads(t *testing.T) {
 		head, details := Summary(&r)
 		t.Logf("%-14s %-18s %s", r.Name(), head, details)
 	}
-	for _, w := range []string{Raw, RetrBig, StorBig} {
+	for _, w := range []string{Raw, RetrBig, StorBig, StorOverwrite} {
 		// The warm-up transfer ran and its bytes are not in the figure.
-		if r := byName[w]; r.MBps <= 0 || r.Transfers < 1 || r.Bytes != int64(r.Transfers)*cfg.Size || r.Warmups != 1 {
+		r := byName[w]
+		if r.MBps <= 0 || r.Transfers < 1 || r.Bytes != int64(r.Transfers)*cfg.Size || r.Warmups != 1 {
 			t.Errorf("%s: %+v", w, r)
+		}
+		if head, _ := Summary(&r); !strings.HasSuffix(head, " MB/s") {
+			t.Errorf("%s: the table's figure is %q, want MB/s", w, head)
 		}
 	}
 	if r := byName[SmallRetr]; r.Ops < 1 || r.OpsPerSec <= 0 || r.P50ms <= 0 || r.P99ms < r.P50ms || r.Failures != 0 || r.Clients != 8 {

@@ -45,7 +45,7 @@ func Summary(r *Result) (head, details string) {
 	}
 	var d []string
 	switch r.Workload {
-	case Raw, RetrBig, StorBig:
+	case Raw, RetrBig, StorBig, StorOverwrite:
 		head = fmt.Sprintf("%.0f MB/s", r.MBps)
 		d = append(d, fmt.Sprintf("%d x %.0f MB in %.2fs", r.Transfers, float64(r.Bytes)/float64(max(r.Transfers, 1))/1e6, r.Seconds))
 		if r.Warmups > 0 {

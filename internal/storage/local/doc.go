@@ -45,6 +45,20 @@
 // destination name; renaming over it replaces the link instead. A
 // replaced file keeps its permission bits (not setuid, setgid or sticky); a
 // new file is created 0644 and directories 0755, both before the umask.
+//
+// Replacing or deleting a large file (8 MiB or more, one link) keeps its
+// freeing off the reply path (release_linux.go): the file is opened before
+// the rename or unlink drops its last name, and that descriptor is closed
+// after the reply by a background worker (16 waiting at most; past that the
+// session closes it itself). Without SyncUploads, an upload over such a file
+// on Linux swaps the names with renameat2(RENAME_EXCHANGE) and then unlinks
+// the old content under the temporary name: a plain rename over an existing
+// file makes ext4 (auto_da_alloc) start writing the new file inside the
+// call. So without SyncUploads a power loss right after an overwrite may
+// leave the new file short, exactly as a fresh upload may; a crash of the
+// server leaves the old or the new file, and the old content under a
+// temporary name at worst, which the next start removes.
+//
 // REST+STOR and APPE copy the kept part of the old file into the temporary
 // file first (copy_file_range on Linux): Create opens the old file, so that
 // its errors come before the client is told to send, and Upload.Begin copies

@@ -336,6 +336,7 @@ func (d *Driver) Remove(ctx context.Context, name string) error {
 	if fi.IsDir() {
 		return &fs.PathError{Op: "remove", Path: name, Err: storage.ErrIsDir}
 	}
+	defer releaseLater(d.holdLast(rel)) // a large file is freed after the reply
 	return wrapErr("remove", name, d.root.Remove(rel))
 }
 
@@ -393,6 +394,8 @@ func (d *Driver) Rename(ctx context.Context, from, to string) error {
 	if relFrom == "." || relTo == "." {
 		return &os.LinkError{Op: "rename", Old: from, New: to, Err: errIsRoot}
 	}
+	// A large file that the rename replaces is freed after the reply.
+	defer releaseLater(d.holdLast(relTo))
 	if err := d.root.Rename(relFrom, relTo); err != nil {
 		return &os.LinkError{Op: "rename", Old: from, New: to, Err: innerErr(err)}
 	}

@@ -388,8 +388,12 @@ func (u *Upload) Commit(ctx context.Context) error {
 	}
 	if u.mode == storage.Exclusive {
 		err = u.commitExclusive()
+	} else if handled, rerr := u.replace(); handled {
+		err = rerr
 	} else {
+		old := u.d.holdLast(u.rel) // a replaced file is freed after the reply
 		err = u.d.root.Rename(u.tmp, u.rel)
+		releaseLater(old)
 	}
 	if err != nil {
 		u.state = uploadAborted
