@@ -28,6 +28,8 @@ all=(
 	./internal/ftp:FuzzResolvePath
 	./internal/ftp:FuzzRecordConn
 	./internal/nat/ios:FuzzParse
+	./internal/nat/forward:FuzzCompile
+	./internal/nat/alg:FuzzRewriter
 	./internal/proxyheader:FuzzRead
 	./internal/proxyheader:FuzzReadExact
 	./internal/config:FuzzLoad
