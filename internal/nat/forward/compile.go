@@ -53,7 +53,7 @@ func Compile(c *ios.Config) (*Rules, error) {
 			return nil, err
 		}
 		r.Routes = append(r.Routes, Route{Listen: s.Global, Static: s.Local, Line: s.Pos.Line,
-			ProxyProtocol: c.Rotary.ProxyVersionForStatic(s.Global)})
+			ProxyProtocol: c.Rotary.ProxyVersionForStatic(s.Global), FTPALG: ftpALG(c, s.Global, s.Local.Port())})
 	}
 	for _, d := range c.DestinationRules {
 		acl, pool := findACL(c, d.ACL), findPool(c, d.Pool)
@@ -75,7 +75,7 @@ func Compile(c *ios.Config) (*Rules, error) {
 				return nil, err
 			}
 			rt := Route{Listen: dst, Pool: pool.Name, Members: members, Line: d.Pos.Line,
-				ProxyProtocol: c.Rotary.ProxyVersionForPool(pool.Name)}
+				ProxyProtocol: c.Rotary.ProxyVersionForPool(pool.Name), FTPALG: ftpALG(c, dst, dst.Port())}
 			if decision == ios.BySource {
 				rt.ACL = acl
 			}
@@ -100,6 +100,28 @@ func Compile(c *ios.Config) (*Rules, error) {
 	}
 	r.warnings = append(r.warnings, proxyWarnings(c, r.Routes)...)
 	return r, nil
+}
+
+// ftpALG reports whether the FTP ALG watches the connections to listen
+// (translated to insidePort): as on IOS, those to port 21 unless `no ip nat
+// service alg tcp ftp`, and those to the port of an `ip nat service list
+// ACL ftp tcp port N` whose ACL permits listen for some source.
+func ftpALG(c *ios.Config, listen netip.AddrPort, insidePort uint16) bool {
+	if c.FTPALG.Off {
+		return false
+	}
+	if listen.Port() == 21 || insidePort == 21 {
+		return true
+	}
+	for _, sv := range c.FTPALG.Services {
+		if sv.Port != listen.Port() && sv.Port != insidePort {
+			continue
+		}
+		if acl := findACL(c, sv.ACL); acl != nil && acl.Decide(listen) != ios.DeniesAll {
+			return true
+		}
+	}
+	return false
 }
 
 // ftpControlPorts are the ports that mark a configuration as fronting an

@@ -122,6 +122,11 @@ func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
 	}()
 	r := s.rules.Load()
 	src := addrPort(c.RemoteAddr())
+	if !rt.expected {
+		if e := s.takeExpected(rt.Listen, src.Addr()); e != nil {
+			rt = e.route(rt.Listen) // the FTP ALG's one-shot translation wins
+		}
+	}
 	if !rt.permits(src) {
 		// "deny" for this source: no translation, so no connection.
 		s.misses.Add(1)
@@ -159,13 +164,17 @@ func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
 	if m != nil {
 		m.flows.Add(1)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.pipe(f, c, b, r)
-	}()
-	s.pipe(f, b, c, r)
-	<-done
+	if rt.FTPALG {
+		s.algFlow(f, r)
+	} else {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.pipe(f, c, b, r)
+		}()
+		s.pipe(f, b, c, r)
+		<-done
+	}
 	f.close()
 	if m != nil {
 		m.flows.Add(-1)

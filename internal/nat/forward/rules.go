@@ -40,6 +40,11 @@ type Route struct {
 	// stays data, the model's own value, so what runs is what the model
 	// shows.
 	ACL *ios.ACL
+	// FTPALG: connections here are FTP control connections that the ALG
+	// watches (internal/nat/alg): 227 replies carrying the inside address
+	// are rewritten to Listen's address, and each passive reply opens a
+	// one-shot translation for its data port.
+	FTPALG bool
 	// Line is the IOS statement the route comes from (0 when built by hand).
 	Line int
 }

@@ -64,6 +64,14 @@ type Server struct {
 	bg       sync.WaitGroup // health and idle loops; they stop with ctx
 
 	hits, misses, expired atomic.Uint64
+
+	// The FTP ALG's one-shot translations (alg.go); expMu nests inside mu.
+	expMu         sync.Mutex
+	expected      map[netip.AddrPort][]*expectation
+	oneShot       map[netip.AddrPort]*oneShotListener
+	nExpected     int
+	expCount      atomic.Int64 // nExpected, read without the lock on the connection path
+	algReplies227 atomic.Uint64
 }
 
 type listener struct {
@@ -75,7 +83,8 @@ type listener struct {
 // boundRoute is a Route with its run-time pool.
 type boundRoute struct {
 	Route
-	pool *pool
+	pool     *pool
+	expected bool // a one-shot translation of the FTP ALG
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -255,17 +264,23 @@ func (s *Server) serve(l *listener) {
 			}
 		}
 		backoff = 0
-		select {
-		case s.sem <- struct{}{}:
-		default:
-			s.misses.Add(1)
-			c.SetLinger(0)
-			c.Close()
-			continue
-		}
-		s.flowWG.Add(1)
-		go s.handle(l.route.Load(), c)
+		s.dispatch(l.route.Load(), c)
 	}
+}
+
+// dispatch serves a new connection in its own goroutine, or closes it when
+// MaxFlows are running.
+func (s *Server) dispatch(rt *boundRoute, c *net.TCPConn) {
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		s.misses.Add(1)
+		c.SetLinger(0)
+		c.Close()
+		return
+	}
+	s.flowWG.Add(1)
+	go s.handle(rt, c)
 }
 
 // Shutdown closes the listeners, then waits for the flows to end by
@@ -281,6 +296,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, l := range s.listeners {
 		l.close()
 	}
+	s.closeOneShot()
 	s.mu.Unlock()
 	if first {
 		close(s.done)

@@ -15,6 +15,7 @@ type Config struct {
 	DestinationRules []*DestinationRule `json:"destination_rules,omitempty"`
 	StaticMaps       []*StaticMap       `json:"static_maps,omitempty"`
 	Timeouts         Timeouts           `json:"timeouts"`
+	FTPALG           FTPALG             `json:"ftp_alg"`
 	Rotary           Extensions         `json:"rotary"`
 }
 
@@ -106,6 +107,22 @@ type StaticMap struct {
 	Global     netip.AddrPort `json:"global"`
 	Extendable bool           `json:"extendable,omitempty"`
 	Pos        Pos            `json:"pos"`
+}
+
+// FTPALG is the FTP ALG's configuration: on by default for control
+// connections to port 21 (as on IOS), `ip nat service list ACL ftp tcp port
+// N` adds ports, `no ip nat service alg tcp ftp` turns it off.
+type FTPALG struct {
+	Off      bool          `json:"off,omitempty"`
+	Services []*FTPService `json:"services,omitempty"`
+}
+
+// FTPService is `ip nat service list ACL ftp tcp port N`.
+type FTPService struct {
+	ACL    string `json:"acl"`
+	Port   uint16 `json:"port"`
+	Pos    Pos    `json:"pos"`
+	ACLPos Pos    `json:"-"`
 }
 
 // Timeout is an `ip nat translation` timer: Seconds, or Never.

@@ -233,6 +233,11 @@ func (p *parser) global(c *cursor) error {
 	case "rotary":
 		c.i++
 		return p.rotary(c, first)
+	case "no":
+		if len(c.l.toks) > 3 && strings.EqualFold(c.l.toks[1].s, "ip") && strings.EqualFold(c.l.toks[2].s, "nat") && strings.EqualFold(c.l.toks[3].s, "service") {
+			c.i += 4
+			return p.noService(c)
+		}
 	case "end", "exit":
 		c.i++
 		return c.end()
@@ -365,11 +370,13 @@ func (p *parser) ipGlobal(c *cursor, first token) error {
 }
 
 func (p *parser) ipNat(c *cursor) error {
-	kw, _, err := c.keywordWhy("not supported by the gateway", "pool", "inside", "translation")
+	kw, _, err := c.keywordWhy("not supported by the gateway", "pool", "inside", "translation", "service")
 	if err != nil {
 		return err
 	}
 	switch kw {
+	case "service":
+		return p.service(c)
 	case "pool":
 		return p.pool(c)
 	case "translation":
@@ -383,6 +390,51 @@ func (p *parser) ipNat(c *cursor) error {
 		return p.destination(c)
 	}
 	return p.static(c)
+}
+
+// ip nat service list ACL ftp tcp port N: the FTP ALG also watches control
+// connections to port N that ACL permits (it always watches port 21).
+func (p *parser) service(c *cursor) error {
+	if _, _, err := c.keywordWhy("only ip nat service list ACL ftp tcp port N is supported by the gateway", "list"); err != nil {
+		return err
+	}
+	aclTok, err := c.next("an access list number or name")
+	if err != nil {
+		return err
+	}
+	if _, _, err := c.keywordWhy("the gateway's only ALG is FTP's", "ftp"); err != nil {
+		return err
+	}
+	if _, _, err := c.keyword("tcp"); err != nil {
+		return err
+	}
+	if _, _, err := c.keyword("port"); err != nil {
+		return err
+	}
+	port, _, err := p.port(c)
+	if err != nil {
+		return err
+	}
+	if err := c.end(); err != nil {
+		return err
+	}
+	p.cfg.FTPALG.Services = append(p.cfg.FTPALG.Services, &FTPService{
+		ACL: aclTok.s, Port: port, Pos: Pos{c.l.num, c.l.toks[0].col}, ACLPos: Pos{c.l.num, aclTok.col}})
+	return nil
+}
+
+// no ip nat service alg tcp ftp: the FTP ALG off.
+func (p *parser) noService(c *cursor) error {
+	for _, w := range []string{"alg", "tcp", "ftp"} {
+		if _, _, err := c.keywordWhy("only no ip nat service alg tcp ftp is supported by the gateway", w); err != nil {
+			return err
+		}
+	}
+	if err := c.end(); err != nil {
+		return err
+	}
+	p.cfg.FTPALG.Off = true
+	return nil
 }
 
 // ip nat pool NAME START END {netmask M | prefix-length N} type rotary
@@ -897,6 +949,12 @@ func (p *parser) finish() error {
 			return errAt(r.PoolPos, r.Pool, "a pool defined in this file", p.skippedDetail("pool "+r.Pool))
 		}
 		usedACL[r.ACL], usedPool[r.Pool] = true, true
+	}
+	for _, sv := range p.cfg.FTPALG.Services {
+		if p.acls[sv.ACL] == nil {
+			return errAt(sv.ACLPos, sv.ACL, "an access list defined in this file", p.skippedDetail("access list "+sv.ACL))
+		}
+		usedACL[sv.ACL] = true
 	}
 	for _, pp := range p.cfg.Rotary.ProxyProtocol {
 		if pp.Pool != "" && p.pools[pp.Pool] == nil {

@@ -57,6 +57,31 @@ ip nat inside source static tcp 127.0.0.11 21 127.0.0.2 21
 			},
 		},
 		{
+			name: "ftp alg services and off",
+			src: `access-list 100 permit tcp any host 127.0.0.2 eq 2121
+ip nat service list 100 ftp tcp port 2121
+no ip nat service alg tcp ftp
+ip nat inside source static tcp 127.0.0.11 2121 127.0.0.2 2121
+`,
+			check: func(t *testing.T, c *Config) {
+				if !c.FTPALG.Off || len(c.FTPALG.Services) != 1 {
+					t.Fatalf("ftp alg = %+v", c.FTPALG)
+				}
+				if sv := c.FTPALG.Services[0]; sv.ACL != "100" || sv.Port != 2121 || sv.Pos.Line != 2 {
+					t.Errorf("service = %+v", sv)
+				}
+			},
+		},
+		{
+			name: "ftp alg on by default",
+			src:  "ip nat inside source static tcp 127.0.0.11 21 127.0.0.2 21\n",
+			check: func(t *testing.T, c *Config) {
+				if c.FTPALG.Off || len(c.FTPALG.Services) != 0 {
+					t.Errorf("ftp alg = %+v", c.FTPALG)
+				}
+			},
+		},
+		{
 			name: "pool netmask and prefix-length",
 			src: `ip nat pool a 127.0.0.11 127.0.0.12 netmask 255.255.255.0 type rotary
 IP NAT POOL b 127.0.0.13 127.0.0.13 prefix-length 32 TYPE ROTARY
@@ -282,6 +307,12 @@ func TestParseErrors(t *testing.T) {
 			ParseOptions{}, `t.ios:1:43: unexpected "255.0.255.0": expected a netmask (contiguous, like 255.255.255.0)`},
 		{"pool outside its network", "ip nat pool p 127.0.0.1 127.0.1.1 prefix-length 24 type rotary\n",
 			ParseOptions{}, `t.ios:1:25: unexpected "127.0.1.1": expected an end address in 127.0.0.0/24 (a pool's addresses must share one network)`},
+		{"service for another protocol", "ip nat service list 100 sip tcp port 5060\n",
+			ParseOptions{}, `t.ios:1:25: unexpected "sip": expected "ftp" (the gateway's only ALG is FTP's)`},
+		{"service with an undefined list", "ip nat service list 100 ftp tcp port 2121\n",
+			ParseOptions{}, `t.ios:1:21: unexpected "100": expected an access list defined in this file`},
+		{"no service for another alg", "no ip nat service alg tcp sip\n",
+			ParseOptions{}, `t.ios:1:27: unexpected "sip": expected "ftp" (only no ip nat service alg tcp ftp is supported by the gateway)`},
 		{"unknown line", "! ok\nhostname R1\n",
 			ParseOptions{}, `t.ios:2:1: unexpected "hostname": expected "interface", "ip", "access-list", "rotary" or "!"`},
 		{"unknown ip command", "ip route 0.0.0.0 0.0.0.0 192.0.2.1\n",
