@@ -30,7 +30,7 @@ type Passive struct {
 // Inside is the address the server announces (its own, when it runs
 // without a public address); Outside is the address clients reach. OnPassive,
 // when set, is called for each 227 carrying Inside and for each 229, before
-// the line is returned by Feed, so that a translation can be opened before
+// the line is returned by Feed (and for a 227 already carrying Outside), so that a translation can be opened before
 // the client learns the port.
 type Rewriter struct {
 	Inside, Outside netip.Addr
@@ -161,6 +161,12 @@ func (r *Rewriter) finishLine(dst []byte) []byte {
 			dst = append(dst, l[:start]...)
 			dst = appendTuple(dst, r.Outside, port)
 			return append(dst, l[end:]...)
+		}
+		if ok && r.Outside.IsValid() && addr == r.Outside && r.OnPassive != nil {
+			// A server that knows the outside address (PROXY protocol's
+			// destination, or --public-ip) needs no rewrite, only the
+			// translation.
+			r.OnPassive(Passive{Code: 227, Port: port})
 		}
 	case 229:
 		if port, ok := FindEPSV(l); ok && r.OnPassive != nil {

@@ -38,6 +38,8 @@ func TestRewriter(t *testing.T) {
 		{"227 without parentheses", "227 =10,0,0,5,0,21\r\n", "227 =203,0,113,7,0,21\r\n", []Passive{{227, 21, true}}},
 		{"227 with another address is kept", "227 Entering Passive Mode (192,0,2,1,21,124)\r\n",
 			"227 Entering Passive Mode (192,0,2,1,21,124)\r\n", nil},
+		{"227 with the outside address reports its port", "227 Entering Passive Mode (203,0,113,7,21,124)\r\n",
+			"227 Entering Passive Mode (203,0,113,7,21,124)\r\n", []Passive{{227, 21<<8 | 124, false}}},
 		{"229 reports its port", "229 Entering Extended Passive Mode (|||5500|)\r\n",
 			"229 Entering Extended Passive Mode (|||5500|)\r\n", []Passive{{229, 5500, false}}},
 		{"229 with another delimiter", "229 ok (!!!6000!)\r\n", "229 ok (!!!6000!)\r\n", []Passive{{229, 6000, false}}},
