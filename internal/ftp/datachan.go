@@ -124,7 +124,14 @@ func (s *session) reservePassive() (*passive.Reservation, bool) {
 		s.reply(425, "Passive mode is disabled on this server")
 		return nil, false
 	}
-	res, err := pool.Reserve(s.info.Local.Addr(), s.info.Client.Addr())
+	var res *passive.Reservation
+	var err error
+	if s.coord != nil {
+		// Coordinated mode: this session's ports come from the slice the gateway gave it.
+		res, err = pool.ReserveIn(s.info.Local.Addr(), s.info.Client.Addr(), passive.Range{Lo: int(s.coord.Lo), Hi: int(s.coord.Hi)})
+	} else {
+		res, err = pool.Reserve(s.info.Local.Addr(), s.info.Client.Addr())
+	}
 	if err != nil {
 		s.log.Warn("passive port reservation failed", "err", err)
 		if errors.Is(err, passive.ErrExhausted) {
@@ -143,6 +150,9 @@ func (s *session) reservePassive() (*passive.Reservation, bool) {
 
 // passiveAddress is the address the client is told to connect to.
 func (s *session) passiveAddress() netip.Addr {
+	if s.coord != nil && s.coord.Public.IsValid() {
+		return s.coord.Public
+	}
 	if pa := s.srv.settings().passiveAddress; pa != nil {
 		if a := pa(s.info.Client.Addr(), s.info.Dest.Addr()); a.IsValid() {
 			return a.Unmap()

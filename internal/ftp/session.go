@@ -44,6 +44,11 @@ type session struct {
 	queuedBytes int       // of the queued commands' text, bounded by maxQueuedBytes
 	loginBy     time.Time // login must complete by then (reset by REIN)
 
+	// coord is the slice of the passive range and the public address a
+	// coordinating gateway gave this session (Rotary's PROXY TLV); nil
+	// without one.
+	coord *proxyheader.Coordination
+
 	errors   int
 	admitted bool // counted by the server's connection limits; guarded by srv.mu
 	// optionsSet: conn inherited SO_OOBINLINE and keepalive from its
@@ -195,7 +200,8 @@ func (s *session) open() bool {
 func (s *session) readProxyHeader() bool {
 	peer := s.info.Client
 	st := s.srv.settings()
-	client, dest, err := proxyheader.Read(tcpConn(s.conn), st.proxyHeaderTimeout)
+	h, err := proxyheader.ReadHeader(tcpConn(s.conn), st.proxyHeaderTimeout)
+	client, dest := h.Client, h.Dest
 	if err != nil {
 		level := slog.LevelWarn
 		if errors.Is(err, io.EOF) {
@@ -203,6 +209,14 @@ func (s *session) readProxyHeader() bool {
 		}
 		s.log.Log(context.Background(), level, "PROXY header from trusted peer failed", "peer", peer.String(), "err", err)
 		return false
+	}
+	if v, ok := h.TLV(proxyheader.TypeRotaryCoordinate); ok {
+		c, err := proxyheader.ParseCoordination(v)
+		if err != nil {
+			s.log.Warn("PROXY header from trusted peer rejected: connection closed", "peer", peer.String(), "err", err)
+			return false
+		}
+		s.coord = &c
 	}
 	s.info.Client, s.info.Dest = client, dest
 	s.log = st.logger.With("client", client.Addr().String())

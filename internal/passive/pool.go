@@ -187,6 +187,21 @@ func clientKey(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
 // has a pending reservation for client or cannot be bound, and ErrClosed
 // after Close.
 func (p *Pool) Reserve(local, client netip.Addr) (*Reservation, error) {
+	return p.reserve(local, client, p.rng)
+}
+
+// ReserveIn is Reserve limited to the ports of sub that are in the pool's
+// range (a coordinating gateway's slice for one session). It returns
+// ErrExhausted when sub and the range share no port.
+func (p *Pool) ReserveIn(local, client netip.Addr, sub Range) (*Reservation, error) {
+	r := Range{Lo: max(sub.Lo, p.rng.Lo), Hi: min(sub.Hi, p.rng.Hi)}
+	if r.Hi < r.Lo {
+		return nil, fmt.Errorf("%w: slice %s is outside the passive range %s", ErrExhausted, sub, p.rng)
+	}
+	return p.reserve(local, client, r)
+}
+
+func (p *Pool) reserve(local, client netip.Addr, rng Range) (*Reservation, error) {
 	if !local.IsValid() {
 		return nil, fmt.Errorf("passive: invalid local address")
 	}
@@ -195,7 +210,7 @@ func (p *Pool) Reserve(local, client netip.Addr) (*Reservation, error) {
 	}
 	local = local.Unmap()
 	client = clientKey(client)
-	n := p.rng.Len()
+	n := rng.Len()
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -208,11 +223,14 @@ func (p *Pool) Reserve(local, client netip.Addr) (*Reservation, error) {
 		p.inflight = make(map[net.Conn]struct{})
 	}
 	start := p.cursor[local]
+	if n > 0 {
+		start %= n
+	}
 
 	// Pass 0: a listener kept open (Linger) with nothing pending: no bind.
 	for i := range n {
 		off := (start + i) % n
-		if l := p.listeners[listenKey{local, p.rng.Lo + off}]; l != nil && len(l.pending) == 0 {
+		if l := p.listeners[listenKey{local, rng.Lo + off}]; l != nil && len(l.pending) == 0 {
 			p.cursor[local] = (off + 1) % n
 			return p.addLocked(l, local, client), nil
 		}
@@ -221,7 +239,7 @@ func (p *Pool) Reserve(local, client netip.Addr) (*Reservation, error) {
 	var bindErr error
 	for i := range n {
 		off := (start + i) % n
-		key := listenKey{local, p.rng.Lo + off}
+		key := listenKey{local, rng.Lo + off}
 		if _, busy := p.listeners[key]; busy {
 			continue
 		}
@@ -236,7 +254,7 @@ func (p *Pool) Reserve(local, client netip.Addr) (*Reservation, error) {
 	// Pass 2: share a port with pending reservations of other client IPs.
 	for i := range n {
 		off := (start + i) % n
-		l := p.listeners[listenKey{local, p.rng.Lo + off}]
+		l := p.listeners[listenKey{local, rng.Lo + off}]
 		if l == nil {
 			continue // could not be bound in pass 1
 		}
@@ -247,9 +265,9 @@ func (p *Pool) Reserve(local, client netip.Addr) (*Reservation, error) {
 		return p.addLocked(l, local, client), nil
 	}
 	if bindErr != nil {
-		return nil, fmt.Errorf("%w in %s on %s for client %s (last bind error: %w)", ErrExhausted, p.rng, local, client, bindErr)
+		return nil, fmt.Errorf("%w in %s on %s for client %s (last bind error: %w)", ErrExhausted, rng, local, client, bindErr)
 	}
-	return nil, fmt.Errorf("%w in %s on %s for client %s", ErrExhausted, p.rng, local, client)
+	return nil, fmt.Errorf("%w in %s on %s for client %s", ErrExhausted, rng, local, client)
 }
 
 // listenLocked binds key and starts its accept loop.

@@ -868,3 +868,35 @@ func TestConcurrentSessions(t *testing.T) {
 	}
 	waitGoroutines(t, baseline)
 }
+
+// ReserveIn: a coordinated session's ports come from its slice only.
+func TestReserveIn(t *testing.T) {
+	rng := freeRange(t, 6)
+	p, _ := newTestPool(t, rng)
+	sub := Range{Lo: rng.Lo + 2, Hi: rng.Lo + 3}
+	var rs []*Reservation
+	for range 4 {
+		r, err := p.ReserveIn(lo1, lo2, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sub.Contains(r.Port()) {
+			t.Fatalf("port %d outside the slice %s", r.Port(), sub)
+		}
+		rs = append(rs, r)
+		if len(rs) == 2 {
+			if _, err := p.ReserveIn(lo1, lo2, sub); !errors.Is(err, ErrExhausted) {
+				t.Fatalf("a third reservation for one client in a 2-port slice: %v", err)
+			}
+			for _, r := range rs {
+				r.Release()
+			}
+		}
+	}
+	for _, r := range rs[2:] {
+		r.Release()
+	}
+	if _, err := p.ReserveIn(lo1, lo2, Range{Lo: rng.Hi + 1, Hi: rng.Hi + 5}); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("a slice outside the range: %v", err)
+	}
+}

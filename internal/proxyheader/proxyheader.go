@@ -75,6 +75,30 @@ func (t Trust) Contains(peer netip.Addr) bool {
 // destination addresses it carries. A LOCAL header (a health check) returns
 // the connection's own addresses.
 func Read(c net.Conn, timeout time.Duration) (client, dest netip.AddrPort, err error) {
+	h, err := ReadHeader(c, timeout)
+	return h.Client, h.Dest, err
+}
+
+// Header is what one PROXY header says: the addresses, and its v2 TLVs
+// (type-length-value extensions; none for v1).
+type Header struct {
+	Client, Dest netip.AddrPort
+	TLVs         []proxyproto.TLV
+}
+
+// TLV returns the value of the first TLV of type t, and whether there is one.
+func (h Header) TLV(t proxyproto.PP2Type) ([]byte, bool) {
+	for _, v := range h.TLVs {
+		if v.Type == t {
+			return v.Value, true
+		}
+	}
+	return nil, false
+}
+
+// ReadHeader is Read keeping the TLVs. A TLV section that does not split
+// into whole TLVs is an error.
+func ReadHeader(c net.Conn, timeout time.Duration) (Header, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
@@ -82,23 +106,26 @@ func Read(c net.Conn, timeout time.Duration) (client, dest netip.AddrPort, err e
 	defer c.SetReadDeadline(time.Time{})
 	raw, err := readExact(c)
 	if err != nil {
-		return client, dest, err
+		return Header{}, err
 	}
 	h, err := proxyproto.Read(bufio.NewReader(bytes.NewReader(raw)))
 	if err != nil {
-		return client, dest, fmt.Errorf("%w: %v", ErrNoHeader, err)
+		return Header{}, fmt.Errorf("%w: %v", ErrNoHeader, err)
+	}
+	tlvs, err := h.TLVs()
+	if err != nil {
+		return Header{}, fmt.Errorf("%w: TLVs: %v", ErrNoHeader, err)
 	}
 	if h.Command.IsLocal() {
-		return addrPort(c.RemoteAddr()), addrPort(c.LocalAddr()), nil
+		return Header{Client: addrPort(c.RemoteAddr()), Dest: addrPort(c.LocalAddr()), TLVs: tlvs}, nil
 	}
 	src, dst, ok := h.TCPAddrs()
 	if !ok {
-		return client, dest, fmt.Errorf("%w: not a TCP header", ErrNoHeader)
+		return Header{}, fmt.Errorf("%w: not a TCP header", ErrNoHeader)
 	}
-	return unmap(src.AddrPort()), unmap(dst.AddrPort()), nil
+	return Header{Client: unmap(src.AddrPort()), Dest: unmap(dst.AddrPort()), TLVs: tlvs}, nil
 }
 
-// readExact returns the raw header bytes, reading no further than its end.
 func readExact(r io.Reader) ([]byte, error) {
 	head := make([]byte, 16)
 	if n, err := io.ReadFull(r, head[:6]); err != nil {
