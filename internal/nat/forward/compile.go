@@ -87,6 +87,9 @@ func Compile(c *ios.Config) (*Rules, error) {
 				Message: fmt.Sprintf("access list %s denies every destination it names: this rule opens no listener", d.ACL)})
 		}
 	}
+	if err := coordinate(c, r, claim); err != nil {
+		return nil, err
+	}
 	slices.SortFunc(r.Routes, func(a, b Route) int {
 		if d := a.Listen.Addr().Compare(b.Listen.Addr()); d != 0 {
 			return d
@@ -100,6 +103,61 @@ func Compile(c *ios.Config) (*Rules, error) {
 	}
 	r.warnings = append(r.warnings, proxyWarnings(c, r.Routes)...)
 	return r, nil
+}
+
+// coordinate adds coordinated mode to the pool routes Compile made: each
+// `rotary coordinate` pool's control routes carry the split range, and
+// every port of the range on their outside addresses is a data route to
+// the member owning it.
+func coordinate(c *ios.Config, r *Rules, claim func(netip.AddrPort, string, ios.Pos) error) error {
+	for _, co := range c.Rotary.Coordinate {
+		pool := findPool(c, co.Pool)
+		if pool == nil {
+			return &ios.Error{File: c.File, Line: co.NamePos.Line, Column: co.NamePos.Column, Token: co.Pool, Expected: "a pool defined in this file"}
+		}
+		members := pool.Members()
+		cs := co.Slices(len(members))
+		if cs == nil {
+			return &ios.Error{File: c.File, Line: co.Pos.Line, Column: co.Pos.Column, Token: "rotary",
+				Expected: "a passive range with at least one port per pool member",
+				Detail:   fmt.Sprintf("pool %s has %d members for %d ports", co.Pool, len(members), int(co.Hi)-int(co.Lo)+1)}
+		}
+		coord := &Coordination{Pool: co.Pool, Lo: co.Lo, Hi: co.Hi, Public: co.PublicIP, Slices: cs}
+		var outside []netip.Addr
+		for i := range r.Routes {
+			rt := &r.Routes[i]
+			if rt.Pool != co.Pool || rt.Owner.IsValid() {
+				continue
+			}
+			if int(rt.Listen.Port()) >= int(co.Lo) && int(rt.Listen.Port()) <= int(co.Hi) {
+				return &ios.Error{File: c.File, Line: rt.Line, Column: 1, Token: rt.Listen.String(),
+					Expected: "a control port outside the coordinated passive range",
+					Detail:   fmt.Sprintf("line %d gives the gateway ports %d-%d of pool %s; drop the access-list entries naming them", co.Pos.Line, co.Lo, co.Hi, co.Pool)}
+			}
+			rt.Coordinate = coord
+			rt.FTPALG = false // the members announce the public address; nothing to rewrite
+			if !slices.Contains(outside, rt.Listen.Addr()) {
+				outside = append(outside, rt.Listen.Addr())
+			}
+		}
+		if len(outside) == 0 {
+			return &ios.Error{File: c.File, Line: co.NamePos.Line, Column: co.NamePos.Column, Token: co.Pool,
+				Expected: "a pool an ip nat inside destination rule uses", Detail: "coordinated mode splits the passive range of a pool's control connections"}
+		}
+		for _, a := range outside {
+			for i, sl := range cs {
+				for p := int(sl[0]); p <= int(sl[1]); p++ {
+					ap := netip.AddrPortFrom(a, uint16(p))
+					if err := claim(ap, "rotary coordinate pool "+co.Pool, co.Pos); err != nil {
+						return err
+					}
+					r.Routes = append(r.Routes, Route{Listen: ap, Pool: co.Pool, Members: members, Owner: members[i],
+						Coordinate: coord, ProxyProtocol: 2, Line: co.Pos.Line})
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // ftpALG reports whether the FTP ALG watches the connections to listen
@@ -257,7 +315,7 @@ func (r *Rules) Plan() []nat.PlanLine {
 	for i := 0; i < len(rs); {
 		j := i + 1
 		for rs[i].Pool != "" && j < len(rs) && rs[j].Listen.Addr() == rs[i].Listen.Addr() &&
-			rs[j].Pool == rs[i].Pool && rs[j].filteredBy() == rs[i].filteredBy() && rs[j].ProxyProtocol == rs[i].ProxyProtocol &&
+			rs[j].Pool == rs[i].Pool && rs[j].filteredBy() == rs[i].filteredBy() && rs[j].ProxyProtocol == rs[i].ProxyProtocol && rs[j].Owner == rs[i].Owner &&
 			int(rs[j].Listen.Port()) == int(rs[i].Listen.Port())+(j-i) {
 			j++
 		}

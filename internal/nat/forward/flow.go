@@ -11,6 +11,8 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/rotary-ftp/rotary/internal/proxyheader"
 )
 
 // flow is one translated connection: the client's socket on the outside
@@ -73,6 +75,19 @@ func (s *Server) dialInside(r *Rules, rt *boundRoute, c *net.TCPConn, src netip.
 		return rt.Static, nil, bc, true
 	}
 	port := rt.Listen.Port()
+	if rt.Owner.IsValid() {
+		// A coordinated data port: its slice's member, up or down (the
+		// member keeps its slice; a data connection has nowhere else to go).
+		dst := netip.AddrPortFrom(rt.Owner, port)
+		bc, err := (&net.Dialer{}).DialContext(ctx, "tcp", dst.String())
+		if err != nil {
+			s.misses.Add(1)
+			s.logger().Warn("inside host unreachable; client closed", "outside", rt.Listen.String(), "client", src.String(), "pool", rt.Pool, "inside", dst.String(), "err", err)
+			c.Close()
+			return dst, nil, nil, false
+		}
+		return dst, rt.pool.member(rt.Owner), bc, true
+	}
 	redispatch := r.HealthInterval > 0 && rt.pool.tracksHealth()
 	var lastErr error
 	var dst netip.AddrPort
@@ -145,6 +160,13 @@ func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
 		// The header names the client and the outside address it reached, so
 		// the server sees the real peer and the public address (PROXY v2, §2.2).
 		h := proxyproto.HeaderProxyFromAddrs(2, c.RemoteAddr(), c.LocalAddr())
+		if co := rt.Coordinate; co != nil && !rt.Owner.IsValid() {
+			// Coordinated mode: the member's slice and the public address (Rotary's TLV).
+			if sl, ok := co.slice(rt.Members, dst.Addr()); ok {
+				cd := proxyheader.Coordination{Lo: sl[0], Hi: sl[1], Public: co.Public}
+				h.SetTLVs([]proxyproto.TLV{cd.TLV()})
+			}
+		}
 		if r.DialTimeout > 0 {
 			b.SetWriteDeadline(time.Now().Add(r.DialTimeout))
 		}

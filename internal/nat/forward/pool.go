@@ -87,6 +87,19 @@ func newPool(name string, addrs []netip.Addr) *pool {
 	return p
 }
 
+// member is the member with address a, or nil.
+func (p *pool) member(a netip.Addr) *member {
+	if p == nil {
+		return nil
+	}
+	for _, m := range p.members {
+		if m.addr == a {
+			return m
+		}
+	}
+	return nil
+}
+
 func (p *pool) sameMembers(addrs []netip.Addr) bool {
 	return slices.EqualFunc(p.members, addrs, func(m *member, a netip.Addr) bool { return m.addr == a })
 }

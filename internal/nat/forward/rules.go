@@ -45,8 +45,33 @@ type Route struct {
 	// are rewritten to Listen's address, and each passive reply opens a
 	// one-shot translation for its data port.
 	FTPALG bool
+	// Coordinate, on a pool route, is the pool's coordinated mode (`rotary
+	// coordinate`): a control route sends each member its slice in a PROXY
+	// v2 TLV; a data route (Owner set) goes to the member owning its port.
+	Coordinate *Coordination
+	// Owner is the member a coordinated data port belongs to.
+	Owner netip.Addr
 	// Line is the IOS statement the route comes from (0 when built by hand).
 	Line int
+}
+
+// Coordination is a coordinated pool's public passive range split among
+// its members: Slices[i] belongs to the pool's i-th member.
+type Coordination struct {
+	Pool   string
+	Lo, Hi uint16
+	Public netip.Addr // announced by the members; invalid: the outside address
+	Slices [][2]uint16
+}
+
+// slice is the slice of member a, and whether a is a member.
+func (c *Coordination) slice(members []netip.Addr, a netip.Addr) ([2]uint16, bool) {
+	for i, m := range members {
+		if m == a && i < len(c.Slices) {
+			return c.Slices[i], true
+		}
+	}
+	return [2]uint16{}, false
 }
 
 func (r Route) target() string {

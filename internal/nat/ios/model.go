@@ -162,6 +162,52 @@ type Extensions struct {
 	Strict        bool            `json:"strict,omitempty"`
 	ProxyProtocol []ProxyProtocol `json:"proxy_protocol,omitempty"`
 	HealthCheck   HealthCheck     `json:"health_check"`
+	Coordinate    []*Coordinate   `json:"coordinate,omitempty"`
+}
+
+// Coordinate is `rotary coordinate pool NAME passive-range LO HI [public-ip
+// ADDRESS]`: the gateway owns the pool's public passive range, gives each
+// member an equal slice of it (in the PROXY v2 header of its control
+// connections) and sends each data port to the member owning it.
+type Coordinate struct {
+	Pool     string     `json:"pool"`
+	Lo       uint16     `json:"lo"`
+	Hi       uint16     `json:"hi"`
+	PublicIP netip.Addr `json:"public_ip,omitzero"`
+	Pos      Pos        `json:"pos"`
+	NamePos  Pos        `json:"-"`
+}
+
+// Slices splits LO..HI into n equal, contiguous slices (the first ones one
+// port longer when n does not divide the range), slice i for member i in
+// the pool's address order: the split depends only on the range and the
+// member count, so it is stable across restarts and health changes.
+func (c *Coordinate) Slices(n int) [][2]uint16 {
+	total := int(c.Hi) - int(c.Lo) + 1
+	if n <= 0 || n > total {
+		return nil
+	}
+	out := make([][2]uint16, n)
+	lo := int(c.Lo)
+	for i := range n {
+		size := total / n
+		if i < total%n {
+			size++
+		}
+		out[i] = [2]uint16{uint16(lo), uint16(lo + size - 1)}
+		lo += size
+	}
+	return out
+}
+
+// CoordinateFor is the coordination of pool, or nil.
+func (e Extensions) CoordinateFor(pool string) *Coordinate {
+	for _, c := range e.Coordinate {
+		if c.Pool == pool {
+			return c
+		}
+	}
+	return nil
 }
 
 // ProxyProtocol is `rotary proxy-protocol v2 pool NAME` or `... static [GLOBAL GPORT]`.

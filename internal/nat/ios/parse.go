@@ -868,17 +868,68 @@ func (p *parser) netmask(c *cursor) (int, error) {
 	return ones, nil
 }
 
+// rotary coordinate pool NAME passive-range LO HI [public-ip ADDRESS]
+func (p *parser) coordinate(c *cursor, pos Pos) error {
+	if _, _, err := c.keyword("pool"); err != nil {
+		return err
+	}
+	t, err := c.next("a pool name")
+	if err != nil {
+		return err
+	}
+	co := &Coordinate{Pool: t.s, Pos: pos, NamePos: Pos{c.l.num, t.col}}
+	if _, _, err := c.keyword("passive-range"); err != nil {
+		return err
+	}
+	if co.Lo, _, err = p.port(c); err != nil {
+		return err
+	}
+	hi, ht, err := p.port(c)
+	if err != nil {
+		return err
+	}
+	if hi < co.Lo || co.Lo == 0 {
+		return c.errAt(ht, fmt.Sprintf("an upper port not below %d (and a lower port above 0)", co.Lo), "")
+	}
+	co.Hi = hi
+	if c.more() {
+		if _, _, err := c.keyword("public-ip"); err != nil {
+			return err
+		}
+		at, err := c.next("an IPv4 or IPv6 address")
+		if err != nil {
+			return err
+		}
+		a, perr := netip.ParseAddr(at.s)
+		if perr != nil || a.Zone() != "" {
+			return c.errAt(at, "an IPv4 or IPv6 address", "")
+		}
+		co.PublicIP = a.Unmap()
+	}
+	for _, o := range p.cfg.Rotary.Coordinate {
+		if o.Pool == co.Pool {
+			return c.errAt(t, "a pool not coordinated yet", fmt.Sprintf("pool %s is coordinated on line %d", co.Pool, o.Pos.Line))
+		}
+	}
+	p.cfg.Rotary.Coordinate = append(p.cfg.Rotary.Coordinate, co)
+	return c.end()
+}
+
 // rotary proxy-protocol v2 {pool NAME | static [GLOBAL GPORT]}
 // rotary health-check {interval SECONDS | off}
+// rotary coordinate pool NAME passive-range LO HI [public-ip ADDRESS]
 func (p *parser) rotary(c *cursor, first token) error {
 	if p.opts.Strict {
 		return c.errAt(first, "an IOS command", "Rotary extensions are off in strict IOS mode")
 	}
-	kw, _, err := c.keyword("proxy-protocol", "health-check")
+	kw, _, err := c.keyword("proxy-protocol", "health-check", "coordinate")
 	if err != nil {
 		return err
 	}
 	pos := Pos{c.l.num, first.col}
+	if kw == "coordinate" {
+		return p.coordinate(c, pos)
+	}
 	if kw == "health-check" {
 		what, _, err := c.keyword("interval", "off")
 		if err != nil {
@@ -962,6 +1013,15 @@ func (p *parser) finish() error {
 		}
 		if pp.Global.IsValid() && !slices.ContainsFunc(p.cfg.StaticMaps, func(s *StaticMap) bool { return s.Global == pp.Global }) {
 			return errAt(pp.NamePos, pp.Global.Addr().String(), "the inside global address and port of an ip nat inside source static line", "")
+		}
+	}
+	for _, co := range p.cfg.Rotary.Coordinate {
+		if p.pools[co.Pool] == nil {
+			return errAt(co.NamePos, co.Pool, "a pool defined in this file", p.skippedDetail("pool "+co.Pool))
+		}
+		if p.cfg.Rotary.ProxyVersionForPool(co.Pool) != 2 {
+			return errAt(co.NamePos, co.Pool, "a pool with rotary proxy-protocol v2",
+				"coordinated mode tells each member its passive slice in the PROXY v2 header; add `rotary proxy-protocol v2 pool "+co.Pool+"`")
 		}
 	}
 	for _, a := range p.cfg.ACLs {

@@ -73,6 +73,25 @@ ip nat inside source static tcp 127.0.0.11 2121 127.0.0.2 2121
 			},
 		},
 		{
+			name: "rotary coordinate",
+			src: header + "rotary coordinate pool p passive-range 5500 5520 public-ip 203.0.113.7\nrotary proxy-protocol v2 pool p\n",
+			check: func(t *testing.T, c *Config) {
+				co := c.Rotary.CoordinateFor("p")
+				if co == nil || co.Lo != 5500 || co.Hi != 5520 || co.PublicIP != netip.MustParseAddr("203.0.113.7") {
+					t.Fatalf("coordinate = %+v", co)
+				}
+				if got := co.Slices(3); !reflect.DeepEqual(got, [][2]uint16{{5500, 5506}, {5507, 5513}, {5514, 5520}}) {
+					t.Errorf("slices of 21 ports for 3 = %v", got)
+				}
+				if got := co.Slices(2); !reflect.DeepEqual(got, [][2]uint16{{5500, 5510}, {5511, 5520}}) {
+					t.Errorf("slices of 21 ports for 2 = %v", got)
+				}
+				if co.Slices(22) != nil {
+					t.Errorf("more members than ports gave slices")
+				}
+			},
+		},
+		{
 			name: "ftp alg on by default",
 			src:  "ip nat inside source static tcp 127.0.0.11 21 127.0.0.2 21\n",
 			check: func(t *testing.T, c *Config) {
@@ -313,6 +332,14 @@ func TestParseErrors(t *testing.T) {
 			ParseOptions{}, `t.ios:1:21: unexpected "100": expected an access list defined in this file`},
 		{"no service for another alg", "no ip nat service alg tcp sip\n",
 			ParseOptions{}, `t.ios:1:27: unexpected "sip": expected "ftp" (only no ip nat service alg tcp ftp is supported by the gateway)`},
+		{"coordinate under strict", header + "rotary coordinate pool p passive-range 5500 5520\n",
+			ParseOptions{Strict: true}, `t.ios:2:1: unexpected "rotary": expected an IOS command (Rotary extensions are off in strict IOS mode)`},
+		{"coordinate without PROXY protocol", header + "rotary coordinate pool p passive-range 5500 5520\n",
+			ParseOptions{}, "t.ios:2:24: unexpected \"p\": expected a pool with rotary proxy-protocol v2 (coordinated mode tells each member its passive slice in the PROXY v2 header; add `rotary proxy-protocol v2 pool p`)"},
+		{"coordinate an undefined pool", "rotary coordinate pool q passive-range 5500 5520\n",
+			ParseOptions{}, `t.ios:1:24: unexpected "q": expected a pool defined in this file`},
+		{"coordinate range reversed", header + "rotary coordinate pool p passive-range 5520 5500\n",
+			ParseOptions{}, `t.ios:2:45: unexpected "5500": expected an upper port not below 5520 (and a lower port above 0)`},
 		{"unknown line", "! ok\nhostname R1\n",
 			ParseOptions{}, `t.ios:2:1: unexpected "hostname": expected "interface", "ip", "access-list", "rotary" or "!"`},
 		{"unknown ip command", "ip route 0.0.0.0 0.0.0.0 192.0.2.1\n",
