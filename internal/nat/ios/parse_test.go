@@ -74,7 +74,7 @@ ip nat inside source static tcp 127.0.0.11 2121 127.0.0.2 2121
 		},
 		{
 			name: "rotary coordinate",
-			src: header + "rotary coordinate pool p passive-range 5500 5520 public-ip 203.0.113.7\nrotary proxy-protocol v2 pool p\n",
+			src:  header + "rotary coordinate pool p passive-range 5500 5520 public-ip 203.0.113.7\nrotary proxy-protocol v2 pool p\n",
 			check: func(t *testing.T, c *Config) {
 				co := c.Rotary.CoordinateFor("p")
 				if co == nil || co.Lo != 5500 || co.Hi != 5520 || co.PublicIP != netip.MustParseAddr("203.0.113.7") {
