@@ -17,10 +17,14 @@ type Translation struct {
 	OutsideLocal  netip.AddrPort // zero in a static entry
 	OutsideGlobal netip.AddrPort // zero in a static entry
 	Static        bool           // the configured static map itself, not a flow
-	Pool          string         // the rotary pool of a dynamic flow
-	Created       time.Time
-	Use           time.Duration // since data was last received on either side
-	Left          time.Duration // until the current timer closes the flow; -1: never
+	Pool          string         // the rotary pool of a dynamic flow or a coordinated slice
+	// LastPort, when set, makes the entry a port range: InsideGlobal's port
+	// to LastPort, sent to InsideLocal's port to LastPort (a coordinated
+	// pool member's passive slice).
+	LastPort uint16
+	Created  time.Time
+	Use      time.Duration // since data was last received on either side
+	Left     time.Duration // until the current timer closes the flow; -1: never
 }
 
 // Statistics is a datapath's side of `show ip nat statistics`.
@@ -48,4 +52,7 @@ type MemberStatistics struct {
 	Up        bool     // no port is marked down
 	DownPorts []uint16 // ports skipped until a health check succeeds
 	Flows     int
+	// Slice is the member's passive ports in coordinated mode (`rotary
+	// coordinate`); zero outside it.
+	Slice [2]uint16
 }

@@ -25,12 +25,20 @@ func TestCoordinated(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "file.bin"), data, 0o644)
 	hosts := []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"}
 	pp := freePorts(t, 21, append([]string{"127.0.0.2"}, hosts...)...)
+	// One configuration file for all three; only the listen address (and
+	// the folder of each one's self-signed certificate) differs.
+	shared := filepath.Join(t.TempDir(), "rotary.toml")
+	os.WriteFile(shared, []byte(fmt.Sprintf(`root = %q
+user = ["u:p"]
+passive-ports = %q
+proxy-protocol-from = ["127.0.0.0/8"]
+admin-listen = ""
+tls-self-signed = true
+`, root, pp.passive())), 0o644)
 	var servers []*proc
 	for _, h := range hosts {
 		addr := h + ":" + strconv.Itoa(pp.ctl)
-		servers = append(servers, start(t, "serve "+h, []string{addr}, "serve", "--listen", addr, "--root", root, "--user", "u:p",
-			"--passive-ports", pp.passive(), "--proxy-protocol-from", "127.0.0.0/8", "--admin-listen", "",
-			"--tls-self-signed", "--state-dir", t.TempDir()))
+		servers = append(servers, start(t, "serve "+h, []string{addr}, "serve", "--config", shared, "--listen", addr, "--state-dir", t.TempDir()))
 	}
 	cfg := filepath.Join(t.TempDir(), "coord.ios")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`interface Gi0/0
@@ -46,7 +54,8 @@ rotary proxy-protocol v2 pool ftp
 rotary health-check interval 1
 rotary coordinate pool ftp passive-range %d %d
 `, pp.ctl, pp.lo, pp.hi)), 0o644)
-	gw := start(t, "gateway", []string{pp.ctlOn("127.0.0.2")}, "gateway", "--config", cfg, "--admin", freeAdminAddr(t))
+	admin := freeAdminAddr(t)
+	gw := start(t, "gateway", []string{pp.ctlOn("127.0.0.2")}, "gateway", "--config", cfg, "--admin", admin)
 	// 21 ports, 3 members: 7 each, in pool order.
 	slice := func(i int) (int, int) { return pp.lo + 7*i, pp.lo + 7*i + 6 }
 	epsv := regexp.MustCompile(`229 [^(]*\(\|\|\|(\d+)\|\)`)
@@ -93,6 +102,29 @@ rotary coordinate pool ftp passive-range %d %d
 			t.Errorf("server %s got no session", hosts[k])
 		}
 	}
+	// The gateway's show commands name each member's slice.
+	showSlices := func(what string, want ...string) {
+		t.Helper()
+		out, err := exec.Command(rotaryBin, "gateway", "show", what, "--admin", admin).CombinedOutput()
+		if err != nil {
+			t.Fatalf("show %s: %v\n%s", what, err, out)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("show %s lacks %q:\n%s", what, w, out)
+			}
+		}
+	}
+	var stats, trans []string
+	for i, h := range hosts {
+		lo, hi := slice(i)
+		stats = append(stats, fmt.Sprintf("member %s up, ", h), fmt.Sprintf("passive slice %d-%d", lo, hi))
+		trans = append(trans, fmt.Sprintf("127.0.0.2:%d-%d", lo, hi), fmt.Sprintf("%s:%d-%d", h, lo, hi))
+	}
+	showSlices("statistics", stats...)
+	showSlices("translations", trans...)
 	servers[2].kill()
 	sessions(50, 10) // the survivors' slices are checked again per session
+	lo, hi := slice(2)
+	showSlices("statistics", fmt.Sprintf("member 127.0.0.13 down for port(s) [%d]", pp.ctl), fmt.Sprintf("passive slice %d-%d", lo, hi))
 }

@@ -43,8 +43,17 @@ func writeTranslations(w io.Writer, ts []nat.Translation, verbose bool, now time
 			dynamic++
 			ol, og = t.OutsideLocal.String(), t.OutsideGlobal.String()
 		}
-		fmt.Fprintf(w, rowFormat, t.Protocol, t.InsideGlobal, t.InsideLocal, ol, og)
+		ig, il := t.InsideGlobal.String(), t.InsideLocal.String()
+		if t.LastPort != 0 {
+			ig += fmt.Sprintf("-%d", t.LastPort)
+			il += fmt.Sprintf("-%d", t.LastPort)
+		}
+		fmt.Fprintf(w, rowFormat, t.Protocol, ig, il, ol, og)
 		if !verbose {
+			continue
+		}
+		if t.Static && t.LastPort != 0 {
+			fmt.Fprintf(w, "    flags:\nstatic, extended, coordinated slice of rotary pool %s\n", t.Pool)
 			continue
 		}
 		if t.Static {
@@ -127,7 +136,11 @@ func WriteStatistics(w io.Writer, cfg *ios.Config, st nat.Statistics) {
 				if !m.Up {
 					state = fmt.Sprintf("down for port(s) %v (skipped until a health check succeeds)", m.DownPorts)
 				}
-				fmt.Fprintf(w, "\tmember %s %s, %d flows\n", m.Address, state, m.Flows)
+				slice := ""
+				if m.Slice[0] != 0 {
+					slice = fmt.Sprintf(", passive slice %d-%d", m.Slice[0], m.Slice[1])
+				}
+				fmt.Fprintf(w, "\tmember %s %s, %d flows%s\n", m.Address, state, m.Flows, slice)
 			}
 		}
 	}

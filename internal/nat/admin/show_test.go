@@ -35,6 +35,16 @@ Total active translations: 2 (1 static, 1 dynamic; 2 extended)
 	if b.String() != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
+	// A coordinated member's slice is a port range.
+	b.Reset()
+	slice := nat.Translation{Protocol: "tcp", Static: true, Left: -1, Pool: "ftp", LastPort: 5506,
+		InsideGlobal: netip.MustParseAddrPort("127.0.0.2:5500"), InsideLocal: netip.MustParseAddrPort("127.0.0.11:5500")}
+	writeTranslations(&b, []nat.Translation{slice}, true, sampleNow)
+	for _, s := range []string{"tcp 127.0.0.2:5500-5506   127.0.0.11:5500-5506  ---", "static, extended, coordinated slice of rotary pool ftp"} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("slice output lacks %q:\n%s", s, b.String())
+		}
+	}
 	b.Reset()
 	writeTranslations(&b, sample, true, sampleNow)
 	for _, s := range []string{"static, extended, use_count: 0", "create 00:00:03, use 00:00:01, left 23:59:59,", "extended, rotary pool ftp"} {
@@ -61,7 +71,7 @@ ip nat inside destination list 100 pool ftp
 	st := nat.Statistics{Dynamic: 1, Hits: 5, Misses: 2, Expired: 1, Listeners: 1, Pools: []nat.PoolStatistics{{
 		Name: "ftp", Allocated: 1, DialFailures: 2, Members: []nat.MemberStatistics{
 			{Address: netip.MustParseAddr("127.0.0.11"), Up: true, Flows: 1},
-			{Address: netip.MustParseAddr("127.0.0.12"), DownPorts: []uint16{2121}},
+			{Address: netip.MustParseAddr("127.0.0.12"), DownPorts: []uint16{2121}, Slice: [2]uint16{5511, 5520}},
 		}}}}
 	var b bytes.Buffer
 	WriteStatistics(&b, cfg, st)
@@ -79,7 +89,7 @@ Dynamic mappings:
 	start 127.0.0.11 end 127.0.0.12
 	type rotary, total addresses 2, allocated 1 (50%), misses 2
 	member 127.0.0.11 up, 1 flows
-	member 127.0.0.12 down for port(s) [2121] (skipped until a health check succeeds), 0 flows
+	member 127.0.0.12 down for port(s) [2121] (skipped until a health check succeeds), 0 flows, passive slice 5511-5520
 Listeners: 1
 `
 	if b.String() != want {

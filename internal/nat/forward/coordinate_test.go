@@ -56,7 +56,26 @@ rotary coordinate pool p passive-range 40100 40104 public-ip 203.0.113.7
 		}
 	}
 	r.Routes = keep
-	startServer(t, r)
+	s := startServer(t, r)
+	// show translations lists each member's slice; show statistics too.
+	var ranges []string
+	for _, tr := range s.Translations() {
+		if tr.LastPort != 0 {
+			ranges = append(ranges, fmt.Sprintf("%v-%d>%v", tr.InsideGlobal, tr.LastPort, tr.InsideLocal))
+		}
+	}
+	if w := "[127.0.0.2:40100-40102>127.0.0.11:40100 127.0.0.2:40103-40104>127.0.0.12:40103]"; fmt.Sprint(ranges) != w {
+		t.Errorf("translations' slices %v, want %s", ranges, w)
+	}
+	var stSlices []string
+	for _, p := range s.Statistics().Pools {
+		for _, m := range p.Members {
+			stSlices = append(stSlices, fmt.Sprintf("%v %d-%d", m.Address, m.Slice[0], m.Slice[1]))
+		}
+	}
+	if w := "[127.0.0.11 40100-40102 127.0.0.12 40103-40104]"; fmt.Sprint(stSlices) != w {
+		t.Errorf("statistics' slices %v, want %s", stSlices, w)
+	}
 	seen := map[string]bool{}
 	for range 2 {
 		c := dial(t, netip.AddrPortFrom(outsideIP, ctl))

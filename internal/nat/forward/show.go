@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"net/netip"
 	"slices"
 	"time"
 
@@ -19,6 +20,7 @@ func (s *Server) Translations() []nat.Translation {
 			out = append(out, nat.Translation{Protocol: "tcp", InsideGlobal: rt.Listen, InsideLocal: rt.Static, Static: true, Left: -1})
 		}
 	}
+	out = append(out, coordinatedSlices(r)...)
 	s.flowsMu.Lock()
 	flows := make([]*flow, 0, len(s.flows))
 	for f := range s.flows {
@@ -62,10 +64,15 @@ func (s *Server) Statistics() nat.Statistics {
 	st.Listeners = len(s.listeners)
 	for _, p := range s.pools {
 		ps := nat.PoolStatistics{Name: p.name, DialFailures: p.dialFailures.Load()}
+		co, coMembers := coordination(s.rules.Load(), p.name)
 		for _, m := range p.members {
 			n := int(m.flows.Load())
 			down := m.downPorts()
-			ps.Members = append(ps.Members, nat.MemberStatistics{Address: m.addr, Up: len(down) == 0, DownPorts: down, Flows: n})
+			ms := nat.MemberStatistics{Address: m.addr, Up: len(down) == 0, DownPorts: down, Flows: n}
+			if co != nil {
+				ms.Slice, _ = co.slice(coMembers, m.addr)
+			}
+			ps.Members = append(ps.Members, ms)
 			ps.Allocated += n
 		}
 		st.Pools = append(st.Pools, ps)
@@ -81,4 +88,50 @@ func (s *Server) Statistics() nat.Statistics {
 		return 0
 	})
 	return st
+}
+
+// coordination is pool's coordinated mode in r and the members its slices
+// are numbered by, or nil.
+func coordination(r *Rules, pool string) (*Coordination, []netip.Addr) {
+	if r == nil {
+		return nil, nil
+	}
+	for _, rt := range r.Routes {
+		if rt.Coordinate != nil && rt.Pool == pool {
+			return rt.Coordinate, rt.Members
+		}
+	}
+	return nil, nil
+}
+
+// coordinatedSlices are the configured entries of coordinated mode, one
+// per outside address and member: that member's passive slice, as a port
+// range, in member order.
+func coordinatedSlices(r *Rules) []nat.Translation {
+	type key struct {
+		pool    string
+		outside netip.Addr
+	}
+	seen := map[key]bool{}
+	var out []nat.Translation
+	for _, rt := range r.Routes {
+		co := rt.Coordinate
+		if co == nil || rt.Owner.IsValid() {
+			continue // not coordinated, or one of the data routes
+		}
+		k := key{rt.Pool, rt.Listen.Addr()}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		for i, m := range rt.Members {
+			if i >= len(co.Slices) {
+				break
+			}
+			sl := co.Slices[i]
+			out = append(out, nat.Translation{Protocol: "tcp", Static: true, Left: -1, Pool: rt.Pool,
+				InsideGlobal: netip.AddrPortFrom(k.outside, sl[0]), InsideLocal: netip.AddrPortFrom(m, sl[0]), LastPort: sl[1]})
+		}
+	}
+	return out
 }
