@@ -245,3 +245,75 @@ type refusingBackend struct{ ftp.Backend }
 func (refusingBackend) Login(ctx context.Context, c ftp.ConnInfo, user, pass string) (*ftp.Account, error) {
 	return nil, &ftp.LoginRefused{Reason: "Sorry, the maximum number of sessions (1) for this user are already connected"}
 }
+
+// dialViaProxyTLV is dialViaProxy with one TLV in the header.
+func dialViaProxyTLV(t *testing.T, addr, gateway, client string, tlv proxyproto.TLV) net.Conn {
+	t.Helper()
+	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(gateway)}, Timeout: 5 * time.Second}).Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := net.ResolveTCPAddr("tcp", client)
+	h := proxyproto.HeaderProxyFromAddrs(2, src, c.RemoteAddr())
+	if err := h.SetTLVs([]proxyproto.TLV{tlv}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.WriteTo(c); err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestProxyCoordinationTLV: a session whose trusted gateway sends Rotary's
+// coordination TLV takes its passive ports from the slice and announces the
+// public address; a malformed TLV closes the connection with a log line; an
+// untrusted peer's header, TLV and all, is not read.
+func TestProxyCoordinationTLV(t *testing.T) {
+	trust, _ := proxyheader.ParseTrust([]string{"127.0.0.2"})
+	ts := startServer(t, 10, func(s *ftp.Server) {
+		s.ProxyFrom = trust
+		s.Passive.ClientAddr = trust.DataConnHook(2 * time.Second)
+		s.ProxyHeaderTimeout = 2 * time.Second
+	})
+	rng := ts.srv.Passive.Range()
+	lo, hi := uint16(rng.Hi-2), uint16(rng.Hi) // the slice: the range's last three ports
+	co := proxyheader.Coordination{Lo: lo, Hi: hi, Public: netip.MustParseAddr("203.0.113.9")}
+	for i := range 4 { // more sessions than the slice has ports: each still lands in it
+		r := ftptest.Wrap(t, dialViaProxyTLV(t, ts.addr, "127.0.0.2", fmt.Sprintf("127.0.0.5:%d", 41000+i), co.TLV()))
+		r.Expect(220)
+		r.Login("u", "p")
+		msg := r.Must(227, "PASV")
+		var a, b, c, d, p1, p2 int
+		fmt.Sscanf(msg[strings.Index(msg, "(")+1:], "%d,%d,%d,%d,%d,%d", &a, &b, &c, &d, &p1, &p2)
+		if got := fmt.Sprintf("%d.%d.%d.%d", a, b, c, d); got != "203.0.113.9" {
+			t.Fatalf("PASV announced %s, want the coordinated public address: %s", got, msg)
+		}
+		if port := uint16(p1*256 + p2); port < lo || port > hi {
+			t.Fatalf("PASV port %d outside the slice %d-%d", port, lo, hi)
+		}
+		msg = r.Must(229, "EPSV")
+		var port uint16
+		fmt.Sscanf(msg[strings.Index(msg, "(|||"):], "(|||%d|)", &port)
+		if port < lo || port > hi {
+			t.Fatalf("EPSV port %d outside the slice %d-%d", port, lo, hi)
+		}
+		r.Must(221, "QUIT")
+	}
+	// Malformed: version 9.
+	bad := dialViaProxyTLV(t, ts.addr, "127.0.0.2", "127.0.0.5:41100",
+		proxyproto.TLV{Type: proxyproto.PP2Type(proxyheader.TypeRotaryCoordinate), Value: []byte{9, 0, 1, 0, 2, 0}})
+	if b, _ := io.ReadAll(bad); len(b) != 0 {
+		t.Fatalf("a malformed coordination TLV got %q, want the connection closed", b)
+	}
+	waitFor(t, "the malformed TLV's log line", func() bool {
+		return strings.Contains(ts.logs.String(), "PROXY header from trusted peer rejected")
+	})
+	// Untrusted: the header is a bad command, the TLV is never parsed.
+	spoof := ftptest.Wrap(t, dialViaProxyTLV(t, ts.addr, "127.0.0.3", "127.0.0.99:1", co.TLV()))
+	spoof.Expect(220)
+	if code, _ := spoof.Cmd("NOOP"); code != 500 {
+		t.Fatalf("after an untrusted header NOOP got %d, want 500 for the header line", code)
+	}
+}
