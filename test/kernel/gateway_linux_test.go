@@ -1,0 +1,167 @@
+//go:build linux
+
+package kernel
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rotary-ftp/rotary/internal/syncbuf"
+)
+
+// gatewayProc is `rotary gateway` running in the router namespace.
+type gatewayProc struct {
+	cmd  *exec.Cmd
+	out  *syncbuf.Buffer
+	done chan struct{}
+}
+
+// gateway starts `rotary gateway --config cfg args...` in the router
+// namespace and waits for its running line.
+func (l *lab) gateway(cfg string, args ...string) *gatewayProc {
+	l.t.Helper()
+	g := &gatewayProc{out: &syncbuf.Buffer{}, done: make(chan struct{})}
+	g.cmd = exec.Command("ip", append([]string{"netns", "exec", l.router, rotaryBin, "gateway", "--config", cfg, "--admin", ""}, args...)...)
+	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
+	if err := g.cmd.Start(); err != nil {
+		l.t.Fatal(err)
+	}
+	go func() { g.cmd.Wait(); close(g.done) }()
+	l.t.Cleanup(func() {
+		g.cmd.Process.Kill()
+		<-g.done
+		if l.t.Failed() {
+			l.t.Logf("gateway output:\n%s", g.out.String())
+		}
+	})
+	if !g.out.WaitForText(15*time.Second, "gateway running") {
+		l.t.Fatalf("gateway did not start:\n%s", g.out.String())
+	}
+	return g
+}
+
+// stop sends SIGTERM and waits for the exit.
+func (g *gatewayProc) stop(t *testing.T) {
+	t.Helper()
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("gateway did not exit on SIGTERM:\n%s", g.out.String())
+	}
+}
+
+// table is `nft list table ip rotary` in the router namespace ("" when
+// there is none).
+func (l *lab) table() string {
+	out, err := exec.Command("ip", "netns", "exec", l.router, "nft", "list", "table", "ip", "rotary").CombinedOutput()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+// TestKernelDatapathSeed: the seed's single server through the kernel
+// datapath: curl (PASV and EPSV), lftp and ftplib checked by sha256; the
+// table carries Rotary's comment, a table left behind (a crashed gateway's)
+// is replaced at start, and exit removes it.
+func TestKernelDatapathSeed(t *testing.T) {
+	cfg := iosExample(t, "seed-single-server.ios", "127.0.0.2", outsideAddr, "127.0.0.1", serverA)
+	l := newLab(t)
+	l.serve("serve", serverA, "5500-5520")
+	// A table of the same name, as a crashed gateway leaves it.
+	run(t, "ip", "netns", "exec", l.router, "nft", "add table ip rotary; add chain ip rotary stale { type nat hook prerouting priority dstnat; }")
+	g := l.gateway(cfg, "--datapath", "kernel")
+	tbl := l.table()
+	if strings.Contains(tbl, "stale") || !strings.Contains(tbl, `comment "rotary gateway line`) {
+		t.Fatalf("table ip rotary after start: want the gateway's rules only, with their comments:\n%s", tbl)
+	}
+	l.curlGet(t, false)
+	l.curlGet(t, true)
+	l.lftpGet(t)
+	l.ftplibCheck(t, 5500, 5520)
+	g.stop(t)
+	if tbl := l.table(); tbl != "" {
+		t.Fatalf("table ip rotary left after SIGTERM:\n%s", tbl)
+	}
+}
+
+// TestKernelDatapathTwoServers: two servers in a rotary pool, 40 sessions
+// round-robin by numgen: both servers used, evenly.
+func TestKernelDatapathTwoServers(t *testing.T) {
+	cfg := iosExample(t, "two-servers-rotary.ios", "127.0.0.2", outsideAddr, "127.0.0.11", serverA, "127.0.0.12", serverB)
+	l := newLab(t)
+	a := l.serve("serve-A", serverA, "5500-5510")
+	b := l.serve("serve-B", serverB, "5511-5520")
+	g := l.gateway(cfg, "--datapath", "kernel")
+	const sessions = 40
+	for i := 0; i < sessions; i++ {
+		l.curlGet(t, i%2 == 0)
+	}
+	na, nb := strings.Count(a.out.String(), "session opened"), strings.Count(b.out.String(), "session opened")
+	if na+nb != sessions || na != sessions/2 {
+		t.Errorf("numgen round robin: server A got %d and server B %d of %d sessions, want %d each", na, nb, sessions, sessions/2)
+	}
+	g.stop(t)
+	if tbl := l.table(); tbl != "" {
+		t.Fatalf("table ip rotary left after SIGTERM:\n%s", tbl)
+	}
+}
+
+// TestKernelDatapathPlan: --print-plan marks the lines the kernel runs.
+func TestKernelDatapathPlan(t *testing.T) {
+	cfg := iosExample(t, "two-servers-rotary.ios", "127.0.0.2", outsideAddr, "127.0.0.11", serverA, "127.0.0.12", serverB)
+	l := newLab(t)
+	out, err := exec.Command("ip", "netns", "exec", l.router, rotaryBin, "gateway", "--config", cfg, "--datapath", "kernel", "--print-plan").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := outsideAddr + ":2121 -> pool ftp-ctl [kernel]\n" + outsideAddr + ":5500..5510 -> pool ftp-a [kernel]\n" + outsideAddr + ":5511..5520 -> pool ftp-b [kernel]\n"
+	if string(out) != want {
+		t.Errorf("plan:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+// TestKernelDatapathUnprivileged: without CAP_NET_ADMIN, --datapath kernel
+// is a clear error and auto falls back to userspace with a log line.
+func TestKernelDatapathUnprivileged(t *testing.T) {
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv (util-linux) is missing; skipped")
+	}
+	// nobody (65534) must read the configuration and run the binary: a
+	// world-readable copy of both.
+	dir, err := os.MkdirTemp("", "rotary-unprivileged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin, cfg := filepath.Join(dir, "rotary"), filepath.Join(dir, "seed.ios")
+	run(t, "cp", rotaryBin, bin)
+	run(t, "cp", iosExample(t, "seed-single-server.ios"), cfg)
+	run(t, "chmod", "0755", bin, cfg)
+	for _, tc := range []struct {
+		datapath string
+		fails    bool
+		want     string
+	}{
+		{"kernel", true, "--datapath kernel: kernel datapath: listing nftables tables"},
+		{"auto", false, "datapath auto: userspace"},
+		{"userspace", false, "[userspace]"},
+	} {
+		t.Run(tc.datapath, func(t *testing.T) {
+			out, err := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+				bin, "gateway", "--config", cfg, "--datapath", tc.datapath, "--print-plan").CombinedOutput()
+			if (err != nil) != tc.fails || !strings.Contains(string(out), tc.want) {
+				t.Errorf("unprivileged --datapath %s: err %v, want failure %v and %q in:\n%s", tc.datapath, err, tc.fails, tc.want, out)
+			}
+		})
+	}
+}
