@@ -103,7 +103,7 @@ func TestKernelDatapathTwoServers(t *testing.T) {
 	for i := 0; i < sessions; i++ {
 		l.curlGet(t, i%2 == 0)
 	}
-	na, nb := strings.Count(a.out.String(), "session opened"), strings.Count(b.out.String(), "session opened")
+	na, nb := clientSessions(a), clientSessions(b)
 	if na+nb != sessions || na != sessions/2 {
 		t.Errorf("numgen round robin: server A got %d and server B %d of %d sessions, want %d each", na, nb, sessions, sessions/2)
 	}
@@ -235,4 +235,45 @@ func TestKernelDatapathReload(t *testing.T) {
 	}
 	// The next session uses the new table.
 	l.curlGet(t, false)
+}
+
+// TestKernelDatapathHealth: with a 1 s health check, a killed server
+// leaves the numgen map within the interval and every new session reaches
+// the other one.
+func TestKernelDatapathHealth(t *testing.T) {
+	cfg := iosExample(t, "two-servers-rotary.ios", "127.0.0.2", outsideAddr, "127.0.0.11", serverA, "127.0.0.12", serverB)
+	src, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append(src, "rotary health-check interval 1\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := newLab(t)
+	a := l.serve("serve-A", serverA, "5500-5510")
+	b := l.serve("serve-B", serverB, "5511-5520")
+	g := l.gateway(cfg, "--datapath", "kernel")
+	l.curlGet(t, false)
+	l.curlGet(t, false)
+	if na, nb := clientSessions(a), clientSessions(b); na != 1 || nb != 1 {
+		t.Fatalf("before the kill: server A got %d and server B %d sessions, want 1 each", na, nb)
+	}
+	// ip netns exec runs the server itself (it execs), so this kills it.
+	a.cmd.Process.Kill()
+	if !g.out.WaitForText(3*time.Second, "down=["+serverA+":2121]") {
+		t.Fatalf("server A's death not noticed within the health interval:\n%s", g.out.String())
+	}
+	const sessions = 6
+	for i := 0; i < sessions; i++ {
+		l.curlGet(t, i%2 == 0)
+	}
+	if nb := clientSessions(b); nb != 1+sessions {
+		t.Errorf("after the kill: server B got %d sessions, want %d", nb, 1+sessions)
+	}
+}
+
+// clientSessions counts the sessions the client opened on s (the
+// gateway's health checks open some too, from the router's address).
+func clientSessions(s *server) int {
+	return strings.Count(s.out.String(), `msg="session opened" client=`+clientAddr+" ")
 }

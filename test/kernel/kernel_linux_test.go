@@ -124,6 +124,7 @@ func (l *lab) apply(format, rules string) {
 type server struct {
 	name, root string
 	out        *syncbuf.Buffer
+	cmd        *exec.Cmd
 }
 
 // serve runs `rotary serve` in the server namespace on addr:2121 and waits
@@ -141,6 +142,7 @@ func (l *lab) serve(name, addr, passive string, extra ...string) *server {
 	if err := cmd.Start(); err != nil {
 		l.t.Fatal(err)
 	}
+	s.cmd = cmd
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	l.t.Cleanup(func() {

@@ -11,7 +11,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"slices"
+	"sync"
 
 	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/forward"
@@ -70,6 +72,13 @@ type Datapath struct {
 	Logger *slog.Logger
 	user   *forward.Server
 	userOn bool
+
+	mu   sync.Mutex
+	prog *Program
+	// down are the pool members (address, port) failing their TCP check.
+	down       map[netip.AddrPort]bool
+	stopHealth chan struct{}
+	healthDone chan struct{}
 }
 
 func (d *Datapath) Name() string { return DatapathName }
@@ -108,6 +117,9 @@ func (d *Datapath) Start(prog nat.Program) error {
 	if !ok {
 		return errors.New("kernel datapath: program compiled by another datapath")
 	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
 	if err := program(p.Kernel); err != nil {
 		return err
 	}
@@ -116,7 +128,21 @@ func (d *Datapath) Start(prog nat.Program) error {
 		return err
 	}
 	d.userOn = true
+	d.prog = p
+	if iv := p.all.HealthInterval; iv > 0 && len(checked(p.Kernel)) > 0 {
+		d.stopHealth, d.healthDone = make(chan struct{}), make(chan struct{})
+		go d.healthLoop(iv, d.stopHealth)
+	}
 	return nil
+}
+
+// stop ends the health loop.
+func (d *Datapath) stop() {
+	if d.stopHealth != nil {
+		close(d.stopHealth)
+		<-d.healthDone
+		d.stopHealth = nil
+	}
 }
 
 // Reload replaces the table atomically: conntrack entries of established
@@ -129,12 +155,19 @@ func (d *Datapath) Reload(prog nat.Program) error {
 	if err := d.server().Reload(p.User); err != nil {
 		return err
 	}
-	return program(p.Kernel)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := program(upRoutes(p.Kernel, d.down)); err != nil {
+		return err
+	}
+	d.prog = p
+	return nil
 }
 
 // Shutdown removes the table (established kernel flows keep their
 // conntrack entries) and drains the userspace listeners.
 func (d *Datapath) Shutdown(ctx context.Context) error {
+	d.stop()
 	err := remove()
 	if d.userOn {
 		err = errors.Join(err, d.user.Shutdown(ctx))
@@ -143,6 +176,7 @@ func (d *Datapath) Shutdown(ctx context.Context) error {
 }
 
 func (d *Datapath) Close() error {
+	d.stop()
 	err := remove()
 	if d.userOn {
 		err = errors.Join(err, d.user.Close())
