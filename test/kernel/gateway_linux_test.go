@@ -46,7 +46,7 @@ func (l *lab) gateway(cfg string, args ...string) *gatewayProc {
 }
 
 // stop sends SIGTERM and waits for the exit.
-func (g *gatewayProc) stop(t *testing.T) {
+func (g *gatewayProc) stop(t testing.TB) {
 	t.Helper()
 	g.cmd.Process.Signal(syscall.SIGTERM)
 	select {
