@@ -48,7 +48,7 @@ TOML
 sed -e "s/ 2121/ $ctl/g" -e "s/range 5500 5520/range $lo $hi/" examples/seed-single-server.ios >"$work/gw.ios"
 "$bin" serve --config "$work/rotary.toml" >"$work/serve.out" 2>&1 &
 spid=$!; pids+=($spid)
-"$bin" gateway --config "$work/gw.ios" --admin "" >"$work/gw.out" 2>&1 &
+"$bin" gateway --datapath userspace --config "$work/gw.ios" --admin "" >"$work/gw.out" 2>&1 &
 gpid=$!; pids+=($gpid)
 url="ftp://u:p@127.0.0.2:$ctl/"
 for _ in $(seq 1 100); do curl -s -o /dev/null --max-time 1 "$url" && break; sleep 0.1; done

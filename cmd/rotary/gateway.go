@@ -12,10 +12,12 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/admin"
 	"github.com/rotary-ftp/rotary/internal/nat/forward"
 	"github.com/rotary-ftp/rotary/internal/nat/gateway"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
+	"github.com/rotary-ftp/rotary/internal/nat/kernel"
 )
 
 const gatewayUsage = `Usage:
@@ -65,6 +67,7 @@ func gatewayMain(args []string, stdout, stderr io.Writer) int {
 	printModel := fs.Bool("print-model", false, "print the parsed model as JSON and exit (like caddy adapt)")
 	printPlan := fs.Bool("print-plan", false, "print the plan (outside address:port -> target [datapath]) and exit")
 	adminAddr := fs.String("admin", admin.DefaultAddr, "loopback `ADDR` of the show-command endpoint; \"\" turns it off")
+	datapath := fs.String("datapath", "auto", "where connections are forwarded: kernel (nftables), userspace, or auto (kernel on Linux with CAP_NET_ADMIN)")
 	drain := fs.Duration("drain", gateway.DefaultDrainTimeout, "on stop, wait this long for flows before closing them")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, gatewayUsage)
@@ -98,7 +101,14 @@ func gatewayMain(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	dp := &forward.Server{Logger: logger}
+	dp, choice, err := chooseDatapath(*datapath, logger)
+	if err != nil {
+		fmt.Fprintln(stderr, "rotary gateway:", err)
+		return 2
+	}
+	if choice != nil {
+		logger.Info("datapath auto: "+dp.Name(), choice...)
+	}
 	// What the datapath cannot run is a configuration error too: it is
 	// reported here, with its position, before anything is opened.
 	prog, err := dp.Compile(cfg)
@@ -180,4 +190,25 @@ func runGatewayShow(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprint(stdout, out)
 	return 0
+}
+
+// chooseDatapath is --datapath: kernel needs nftables with CAP_NET_ADMIN,
+// auto falls back to userspace; choice (non-nil for auto) is the log
+// line's attributes saying why.
+func chooseDatapath(name string, logger *slog.Logger) (dp nat.Datapath, choice []any, err error) {
+	switch name {
+	case "userspace":
+		return &forward.Server{Logger: logger}, nil, nil
+	case "kernel":
+		if err := kernel.Available(); err != nil {
+			return nil, nil, fmt.Errorf("--datapath kernel: %w", err)
+		}
+		return &kernel.Datapath{Logger: logger}, nil, nil
+	case "auto":
+		if err := kernel.Available(); err != nil {
+			return &forward.Server{Logger: logger}, []any{"reason", err.Error()}, nil
+		}
+		return &kernel.Datapath{Logger: logger}, []any{"reason", "nftables available (CAP_NET_ADMIN)"}, nil
+	}
+	return nil, nil, fmt.Errorf("--datapath %q: want kernel, userspace or auto", name)
 }

@@ -21,7 +21,9 @@ func writeIOS(t *testing.T, body string) string {
 func runGatewayCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = gatewayMain(args, &out, &errb)
+	// These tests are about the userspace plan and its messages; the
+	// kernel datapath has its own in test/kernel.
+	code = gatewayMain(append([]string{"--datapath", "userspace"}, args...), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

@@ -86,7 +86,7 @@ func BenchmarkRETR1GiB(b *testing.B) {
 func startB(b *testing.B, name, ready string, args ...string) func() {
 	b.Helper()
 	p := &proc{name: name, out: &syncbuf.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(rotaryBin, args...)
+	p.cmd = exec.Command(rotaryBin, userspaceGateway(args)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -55,6 +55,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// userspaceGateway pins `rotary gateway` to the userspace datapath: these
+// tests run on loopback in the host's namespace, where --datapath auto as
+// root would program nftables (the kernel datapath has its own tests in
+// namespaces, test/kernel).
+func userspaceGateway(args []string) []string {
+	if len(args) > 0 && args[0] == "gateway" && (len(args) < 2 || args[1] != "show") {
+		return append([]string{"gateway", "--datapath", "userspace"}, args[1:]...)
+	}
+	return args
+}
+
 type proc struct {
 	name string
 	cmd  *exec.Cmd
@@ -65,6 +76,7 @@ type proc struct {
 // start runs rotary with args and waits until every addr in ready accepts.
 func start(t *testing.T, name string, ready []string, args ...string) *proc {
 	t.Helper()
+	args = userspaceGateway(args)
 	p := &proc{name: name, cmd: exec.Command(rotaryBin, args...), out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

@@ -55,11 +55,11 @@ var labSeq atomic.Int32
 // router (r1: 198.19.0.1) - (s0: 198.19.0.2, .3) servers, the servers'
 // default route through the router, which forwards IPv4.
 type lab struct {
-	t                      *testing.T
+	t testing.TB
 	client, router, server string
 }
 
-func run(t *testing.T, name string, args ...string) string {
+func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
@@ -68,7 +68,7 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("kernel NAT tests: network namespaces need root (ip netns add); skipped")
@@ -124,6 +124,7 @@ func (l *lab) apply(format, rules string) {
 type server struct {
 	name, root string
 	out        *syncbuf.Buffer
+	cmd        *exec.Cmd
 }
 
 // serve runs `rotary serve` in the server namespace on addr:2121 and waits
@@ -141,6 +142,7 @@ func (l *lab) serve(name, addr, passive string, extra ...string) *server {
 	if err := cmd.Start(); err != nil {
 		l.t.Fatal(err)
 	}
+	s.cmd = cmd
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	l.t.Cleanup(func() {
@@ -164,7 +166,7 @@ func (l *lab) inClient(name string, args ...string) ([]byte, error) {
 }
 
 // rules runs `rotary rules` on the host and returns its output.
-func rules(t *testing.T, args ...string) string {
+func rules(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(rotaryBin, append([]string{"rules"}, args...)...).Output()
 	if err != nil {
@@ -193,7 +195,7 @@ func content(n int) []byte {
 
 // curlGet downloads file.bin through the router's outside address with
 // PASV (--disable-epsv) or EPSV and checks it by sha256.
-func (l *lab) curlGet(t *testing.T, epsv bool) {
+func (l *lab) curlGet(t testing.TB, epsv bool) {
 	t.Helper()
 	args := []string{"-sS", "--max-time", "20", "-o", "-"}
 	if !epsv {
@@ -208,7 +210,7 @@ func (l *lab) curlGet(t *testing.T, epsv bool) {
 // ftplibCheck logs in with Python's ftplib, checks that the 227 reply
 // names the outside address and a port in want, downloads by sha256 and
 // uploads.
-func (l *lab) ftplibCheck(t *testing.T, lo, hi int) {
+func (l *lab) ftplibCheck(t testing.TB, lo, hi int) {
 	t.Helper()
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Fatal("python3 is missing: scripts/install-test-deps.sh installs it")
@@ -236,7 +238,7 @@ ftp.quit()
 }
 
 // lftpGet downloads with lftp in passive mode.
-func (l *lab) lftpGet(t *testing.T) {
+func (l *lab) lftpGet(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("lftp"); err != nil {
 		t.Fatal("lftp is missing: scripts/install-test-deps.sh installs it")
@@ -291,7 +293,7 @@ func TestPublicPassivePorts(t *testing.T) {
 
 // iosExample is one of the gateway's example configurations with the
 // lab's addresses in place of the loopback ones.
-func iosExample(t *testing.T, name string, repl ...string) string {
+func iosExample(t testing.TB, name string, repl ...string) string {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join("../../internal/nat/ios/testdata", name))
 	if err != nil {

@@ -1,0 +1,200 @@
+// Package kernel is the gateway's kernel datapath: the routes the userspace
+// forwarder would run become one nftables table, "rotary", programmed over
+// netlink (no nft binary). Static maps are DNAT rules, rotary pools are
+// `numgen inc mod N` maps of members. Routes the kernel cannot run (PROXY
+// protocol, per-source access lists for now) keep a userspace listener
+// beside the table: the datapath is a composite, and the plan says which
+// line runs where.
+package kernel
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/rotary-ftp/rotary/internal/nat"
+	"github.com/rotary-ftp/rotary/internal/nat/forward"
+	"github.com/rotary-ftp/rotary/internal/nat/ios"
+)
+
+// DatapathName is what plan lines run by the kernel are marked with.
+const DatapathName = "kernel"
+
+// TableName is the nftables table the datapath owns: replaced at start
+// (a table left by a crashed gateway), on reload, and removed at exit.
+const TableName = "rotary"
+
+// Available reports why the kernel datapath cannot run here (nil: it can):
+// not Linux, or no CAP_NET_ADMIN for nftables over netlink.
+func Available() error { return available() }
+
+// Program is a configuration split between the kernel and userspace.
+type Program struct {
+	// Kernel are the routes programmed as nftables rules.
+	Kernel []forward.Route
+	// User are the rules of the userspace listeners run beside the table.
+	User *forward.Rules
+	all  *forward.Rules
+}
+
+// Plan lists every line with the datapath that runs it, in line order.
+func (p *Program) Plan() []nat.PlanLine {
+	k := &forward.Rules{Routes: p.Kernel}
+	var out []nat.PlanLine
+	for _, l := range k.Plan() {
+		l.Datapath = DatapathName
+		out = append(out, l)
+	}
+	out = append(out, p.User.Plan()...)
+	slices.SortStableFunc(out, func(a, b nat.PlanLine) int {
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return int(a.Outside.Port()) - int(b.Outside.Port())
+	})
+	return out
+}
+
+// Warnings are those of the userspace compile, which checks the same model.
+func (p *Program) Warnings() []ios.Warning { return p.all.Warnings() }
+
+// inKernel tells whether nftables can run r exactly as userspace does.
+func inKernel(r forward.Route) bool {
+	return r.ProxyProtocol == 0 && r.ACL == nil && r.Listen.Addr().Is4() &&
+		(r.Pool != "" || r.Static.Addr().Is4())
+}
+
+// Datapath is the composite kernel + userspace datapath.
+type Datapath struct {
+	Logger *slog.Logger
+	user   *forward.Server
+	userOn bool
+
+	mu   sync.Mutex
+	prog *Program
+	// down are the pool members (address, port) failing their TCP check.
+	down       map[netip.AddrPort]bool
+	stopHealth chan struct{}
+	healthDone chan struct{}
+}
+
+func (d *Datapath) Name() string { return DatapathName }
+
+// Compile runs the userspace compile (same checks, same errors with their
+// positions) and splits its routes.
+func (d *Datapath) Compile(cfg *ios.Config) (nat.Program, error) {
+	all, err := forward.Compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	user := *all
+	user.Routes = nil
+	p := &Program{User: &user, all: all}
+	for _, r := range all.Routes {
+		if inKernel(r) {
+			p.Kernel = append(p.Kernel, r)
+		} else {
+			user.Routes = append(user.Routes, r)
+		}
+	}
+	return p, nil
+}
+
+func (d *Datapath) server() *forward.Server {
+	if d.user == nil {
+		d.user = &forward.Server{Logger: d.Logger}
+	}
+	return d.user
+}
+
+// Start programs the table in one netlink batch (replacing a table of the
+// same name, left by a crashed gateway), then starts the userspace listeners.
+func (d *Datapath) Start(prog nat.Program) error {
+	p, ok := prog.(*Program)
+	if !ok {
+		return errors.New("kernel datapath: program compiled by another datapath")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := program(p.Kernel); err != nil {
+		return err
+	}
+	if err := d.server().Start(p.User); err != nil {
+		remove()
+		return err
+	}
+	d.userOn = true
+	d.prog = p
+	if iv := p.all.HealthInterval; iv > 0 && len(checked(p.Kernel)) > 0 {
+		d.stopHealth, d.healthDone = make(chan struct{}), make(chan struct{})
+		go d.healthLoop(iv, d.stopHealth)
+	}
+	return nil
+}
+
+// stop ends the health loop.
+func (d *Datapath) stop() {
+	if d.stopHealth != nil {
+		close(d.stopHealth)
+		<-d.healthDone
+		d.stopHealth = nil
+	}
+}
+
+// Reload replaces the table atomically: conntrack entries of established
+// flows stay, so they keep their translation.
+func (d *Datapath) Reload(prog nat.Program) error {
+	p, ok := prog.(*Program)
+	if !ok {
+		return errors.New("kernel datapath: program compiled by another datapath")
+	}
+	if err := d.server().Reload(p.User); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := program(upRoutes(p.Kernel, d.down)); err != nil {
+		return err
+	}
+	d.prog = p
+	return nil
+}
+
+// Shutdown removes the table (established kernel flows keep their
+// conntrack entries) and drains the userspace listeners.
+func (d *Datapath) Shutdown(ctx context.Context) error {
+	d.stop()
+	err := remove()
+	if d.userOn {
+		err = errors.Join(err, d.user.Shutdown(ctx))
+	}
+	return err
+}
+
+func (d *Datapath) Close() error {
+	d.stop()
+	err := remove()
+	if d.userOn {
+		err = errors.Join(err, d.user.Close())
+	}
+	return err
+}
+
+// Translations and Statistics are the userspace listeners' for now.
+func (d *Datapath) Translations() []nat.Translation {
+	if !d.userOn {
+		return nil
+	}
+	return d.user.Translations()
+}
+
+func (d *Datapath) Statistics() nat.Statistics {
+	if !d.userOn {
+		return nat.Statistics{}
+	}
+	return d.user.Statistics()
+}

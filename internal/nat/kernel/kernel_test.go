@@ -1,0 +1,66 @@
+package kernel
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/rotary-ftp/rotary/internal/nat/ios"
+)
+
+// TestCompileSplit: lines the kernel can run exactly are marked [kernel];
+// PROXY protocol and per-source lists keep userspace listeners.
+func TestCompileSplit(t *testing.T) {
+	for _, tc := range []struct{ name, cfg, want string }{
+		{"static and pool", `interface g0
+ ip address 127.0.0.2 255.0.0.0
+ ip nat outside
+interface g1
+ ip address 127.0.0.1 255.0.0.0
+ ip nat inside
+ip nat inside source static tcp 127.0.0.1 2121 127.0.0.2 2121
+ip nat pool ftp 127.0.0.1 127.0.0.1 netmask 255.255.255.255 type rotary
+access-list 100 permit tcp any host 127.0.0.2 range 5500 5501
+ip nat inside destination list 100 pool ftp
+`, "127.0.0.2:2121 -> static 127.0.0.1:2121 [kernel]\n127.0.0.2:5500..5501 -> pool ftp [kernel]\n"},
+		{"proxy protocol stays in userspace", `interface g0
+ ip address 127.0.0.2 255.0.0.0
+ ip nat outside
+interface g1
+ ip address 127.0.0.1 255.0.0.0
+ ip nat inside
+ip nat inside source static tcp 127.0.0.1 2121 127.0.0.2 2121
+rotary proxy-protocol v2 static
+ip nat pool ftp 127.0.0.1 127.0.0.1 netmask 255.255.255.255 type rotary
+access-list 100 permit tcp any host 127.0.0.2 eq 5500
+ip nat inside destination list 100 pool ftp
+`, "127.0.0.2:2121 -> static 127.0.0.1:2121 (proxy-protocol v2) [userspace]\n127.0.0.2:5500 -> pool ftp [kernel]\n"},
+		{"source-filtered list stays in userspace", `interface g0
+ ip address 127.0.0.2 255.0.0.0
+ ip nat outside
+interface g1
+ ip address 127.0.0.1 255.0.0.0
+ ip nat inside
+ip nat pool ftp 127.0.0.1 127.0.0.1 netmask 255.255.255.255 type rotary
+access-list 100 permit tcp host 127.0.0.9 host 127.0.0.2 eq 5500
+ip nat inside destination list 100 pool ftp
+`, "127.0.0.2:5500 -> pool ftp (sources filtered by list 100) [userspace]\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := ios.Parse("gw.ios", strings.NewReader(tc.cfg), ios.ParseOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			prog, err := (&Datapath{}).Compile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			for _, l := range prog.Plan() {
+				b.WriteString(l.String() + "\n")
+			}
+			if b.String() != tc.want {
+				t.Errorf("plan:\n%s\nwant:\n%s", b.String(), tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package kernel
+
+import (
+	"errors"
+
+	"github.com/rotary-ftp/rotary/internal/nat/forward"
+)
+
+var errNotLinux = errors.New("kernel datapath needs Linux (nftables)")
+
+func available() error                     { return errNotLinux }
+func program(routes []forward.Route) error { return errNotLinux }
+func remove() error                        { return nil }
