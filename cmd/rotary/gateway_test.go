@@ -94,7 +94,7 @@ func TestGatewayCompileWarnings(t *testing.T) {
 func TestGatewayLenientFullRouter(t *testing.T) {
 	path := "../../examples/full-router.ios"
 	code, out, errOut := runGatewayCmd(t, "--config", path, "--lenient", "--print-plan")
-	want := "203.0.113.5:21 -> static 192.168.1.10:21 [userspace]\n203.0.113.5:5500..5520 -> pool ftp [userspace]\n"
+	want := "203.0.113.5:21 -> static 192.168.1.10:21 (ftp alg) [userspace]\n203.0.113.5:5500..5520 -> pool ftp [userspace]\n"
 	if code != 0 || out != want {
 		t.Fatalf("exit %d, stdout:\n%s\nwant:\n%s\nstderr: %s", code, out, want, errOut)
 	}

@@ -26,6 +26,12 @@ type PlanLine struct {
 	// FilteredBy names the access list evaluated for each connection, when
 	// it permits some sources here and not others.
 	FilteredBy string
+	// FTPALG: the FTP ALG watches these control connections.
+	FTPALG bool
+	// Coordinated: a control port of a coordinated pool (`rotary
+	// coordinate`); with Owner set, data ports of that member's slice.
+	Coordinated bool
+	Owner       netip.Addr
 	// Datapath is the Name of the datapath that runs the line.
 	Datapath string
 	// Line is the IOS statement the (first) port comes from.
@@ -57,6 +63,15 @@ func (l PlanLine) String() string {
 	}
 	if l.FilteredBy != "" {
 		fmt.Fprintf(&b, " (sources filtered by list %s)", l.FilteredBy)
+	}
+	if l.FTPALG {
+		b.WriteString(" (ftp alg)")
+	}
+	switch {
+	case l.Owner.IsValid():
+		fmt.Fprintf(&b, " (coordinated slice of %s)", l.Owner)
+	case l.Coordinated:
+		b.WriteString(" (coordinated)")
 	}
 	fmt.Fprintf(&b, " [%s]", l.Datapath)
 	return b.String()

@@ -55,7 +55,7 @@ var labSeq atomic.Int32
 // router (r1: 198.19.0.1) - (s0: 198.19.0.2, .3) servers, the servers'
 // default route through the router, which forwards IPv4.
 type lab struct {
-	t testing.TB
+	t                      testing.TB
 	client, router, server string
 }
 

@@ -316,12 +316,14 @@ func (r *Rules) Plan() []nat.PlanLine {
 		j := i + 1
 		for rs[i].Pool != "" && j < len(rs) && rs[j].Listen.Addr() == rs[i].Listen.Addr() &&
 			rs[j].Pool == rs[i].Pool && rs[j].filteredBy() == rs[i].filteredBy() && rs[j].ProxyProtocol == rs[i].ProxyProtocol && rs[j].Owner == rs[i].Owner &&
+			rs[j].FTPALG == rs[i].FTPALG && (rs[j].Coordinate == nil) == (rs[i].Coordinate == nil) &&
 			int(rs[j].Listen.Port()) == int(rs[i].Listen.Port())+(j-i) {
 			j++
 		}
 		rt := rs[i]
 		l := nat.PlanLine{Outside: rt.Listen, Pool: rt.Pool, Static: rt.Static, ProxyProtocol: rt.ProxyProtocol,
-			FilteredBy: rt.filteredBy(), Datapath: DatapathName, Line: rt.Line}
+			FilteredBy: rt.filteredBy(), FTPALG: rt.FTPALG, Coordinated: rt.Coordinate != nil, Owner: rt.Owner,
+			Datapath: DatapathName, Line: rt.Line}
 		if j-i > 1 {
 			l.LastPort = rs[j-1].Listen.Port()
 		}

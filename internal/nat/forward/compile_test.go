@@ -99,7 +99,7 @@ ip nat inside source static tcp 127.0.0.1 2122 127.0.0.2 2122
 rotary proxy-protocol v2 pool p
 rotary proxy-protocol v2 static 127.0.0.2 2122
 `, []string{
-			"127.0.0.2:21 -> pool p (proxy-protocol v2) [userspace]",
+			"127.0.0.2:21 -> pool p (proxy-protocol v2) (ftp alg) [userspace]",
 			"127.0.0.2:2121 -> static 127.0.0.1:2121 [userspace]",
 			"127.0.0.2:2122 -> static 127.0.0.1:2122 (proxy-protocol v2) [userspace]",
 		}, []int{3, 4, 5}},

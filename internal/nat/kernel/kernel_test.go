@@ -44,6 +44,29 @@ ip nat pool ftp 127.0.0.1 127.0.0.1 netmask 255.255.255.255 type rotary
 access-list 100 permit tcp host 127.0.0.9 host 127.0.0.2 eq 5500
 ip nat inside destination list 100 pool ftp
 `, "127.0.0.2:5500 -> pool ftp (sources filtered by list 100) [userspace]\n"},
+		{"ftp alg stays in userspace", `interface g0
+ ip address 127.0.0.2 255.0.0.0
+ ip nat outside
+interface g1
+ ip address 127.0.0.1 255.0.0.0
+ ip nat inside
+ip nat inside source static tcp 127.0.0.1 21 127.0.0.2 21
+ip nat inside source static tcp 127.0.0.1 2121 127.0.0.2 2121
+`, "127.0.0.2:21 -> static 127.0.0.1:21 (ftp alg) [userspace]\n127.0.0.2:2121 -> static 127.0.0.1:2121 [kernel]\n"},
+		{"coordinated mode stays in userspace", `interface g0
+ ip address 127.0.0.2 255.0.0.0
+ ip nat outside
+interface g1
+ ip address 127.0.0.11 255.0.0.0
+ ip nat inside
+ip nat pool ftp 127.0.0.11 127.0.0.12 netmask 255.0.0.0 type rotary
+access-list 100 permit tcp any host 127.0.0.2 eq 2121
+ip nat inside destination list 100 pool ftp
+rotary proxy-protocol v2 pool ftp
+rotary coordinate pool ftp passive-range 5500 5503
+`, "127.0.0.2:2121 -> pool ftp (proxy-protocol v2) (coordinated) [userspace]\n" +
+			"127.0.0.2:5500..5501 -> pool ftp (proxy-protocol v2) (coordinated slice of 127.0.0.11) [userspace]\n" +
+			"127.0.0.2:5502..5503 -> pool ftp (proxy-protocol v2) (coordinated slice of 127.0.0.12) [userspace]\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, _, err := ios.Parse("gw.ios", strings.NewReader(tc.cfg), ios.ParseOptions{})
