@@ -22,8 +22,8 @@ type Translation struct {
 	// to LastPort, sent to InsideLocal's port to LastPort (a coordinated
 	// pool member's passive slice).
 	LastPort uint16
-	Created  time.Time
-	Use      time.Duration // since data was last received on either side
+	Created  time.Time     // zero: not known
+	Use      time.Duration // since data was last received on either side; -1: not known
 	Left     time.Duration // until the current timer closes the flow; -1: never
 }
 

@@ -64,7 +64,14 @@ func writeTranslations(w io.Writer, ts []nat.Translation, verbose bool, now time
 		if t.Left >= 0 {
 			left = clock(t.Left)
 		}
-		fmt.Fprintf(w, "    create %s, use %s, left %s,\n    flags:\nextended", clock(now.Sub(t.Created)), clock(t.Use), left)
+		create, use := "--:--:--", "--:--:--" // not known: a kernel entry without conntrack timestamps
+		if !t.Created.IsZero() {
+			create = clock(now.Sub(t.Created))
+		}
+		if t.Use >= 0 {
+			use = clock(t.Use)
+		}
+		fmt.Fprintf(w, "    create %s, use %s, left %s,\n    flags:\nextended", create, use, left)
 		if t.Pool != "" {
 			fmt.Fprintf(w, ", rotary pool %s", t.Pool)
 		}

@@ -35,6 +35,14 @@ Total active translations: 2 (1 static, 1 dynamic; 2 extended)
 	if b.String() != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
+	// A kernel entry: no timestamps in conntrack, no idle time.
+	b.Reset()
+	kern := sample[1]
+	kern.Created, kern.Use, kern.Left = time.Time{}, -1, 118*time.Second
+	writeTranslations(&b, []nat.Translation{kern}, true, sampleNow)
+	if !strings.Contains(b.String(), "create --:--:--, use --:--:--, left 00:01:58,") {
+		t.Errorf("kernel entry:\n%s", b.String())
+	}
 	// A coordinated member's slice is a port range.
 	b.Reset()
 	slice := nat.Translation{Protocol: "tcp", Static: true, Left: -1, Pool: "ftp", LastPort: 5506,

@@ -12,8 +12,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/rotary-ftp/rotary/internal/nat"
@@ -188,17 +190,131 @@ func (d *Datapath) Close() error {
 	return err
 }
 
-// Translations and Statistics are the userspace listeners' for now.
+// Translations are the kernel's static maps and its live entries (from
+// conntrack: the connections to a kernel route's outside address and
+// port that the kernel translated), then the userspace listeners'.
 func (d *Datapath) Translations() []nat.Translation {
-	if !d.userOn {
-		return nil
+	var out []nat.Translation
+	routes := d.kernelRoutes()
+	for _, r := range routes {
+		if r.Pool == "" {
+			out = append(out, nat.Translation{Protocol: "tcp", InsideGlobal: r.Listen, InsideLocal: r.Static, Static: true, Left: -1})
+		}
 	}
-	return d.user.Translations()
+	for _, e := range d.kernelFlows(routes) {
+		f, r := e.flow, e.route
+		out = append(out, nat.Translation{Protocol: "tcp", InsideGlobal: f.origDst, InsideLocal: f.replySrc,
+			OutsideLocal: f.origSrc, OutsideGlobal: f.origSrc, Pool: r.Pool, Created: f.start, Use: -1, Left: f.timeout})
+	}
+	if d.userOn {
+		out = append(out, d.user.Translations()...)
+	}
+	return out
 }
 
+// Statistics adds the kernel's side to the userspace listeners': its
+// static maps and live entries, connections translated (the rules'
+// counters) and, per pool member, live entries and health.
 func (d *Datapath) Statistics() nat.Statistics {
-	if !d.userOn {
-		return nat.Statistics{}
+	var st nat.Statistics
+	if d.userOn {
+		st = d.user.Statistics()
 	}
-	return d.user.Statistics()
+	routes := d.kernelRoutes()
+	if len(routes) == 0 {
+		return st
+	}
+	d.mu.Lock()
+	down := maps.Clone(d.down)
+	d.mu.Unlock()
+	for _, r := range routes {
+		if r.Pool == "" {
+			st.Static++
+		}
+	}
+	if n, err := hits(); err == nil {
+		st.Hits += n
+	} else {
+		d.Logger.Warn("kernel datapath: rule counters not read", "err", err)
+	}
+	perMember := map[string]map[netip.Addr]int{}
+	live := d.kernelFlows(routes)
+	st.Dynamic += len(live)
+	for _, e := range live {
+		if e.route.Pool != "" {
+			if perMember[e.route.Pool] == nil {
+				perMember[e.route.Pool] = map[netip.Addr]int{}
+			}
+			perMember[e.route.Pool][e.flow.replySrc.Addr()]++
+		}
+	}
+	for _, r := range routes {
+		if r.Pool == "" {
+			continue
+		}
+		i := slices.IndexFunc(st.Pools, func(p nat.PoolStatistics) bool { return p.Name == r.Pool })
+		if i < 0 {
+			st.Pools = append(st.Pools, nat.PoolStatistics{Name: r.Pool})
+			i = len(st.Pools) - 1
+		}
+		ps := &st.Pools[i]
+		for _, m := range r.Members {
+			j := slices.IndexFunc(ps.Members, func(ms nat.MemberStatistics) bool { return ms.Address == m })
+			if j < 0 {
+				n := perMember[r.Pool][m]
+				ps.Members = append(ps.Members, nat.MemberStatistics{Address: m, Up: true, Flows: n})
+				ps.Allocated += n
+				j = len(ps.Members) - 1
+			}
+			if down[netip.AddrPortFrom(m, r.Listen.Port())] {
+				ms := &ps.Members[j]
+				ms.Up = false
+				if !slices.Contains(ms.DownPorts, r.Listen.Port()) {
+					ms.DownPorts = append(ms.DownPorts, r.Listen.Port())
+				}
+			}
+		}
+	}
+	slices.SortFunc(st.Pools, func(a, b nat.PoolStatistics) int { return strings.Compare(a.Name, b.Name) })
+	return st
+}
+
+func (d *Datapath) kernelRoutes() []forward.Route {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.prog == nil {
+		return nil
+	}
+	return d.prog.Kernel
+}
+
+// routedFlow is a conntrack entry with the kernel route it went through.
+type routedFlow struct {
+	flow  kflow
+	route forward.Route
+}
+
+// kernelFlows are the conntrack entries the table translated: TCP,
+// destination-NATed, to a kernel route's outside address and port.
+func (d *Datapath) kernelFlows(routes []forward.Route) []routedFlow {
+	if len(routes) == 0 {
+		return nil
+	}
+	fs, err := flows()
+	if err != nil {
+		d.Logger.Warn("kernel datapath: conntrack not read", "err", err)
+		return nil
+	}
+	byListen := make(map[netip.AddrPort]forward.Route, len(routes))
+	for _, r := range routes {
+		byListen[r.Listen] = r
+	}
+	var out []routedFlow
+	for _, f := range fs {
+		if r, ok := byListen[f.origDst]; ok && f.tcp && f.dnat {
+			out = append(out, routedFlow{f, r})
+		}
+	}
+	slices.SortFunc(out, func(a, b routedFlow) int { return a.flow.start.Compare(b.flow.start) })
+	return out
 }

@@ -1,8 +1,12 @@
 package kernel
 
 import (
+	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/rotary-ftp/rotary/internal/nat/forward"
 
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
@@ -85,5 +89,35 @@ rotary coordinate pool ftp passive-range 5500 5503
 				t.Errorf("plan:\n%s\nwant:\n%s", b.String(), tc.want)
 			}
 		})
+	}
+}
+
+// TestGroupPools: the ports of one pool on one outside address become one
+// set of runs, whatever lines they come from; another address, pool or
+// member list is another group.
+func TestGroupPools(t *testing.T) {
+	a, b := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.9")
+	m1, m2 := netip.MustParseAddr("198.19.0.2"), netip.MustParseAddr("198.19.0.3")
+	var routes []forward.Route
+	for _, p := range []uint16{5500, 5501, 5502, 5510, 65535} {
+		routes = append(routes, forward.Route{Listen: netip.AddrPortFrom(a, p), Pool: "ftp", Members: []netip.Addr{m1}, Line: 4})
+	}
+	routes = append(routes,
+		forward.Route{Listen: netip.AddrPortFrom(a, 5503), Pool: "ftp", Members: []netip.Addr{m1}, Line: 7},
+		forward.Route{Listen: netip.AddrPortFrom(a, 2121), Pool: "ctl", Members: []netip.Addr{m1, m2}, Line: 9},
+		forward.Route{Listen: netip.AddrPortFrom(b, 5500), Pool: "ftp", Members: []netip.Addr{m1}, Line: 4},
+		forward.Route{Listen: netip.AddrPortFrom(a, 21), Static: netip.AddrPortFrom(m1, 21), Line: 2},
+	)
+	var got []string
+	for _, g := range groupPools(routes) {
+		got = append(got, fmt.Sprintf("%s %s %v %v %q", g.addr, g.pool, g.members, g.runs(), lineComment(g.lines)))
+	}
+	want := []string{
+		`198.18.0.1 ftp [198.19.0.2] [[5500 5503] [5510 5510] [65535 65535]] "rotary gateway lines 4, 7"`,
+		`198.18.0.1 ctl [198.19.0.2 198.19.0.3] [[2121 2121]] "rotary gateway line 9"`,
+		`198.18.0.9 ftp [198.19.0.2] [[5500 5500]] "rotary gateway line 4"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("groups:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
