@@ -5,6 +5,7 @@ package kernel
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -330,4 +331,60 @@ type zeroReader struct{}
 func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestKernelDatapathSourceACL: an access list that decides by source runs
+// in the kernel as IOS evaluates it: the first matching entry decides (a
+// deny for one host before a permit for its subnet), and a source no
+// entry matches is not translated (the implicit deny).
+func TestKernelDatapathSourceACL(t *testing.T) {
+	l := newLab(t)
+	// Two more client addresses: .3 (denied by the first entry, though the
+	// second permits its subnet) and .4 (outside every entry).
+	for _, a := range []string{"198.18.0.3/24", "198.18.0.4/24"} {
+		run(t, "ip", "-n", l.client, "addr", "add", a, "dev", "c0")
+	}
+	l.serve("serve", serverA, "5500-5520")
+	cfg := filepath.Join(t.TempDir(), "acl.ios")
+	os.WriteFile(cfg, []byte(`interface r0
+ ip address `+outsideAddr+` 255.255.255.0
+ ip nat outside
+interface r1
+ ip address `+routerIn+` 255.255.255.0
+ ip nat inside
+ip nat pool ftp `+serverA+` `+serverA+` netmask 255.255.255.255 type rotary
+access-list 100 deny tcp host 198.18.0.3 any
+access-list 100 permit tcp 198.18.0.0 0.0.0.3 host `+outsideAddr+` eq 2121
+access-list 100 permit tcp 198.18.0.0 0.0.0.3 host `+outsideAddr+` range 5500 5520
+ip nat inside destination list 100 pool ftp
+`), 0o644)
+	plan, err := exec.Command("ip", "netns", "exec", l.router, rotaryBin, "gateway", "--config", cfg, "--datapath", "kernel", "--print-plan").Output()
+	if err != nil || !strings.Contains(string(plan), "(sources filtered by list 100) [kernel]") || strings.Contains(string(plan), "[userspace]") {
+		t.Fatalf("plan: want every line filtered in the kernel (%v):\n%s", err, plan)
+	}
+	g := l.gateway(cfg, "--datapath", "kernel")
+	if n := strings.Count(l.table(), "return"); n < 2 {
+		t.Errorf("table: want the deny entry as a return rule in both chains:\n%s", l.table())
+	}
+	fetch := func(src string) error {
+		out, err := l.inClient("curl", "-sS", "--max-time", "5", "--connect-timeout", "3", "--interface", src, "-o", "-",
+			"ftp://u:p@"+outsideAddr+":2121/file.bin")
+		if err == nil && sha(out) != sha(content(1<<20+7)) {
+			return fmt.Errorf("%d bytes, content differs", len(out))
+		}
+		return err
+	}
+	if err := fetch(clientAddr); err != nil {
+		t.Fatalf("permitted client %s: %v", clientAddr, err)
+	}
+	if err := fetch("198.18.0.3"); err == nil {
+		t.Error("198.18.0.3: translated, though the first entry denies it")
+	}
+	if err := fetch("198.18.0.4"); err == nil {
+		t.Error("198.18.0.4: translated, though no entry permits it (implicit deny)")
+	}
+	if err := fetch(clientAddr); err != nil {
+		t.Fatalf("permitted client %s after the refusals: %v", clientAddr, err)
+	}
+	g.stop(t)
 }

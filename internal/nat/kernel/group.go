@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/nat/forward"
+	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
 
 // poolGroup is the pool routes one nftables rule runs: the same outside
@@ -18,6 +19,9 @@ type poolGroup struct {
 	members []netip.Addr
 	ports   []uint16
 	lines   []int
+	// acl, when set, decides by source for each connection (first match,
+	// implicit deny): the group's rules are its entries, in order.
+	acl *ios.ACL
 }
 
 // groupPools groups the pool routes in order of first appearance.
@@ -28,10 +32,10 @@ func groupPools(routes []forward.Route) []poolGroup {
 			continue
 		}
 		i := slices.IndexFunc(out, func(g poolGroup) bool {
-			return g.addr == r.Listen.Addr() && g.pool == r.Pool && slices.Equal(g.members, r.Members)
+			return g.addr == r.Listen.Addr() && g.pool == r.Pool && slices.Equal(g.members, r.Members) && g.acl == r.ACL
 		})
 		if i < 0 {
-			out = append(out, poolGroup{addr: r.Listen.Addr(), pool: r.Pool, members: r.Members})
+			out = append(out, poolGroup{addr: r.Listen.Addr(), pool: r.Pool, members: r.Members, acl: r.ACL})
 			i = len(out) - 1
 		}
 		g := &out[i]

@@ -2,8 +2,7 @@
 // forwarder would run become one nftables table, "rotary", programmed over
 // netlink (no nft binary). Static maps are DNAT rules, rotary pools are
 // `numgen inc mod N` maps of members. Routes the kernel cannot run (PROXY
-// protocol, per-source access lists for now, the FTP ALG, coordinated
-// mode) keep a userspace listener
+// protocol, the FTP ALG, coordinated mode) keep a userspace listener
 // beside the table: the datapath is a composite, and the plan says which
 // line runs where.
 package kernel
@@ -69,7 +68,7 @@ func (p *Program) Warnings() []ios.Warning { return p.all.Warnings() }
 // one-shot translations are the userspace server's listeners) and
 // coordinated mode (a PROXY TLV per member) stay in userspace.
 func inKernel(r forward.Route) bool {
-	return r.ProxyProtocol == 0 && r.ACL == nil && !r.FTPALG && r.Coordinate == nil && r.Listen.Addr().Is4() &&
+	return r.ProxyProtocol == 0 && !r.FTPALG && r.Coordinate == nil && r.Listen.Addr().Is4() &&
 		(r.Pool != "" || r.Static.Addr().Is4())
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 // TestCompileSplit: lines the kernel can run exactly are marked [kernel];
-// PROXY protocol and per-source lists keep userspace listeners.
+// PROXY protocol, the ALG and coordinated mode keep userspace listeners.
 func TestCompileSplit(t *testing.T) {
 	for _, tc := range []struct{ name, cfg, want string }{
 		{"static and pool", `interface g0
@@ -38,7 +38,7 @@ ip nat pool ftp 127.0.0.1 127.0.0.1 netmask 255.255.255.255 type rotary
 access-list 100 permit tcp any host 127.0.0.2 eq 5500
 ip nat inside destination list 100 pool ftp
 `, "127.0.0.2:2121 -> static 127.0.0.1:2121 (proxy-protocol v2) [userspace]\n127.0.0.2:5500 -> pool ftp [kernel]\n"},
-		{"source-filtered list stays in userspace", `interface g0
+		{"source-filtered list runs in the kernel too", `interface g0
  ip address 127.0.0.2 255.0.0.0
  ip nat outside
 interface g1
@@ -47,7 +47,7 @@ interface g1
 ip nat pool ftp 127.0.0.1 127.0.0.1 netmask 255.255.255.255 type rotary
 access-list 100 permit tcp host 127.0.0.9 host 127.0.0.2 eq 5500
 ip nat inside destination list 100 pool ftp
-`, "127.0.0.2:5500 -> pool ftp (sources filtered by list 100) [userspace]\n"},
+`, "127.0.0.2:5500 -> pool ftp (sources filtered by list 100) [kernel]\n"},
 		{"ftp alg stays in userspace", `interface g0
  ip address 127.0.0.2 255.0.0.0
  ip nat outside

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/google/nftables"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rotary-ftp/rotary/internal/nat/forward"
+	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
 
 // available lists the tables of the current network namespace: without
@@ -84,11 +86,13 @@ func program(routes []forward.Route) error {
 		}
 	}
 	for i, g := range groupPools(routes) {
-		exprs, err := poolExprs(c, t, i, g)
+		rules, err := poolRules(c, t, i, g)
 		if err != nil {
 			return err
 		}
-		add(exprs, g.lines)
+		for _, exprs := range rules {
+			add(exprs, g.lines)
+		}
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("kernel datapath: programming table ip %s (%d routes): %w", TableName, len(routes), err)
@@ -123,10 +127,16 @@ func staticExprs(r forward.Route) ([]expr.Any, error) {
 	), nil
 }
 
-// poolExprs is `ip daddr A tcp dport @portsI counter dnat to numgen inc
-// mod N map @poolI`: the group's ports as an interval set, its members as
-// a map from the numgen value.
-func poolExprs(c *nftables.Conn, t *nftables.Table, i int, g poolGroup) ([]expr.Any, error) {
+// poolRules are a pool group's rules over one interval set of its ports,
+// @portsI, and one map of its members, @poolI:
+//
+//	ip daddr A tcp dport @portsI counter dnat to numgen inc mod N map @poolI
+//
+// or, when its access list decides by source, one rule per entry that can
+// match (in the list's order: the first match decides), a permit
+// translating and a deny ending the chain untranslated (`return`); a
+// connection no entry matches is not translated, IOS's implicit deny.
+func poolRules(c *nftables.Conn, t *nftables.Table, i int, g poolGroup) ([][]expr.Any, error) {
 	line := g.lines[0]
 	if len(g.members) == 0 {
 		return nil, fmt.Errorf("kernel datapath: line %d: pool %s has no members", line, g.pool)
@@ -155,13 +165,117 @@ func poolExprs(c *nftables.Conn, t *nftables.Table, i int, g poolGroup) ([]expr.
 	if err := c.AddSet(members, me); err != nil {
 		return nil, fmt.Errorf("kernel datapath: line %d: map of pool %s: %w", line, g.pool, err)
 	}
-	return append(match(g.addr),
-		&expr.Lookup{SourceRegister: 1, SetName: ports.Name, SetID: ports.ID},
+	head := append(match(g.addr), &expr.Lookup{SourceRegister: 1, SetName: ports.Name, SetID: ports.ID})
+	translate := []expr.Any{
 		&expr.Counter{},
 		&expr.Numgen{Register: 1, Modulus: uint32(len(g.members)), Type: unix.NFT_NG_INCREMENTAL},
 		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: members.Name, SetID: members.ID},
 		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
-	), nil
+	}
+	if g.acl == nil {
+		return [][]expr.Any{concat(head, translate)}, nil
+	}
+	var rules [][]expr.Any
+	for _, e := range g.acl.Entries {
+		if !e.Dest.Match(g.addr) || !slices.ContainsFunc(g.ports, e.DestPort.Match) {
+			continue // cannot match a connection this group sees
+		}
+		dport := [][]expr.Any{nil} // every port of the set matches
+		if !all(g.ports, e.DestPort.Match) {
+			dport = portAlternatives(e.DestPort) // the port is still in register 1
+		}
+		src, err := sourceExprs(e.Source)
+		if err != nil {
+			return nil, fmt.Errorf("kernel datapath: line %d: access list %s: %w", e.Pos.Line, g.acl.Name, err)
+		}
+		verdict := translate
+		if e.Action != ios.Permit {
+			verdict = []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictReturn}}
+		}
+		for _, dp := range dport {
+			for _, sp := range portAlternatives(e.SourcePort) {
+				if len(sp) > 0 {
+					sp = concat([]expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2}}, sp)
+				}
+				rules = append(rules, concat(head, dp, src, sp, verdict))
+			}
+		}
+	}
+	return rules, nil
+}
+
+// portAlternatives are the ways a port in register 1 (network order) can
+// match m, each a list of expressions that must all hold: one per port of
+// eq, one list for the other operators, one empty list for none.
+func portAlternatives(m ios.PortMatch) [][]expr.Any {
+	be := binaryutil.BigEndian.PutUint16
+	cmp := func(op expr.CmpOp, p uint16) expr.Any { return &expr.Cmp{Op: op, Register: 1, Data: be(p)} }
+	switch m.Op {
+	case "eq":
+		var out [][]expr.Any
+		for _, p := range m.Ports {
+			out = append(out, []expr.Any{cmp(expr.CmpOpEq, p)})
+		}
+		return out
+	case "neq":
+		var all []expr.Any
+		for _, p := range m.Ports {
+			all = append(all, cmp(expr.CmpOpNeq, p))
+		}
+		return [][]expr.Any{all}
+	case "lt":
+		return [][]expr.Any{{cmp(expr.CmpOpLt, m.Ports[0])}}
+	case "gt":
+		return [][]expr.Any{{cmp(expr.CmpOpGt, m.Ports[0])}}
+	case "range":
+		return [][]expr.Any{{cmp(expr.CmpOpGte, m.Ports[0]), cmp(expr.CmpOpLte, m.Ports[1])}}
+	}
+	return [][]expr.Any{nil}
+}
+
+// sourceExprs matches `ip saddr` against an IOS address and wildcard
+// (`& mask == address`, a wildcard's bits being those ignored; it need
+// not be contiguous).
+func sourceExprs(m ios.AddrMatch) ([]expr.Any, error) {
+	if m.Any {
+		return nil, nil
+	}
+	if !m.Address.Is4() {
+		return nil, fmt.Errorf("source %s is not IPv4", m)
+	}
+	a := m.Address.As4()
+	load := &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4}
+	if !m.Wildcard.IsValid() || m.Wildcard == netip.IPv4Unspecified() {
+		return []expr.Any{load, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a[:]}}, nil
+	}
+	w := m.Wildcard.As4()
+	var mask, want [4]byte
+	for i := range 4 {
+		mask[i] = ^w[i]
+		want[i] = a[i] & mask[i]
+	}
+	return []expr.Any{load,
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mask[:], Xor: []byte{0, 0, 0, 0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: want[:]},
+	}, nil
+}
+
+func all(ports []uint16, f func(uint16) bool) bool {
+	for _, p := range ports {
+		if !f(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// concat copies the lists into one (the head is shared between rules).
+func concat(lists ...[]expr.Any) []expr.Any {
+	var out []expr.Any
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
 }
 
 // hits sums the rules' counters in both chains: nat chains see only the
