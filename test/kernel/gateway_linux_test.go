@@ -288,18 +288,38 @@ func TestKernelDatapathReload(t *testing.T) {
 // leaves the numgen map within the interval and every new session reaches
 // the other one.
 func TestKernelDatapathHealth(t *testing.T) {
+	for _, byReload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("health-check by reload=%v", byReload), func(t *testing.T) { testKernelHealth(t, byReload) })
+	}
+}
+
+// testKernelHealth: the health check configured at start, or turned on by
+// a SIGHUP into a gateway that started without one.
+func testKernelHealth(t *testing.T, byReload bool) {
 	cfg := iosExample(t, "two-servers-rotary.ios", "127.0.0.2", outsideAddr, "127.0.0.11", serverA, "127.0.0.12", serverB)
 	src, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(cfg, append(src, "rotary health-check interval 1\n"...), 0o644); err != nil {
-		t.Fatal(err)
+	withHealth := append(src, "rotary health-check interval 1\n"...)
+	if !byReload {
+		if err := os.WriteFile(cfg, withHealth, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	l := newLab(t)
 	a := l.serve("serve-A", serverA, "5500-5510")
 	b := l.serve("serve-B", serverB, "5511-5520")
 	g := l.gateway(cfg, "--datapath", "kernel")
+	if byReload {
+		if err := os.WriteFile(cfg, withHealth, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		g.cmd.Process.Signal(syscall.SIGHUP)
+		if !g.out.WaitForText(10*time.Second, "configuration reloaded") {
+			t.Fatalf("no reload:\n%s", g.out.String())
+		}
+	}
 	l.curlGet(t, false)
 	l.curlGet(t, false)
 	if na, nb := clientSessions(a), clientSessions(b); na != 1 || nb != 1 {

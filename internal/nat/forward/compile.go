@@ -101,7 +101,7 @@ func Compile(c *ios.Config) (*Rules, error) {
 			return nil, err
 		}
 	}
-	r.warnings = append(r.warnings, proxyWarnings(c, r.Routes)...)
+	r.proxyWarnings = proxyWarnings(c, r.Routes)
 	return r, nil
 }
 
@@ -334,4 +334,15 @@ func (r *Rules) Plan() []nat.PlanLine {
 }
 
 // Warnings are the statements Compile found to have no effect in userspace.
-func (r *Rules) Warnings() []ios.Warning { return r.warnings }
+func (r *Rules) Warnings() []ios.Warning {
+	return append(slices.Clone(r.warnings), r.proxyWarnings...)
+}
+
+// ProxyWarnings are the warnings, among Warnings, that an FTP setup's line
+// forwards without PROXY protocol: true of a userspace listener (it opens
+// its own connection to the server), not of a datapath that keeps the
+// client's address (kernel DNAT), which may leave them out for its lines.
+func (r *Rules) ProxyWarnings() []ios.Warning { return r.proxyWarnings }
+
+// OtherWarnings are Warnings without ProxyWarnings.
+func (r *Rules) OtherWarnings() []ios.Warning { return r.warnings }

@@ -21,7 +21,7 @@ type Rules struct {
 	// member back; 0 turns health tracking off (strict IOS: plain round-robin).
 	HealthInterval time.Duration
 
-	warnings []ios.Warning
+	warnings, proxyWarnings []ios.Warning
 }
 
 // Route is one outside address and port and where its connections go.

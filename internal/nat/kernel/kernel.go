@@ -60,8 +60,18 @@ func (p *Program) Plan() []nat.PlanLine {
 	return out
 }
 
-// Warnings are those of the userspace compile, which checks the same model.
-func (p *Program) Warnings() []ios.Warning { return p.all.Warnings() }
+// Warnings are those of the userspace compile, which checks the same
+// model, less the PROXY protocol warnings of lines the kernel runs alone:
+// its DNAT keeps the client's address, as IOS does.
+func (p *Program) Warnings() []ios.Warning {
+	out := p.all.OtherWarnings()
+	for _, w := range p.all.ProxyWarnings() {
+		if slices.ContainsFunc(p.User.Routes, func(r forward.Route) bool { return r.Line == w.Line }) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
 
 // inKernel tells whether nftables can run r exactly as userspace does.
 // The FTP ALG (it reads and rewrites the control connection, and its
@@ -134,11 +144,16 @@ func (d *Datapath) Start(prog nat.Program) error {
 	}
 	d.userOn = true
 	d.prog = p
-	if iv := p.all.HealthInterval; iv > 0 && len(checked(p.Kernel)) > 0 {
+	d.startHealth()
+	return nil
+}
+
+// startHealth starts the health loop when the program checks members.
+func (d *Datapath) startHealth() {
+	if iv := d.prog.all.HealthInterval; iv > 0 && len(checked(d.prog.Kernel)) > 0 {
 		d.stopHealth, d.healthDone = make(chan struct{}), make(chan struct{})
 		go d.healthLoop(iv, d.stopHealth)
 	}
-	return nil
 }
 
 // stop ends the health loop.
@@ -160,6 +175,10 @@ func (d *Datapath) Reload(prog nat.Program) error {
 	if err := d.server().Reload(p.User); err != nil {
 		return err
 	}
+	// The health loop follows the new configuration: started, stopped or
+	// given a new interval and new members by a reload.
+	d.stop()
+	defer d.startHealth()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := program(upRoutes(p.Kernel, d.down)); err != nil {

@@ -121,3 +121,38 @@ func TestGroupPools(t *testing.T) {
 		t.Fatalf("groups:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestWarningsLeaveOutKernelProxyWarnings: the PROXY protocol warning
+// (the server sees every client as the gateway) is true of userspace
+// listeners only; kernel DNAT keeps the client's address.
+func TestWarningsLeaveOutKernelProxyWarnings(t *testing.T) {
+	src := `interface g0
+ ip address 127.0.0.2 255.0.0.0
+ ip nat outside
+interface g1
+ ip address 127.0.0.1 255.0.0.0
+ ip nat inside
+ip nat inside source static tcp 127.0.0.1 2121 127.0.0.2 2121
+ip nat pool ftp 127.0.0.1 127.0.0.1 netmask 255.255.255.255 type rotary
+access-list 100 permit tcp any host 127.0.0.2 range 5500 5501
+ip nat inside destination list 100 pool ftp
+`
+	cfg, _, err := ios.Parse("gw.ios", strings.NewReader(src), ios.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := forward.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(user.Warnings()) != 2 {
+		t.Fatalf("userspace: want the 2 PROXY warnings, got %v", user.Warnings())
+	}
+	prog, err := (&Datapath{}).Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := prog.Warnings(); len(w) != 0 {
+		t.Fatalf("kernel: want no PROXY warning for lines the kernel runs, got %v", w)
+	}
+}
