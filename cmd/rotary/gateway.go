@@ -68,6 +68,7 @@ func gatewayMain(args []string, stdout, stderr io.Writer) int {
 	printPlan := fs.Bool("print-plan", false, "print the plan (outside address:port -> target [datapath]) and exit")
 	adminAddr := fs.String("admin", admin.DefaultAddr, "loopback `ADDR` of the show-command endpoint; \"\" turns it off")
 	datapath := fs.String("datapath", "auto", "where connections are forwarded: kernel (nftables), userspace, or auto (kernel on Linux with CAP_NET_ADMIN)")
+	masquerade := fs.Bool("masquerade", false, "kernel datapath: translated connections reach the inside hosts from the gateway's address, for hosts that do not route back through it (they then see the gateway, not the client)")
 	drain := fs.Duration("drain", gateway.DefaultDrainTimeout, "on stop, wait this long for flows before closing them")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, gatewayUsage)
@@ -101,7 +102,7 @@ func gatewayMain(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	dp, choice, err := chooseDatapath(*datapath, logger)
+	dp, choice, err := chooseDatapath(*datapath, *masquerade, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "rotary gateway:", err)
 		return 2
@@ -195,20 +196,23 @@ func runGatewayShow(args []string, stdout, stderr io.Writer) int {
 // chooseDatapath is --datapath: kernel needs nftables with CAP_NET_ADMIN,
 // auto falls back to userspace; choice (non-nil for auto) is the log
 // line's attributes saying why.
-func chooseDatapath(name string, logger *slog.Logger) (dp nat.Datapath, choice []any, err error) {
+func chooseDatapath(name string, masquerade bool, logger *slog.Logger) (dp nat.Datapath, choice []any, err error) {
 	switch name {
 	case "userspace":
+		if masquerade {
+			return nil, nil, errors.New("--masquerade is for the kernel datapath: the userspace one connects to the inside hosts from the gateway's address already")
+		}
 		return &forward.Server{Logger: logger}, nil, nil
 	case "kernel":
 		if err := kernel.Available(); err != nil {
 			return nil, nil, fmt.Errorf("--datapath kernel: %w", err)
 		}
-		return &kernel.Datapath{Logger: logger}, nil, nil
+		return &kernel.Datapath{Logger: logger, Masquerade: masquerade}, nil, nil
 	case "auto":
 		if err := kernel.Available(); err != nil {
 			return &forward.Server{Logger: logger}, []any{"reason", err.Error()}, nil
 		}
-		return &kernel.Datapath{Logger: logger}, []any{"reason", "nftables available (CAP_NET_ADMIN)"}, nil
+		return &kernel.Datapath{Logger: logger, Masquerade: masquerade}, []any{"reason", "nftables available (CAP_NET_ADMIN)"}, nil
 	}
 	return nil, nil, fmt.Errorf("--datapath %q: want kernel, userspace or auto", name)
 }

@@ -42,7 +42,7 @@ func TestHelpBinary(t *testing.T) {
 		{[]string{"serve", "--help"}, "Usage: rotary serve", serveFlags},
 		{[]string{"serve", "-h"}, "Usage: rotary serve", serveFlags},
 		{[]string{"check", "--help"}, "Usage: rotary check", serveFlags},
-		{[]string{"gateway", "--help"}, "Usage:\n  rotary gateway --config", []string{"admin", "config", "datapath", "drain", "lenient", "print-model", "print-plan", "strict"}},
+		{[]string{"gateway", "--help"}, "Usage:\n  rotary gateway --config", []string{"admin", "config", "datapath", "drain", "lenient", "masquerade", "print-model", "print-plan", "strict"}},
 		{[]string{"gateway", "show", "--help"}, "Usage:\n  rotary gateway show", nil},
 		{[]string{"gateway", "show", "translations", "--help"}, "Usage:\n  rotary gateway show", []string{"admin", "verbose"}},
 		{[]string{"bench", "--help"}, "Usage: rotary bench", []string{

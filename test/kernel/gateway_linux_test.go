@@ -408,3 +408,29 @@ ip nat inside destination list 100 pool ftp
 	}
 	g.stop(t)
 }
+
+// TestKernelDatapathMasquerade: servers that do not route back through
+// the gateway (no default route) get no reply path from DNAT alone; with
+// --masquerade the translated connections reach them from the gateway's
+// inside address, and transfers work.
+func TestKernelDatapathMasquerade(t *testing.T) {
+	cfg := iosExample(t, "seed-single-server.ios", "127.0.0.2", outsideAddr, "127.0.0.1", serverA)
+	l := newLab(t)
+	run(t, "ip", "-n", l.server, "route", "del", "default")
+	s := l.serve("serve", serverA, "5500-5520")
+	g := l.gateway(cfg, "--datapath", "kernel")
+	if out, err := l.inClient("curl", "-sS", "--max-time", "4", "-o", "/dev/null", "ftp://u:p@"+outsideAddr+":2121/file.bin"); err == nil {
+		t.Fatalf("without --masquerade and without a route back, a transfer worked: %s", out)
+	}
+	g.stop(t)
+	g = l.gateway(cfg, "--datapath", "kernel", "--masquerade")
+	if tbl := l.table(); !strings.Contains(tbl, "masquerade") || !strings.Contains(tbl, "ct mark set") {
+		t.Errorf("table: want the ct mark and the postrouting masquerade:\n%s", tbl)
+	}
+	l.curlGet(t, false)
+	l.curlGet(t, true)
+	if !strings.Contains(s.out.String(), "client="+routerIn) {
+		t.Errorf("the server did not see the gateway's inside address %s:\n%s", routerIn, s.out.String())
+	}
+	g.stop(t)
+}

@@ -38,8 +38,9 @@ type Program struct {
 	// Kernel are the routes programmed as nftables rules.
 	Kernel []forward.Route
 	// User are the rules of the userspace listeners run beside the table.
-	User *forward.Rules
-	all  *forward.Rules
+	User       *forward.Rules
+	all        *forward.Rules
+	masquerade bool // the kernel's lines hide client addresses too
 }
 
 // Plan lists every line with the datapath that runs it, in line order.
@@ -66,7 +67,7 @@ func (p *Program) Plan() []nat.PlanLine {
 func (p *Program) Warnings() []ios.Warning {
 	out := p.all.OtherWarnings()
 	for _, w := range p.all.ProxyWarnings() {
-		if slices.ContainsFunc(p.User.Routes, func(r forward.Route) bool { return r.Line == w.Line }) {
+		if p.masquerade || slices.ContainsFunc(p.User.Routes, func(r forward.Route) bool { return r.Line == w.Line }) {
 			out = append(out, w)
 		}
 	}
@@ -85,8 +86,13 @@ func inKernel(r forward.Route) bool {
 // Datapath is the composite kernel + userspace datapath.
 type Datapath struct {
 	Logger *slog.Logger
-	user   *forward.Server
-	userOn bool
+	// Masquerade gives the connections the table translated the
+	// gateway's own address on the way in (a postrouting masquerade), for
+	// inside hosts that do not route back through the gateway. They then
+	// see the gateway's address, not the client's.
+	Masquerade bool
+	user       *forward.Server
+	userOn     bool
 
 	mu   sync.Mutex
 	prog *Program
@@ -107,7 +113,7 @@ func (d *Datapath) Compile(cfg *ios.Config) (nat.Program, error) {
 	}
 	user := *all
 	user.Routes = nil
-	p := &Program{User: &user, all: all}
+	p := &Program{User: &user, all: all, masquerade: d.Masquerade}
 	for _, r := range all.Routes {
 		if inKernel(r) {
 			p.Kernel = append(p.Kernel, r)
@@ -135,7 +141,7 @@ func (d *Datapath) Start(prog nat.Program) error {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := program(p.Kernel); err != nil {
+	if err := program(p.Kernel, d.Masquerade); err != nil {
 		return err
 	}
 	if err := d.server().Start(p.User); err != nil {
@@ -181,7 +187,7 @@ func (d *Datapath) Reload(prog nat.Program) error {
 	defer d.startHealth()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := program(upRoutes(p.Kernel, d.down)); err != nil {
+	if err := program(upRoutes(p.Kernel, d.down), d.Masquerade); err != nil {
 		return err
 	}
 	d.prog = p

@@ -56,7 +56,7 @@ func comment(s string) []byte {
 // 4,000 passive ports is a hash lookup, not 4,000 rules, and the pool's
 // round robin (one numgen counter per rule) runs across all its ports,
 // as one IOS rotary pool does.
-func program(routes []forward.Route) error {
+func program(routes []forward.Route, masquerade bool) error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("kernel datapath: netlink to nftables: %w", err)
@@ -71,7 +71,36 @@ func program(routes []forward.Route) error {
 	// The output hook translates connections the gateway's own host opens.
 	out := c.AddChain(&nftables.Chain{Name: "output", Table: t, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest})
+	if masquerade {
+		// Connections the table translated (their ct mark) leave with the
+		// gateway's own address, so that replies come back through it.
+		post := c.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
+			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
+		c.AddRule(&nftables.Rule{Table: t, Chain: post, UserData: comment("rotary gateway --masquerade"), Exprs: []expr.Any{
+			&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(ctMark)},
+			&expr.Counter{},
+			&expr.Masq{},
+		}})
+	}
+	mark := func(exprs []expr.Any) []expr.Any {
+		if !masquerade {
+			return exprs
+		}
+		// ct mark set ctMark, just before the translation (whose
+		// registers are loaded after it).
+		i := slices.IndexFunc(exprs, func(e expr.Any) bool { _, ok := e.(*expr.Counter); return ok })
+		if i < 0 || isReturn(exprs) {
+			return exprs
+		}
+		set := []expr.Any{
+			&expr.Immediate{Register: 1, Data: binaryutil.NativeEndian.PutUint32(ctMark)},
+			&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true},
+		}
+		return concat(exprs[:i+1], set, exprs[i+1:])
+	}
 	add := func(exprs []expr.Any, lines []int) {
+		exprs = mark(exprs)
 		for _, ch := range []*nftables.Chain{pre, out} {
 			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs, UserData: comment(lineComment(lines))})
 		}
@@ -98,6 +127,15 @@ func program(routes []forward.Route) error {
 		return fmt.Errorf("kernel datapath: programming table ip %s (%d routes): %w", TableName, len(routes), err)
 	}
 	return nil
+}
+
+// ctMark marks the connections the table translated, for --masquerade:
+// "ROTY".
+const ctMark = 0x524f5459
+
+func isReturn(exprs []expr.Any) bool {
+	v, ok := exprs[len(exprs)-1].(*expr.Verdict)
+	return ok && v.Kind == expr.VerdictReturn
 }
 
 // match is `meta l4proto tcp ip daddr A`.
