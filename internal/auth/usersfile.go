@@ -731,8 +731,15 @@ func (sc *tomlScanner) str() error {
 				sc.i++
 			case c == q && strings.HasPrefix(sc.s[sc.i:], strings.Repeat(string(q), 3)):
 				// Up to two more quotes may end the content: """a""""" is a"".
+				// The toml package takes a third after a backslash (the end
+				// of a \\ escape): """\\"""""" is \""". Matching its quirk
+				// keeps our line numbers on the lines it accepts.
+				most := 5
+				if q == '"' && sc.s[sc.i-1] == '\\' {
+					most = 6
+				}
 				n := 3
-				for n < 5 && sc.i+n < len(sc.s) && sc.s[sc.i+n] == q {
+				for n < most && sc.i+n < len(sc.s) && sc.s[sc.i+n] == q {
 					n++
 				}
 				sc.i += n
