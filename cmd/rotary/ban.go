@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rotary-ftp/rotary/internal/adminhttp"
 	"github.com/rotary-ftp/rotary/internal/ban"
 	"github.com/rotary-ftp/rotary/internal/config"
 )
@@ -45,7 +46,8 @@ func runBan(args []string) int {
 	}
 	fs := flag.NewFlagSet("rotary ban "+sub, flag.ContinueOnError)
 	admin := fs.String("admin", "", "admin endpoint `ADDR` of the running server (default: admin-listen from --config, else 127.0.0.1:2181)")
-	cfgPath := fs.String("config", "", "take admin-listen from this config `FILE`")
+	cfgPath := fs.String("config", "", "take admin-listen and admin-token-file from this config `FILE`")
+	tokenFile := fs.String("admin-token-file", "", "`FILE` holding the endpoint's token, if it has one (default: admin-token-file from --config)")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), banUsage+"\nFlags:\n"); fs.PrintDefaults() }
 	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -56,22 +58,34 @@ func runBan(args []string) int {
 	if ip == "" && sub == "del" && fs.NArg() > 0 {
 		ip = fs.Arg(0)
 	}
+	c := config.Defaults()
+	if *cfgPath != "" {
+		if err := config.LoadFile(*cfgPath, &c); err != nil {
+			fmt.Fprintf(os.Stderr, "rotary ban: %v\n", err)
+			return 2
+		}
+	}
 	addr := *admin
 	if addr == "" {
-		c := config.Defaults()
-		if *cfgPath != "" {
-			if err := config.LoadFile(*cfgPath, &c); err != nil {
-				fmt.Fprintf(os.Stderr, "rotary ban: %v\n", err)
-				return 2
-			}
-		}
 		addr = c.AdminListen
+	}
+	if *tokenFile == "" {
+		*tokenFile = c.AdminTokenFile
+	}
+	ep := adminhttp.Endpoint{Addr: addr}
+	if *tokenFile != "" {
+		tok, err := adminhttp.ReadToken(*tokenFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "rotary ban: %v\n", err)
+			return 2
+		}
+		ep.Token = tok
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	switch sub {
 	case "list":
-		bans, err := ban.ListRemote(ctx, addr)
+		bans, err := ban.ListRemote(ctx, ep)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "rotary ban list: %v\n", err)
 			return 1
@@ -84,7 +98,7 @@ func runBan(args []string) int {
 			fmt.Fprintf(os.Stderr, "rotary ban del: %q is not an IP address\n", ip)
 			return 2
 		}
-		if err := ban.DeleteRemote(ctx, addr, a); err != nil {
+		if err := ban.DeleteRemote(ctx, ep, a); err != nil {
 			fmt.Fprintf(os.Stderr, "rotary ban del: %v\n", err)
 			return 1
 		}

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/rotary-ftp/rotary/internal/adminhttp"
 	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/admin"
 	"github.com/rotary-ftp/rotary/internal/nat/forward"
@@ -31,8 +32,10 @@ ip nat translation timeouts) as a userspace TCP gateway.
 
 SIGHUP reloads FILE (new listeners open, removed ones close, established
 flows continue); SIGTERM or SIGINT stops listening and drains the flows.
-The show commands ask the running gateway over its admin endpoint, a
-loopback-only HTTP listener (default ` + admin.DefaultAddr + `; --admin "" turns it off).
+The show commands ask the running gateway over its admin endpoint, an
+HTTP listener on loopback (default ` + admin.DefaultAddr + `; --admin "" turns it off)
+that also serves /metrics (Prometheus) and /healthz. Elsewhere than on
+loopback it needs --admin-token-file.
 
 Flags:
 `
@@ -66,7 +69,8 @@ func gatewayMain(args []string, stdout, stderr io.Writer) int {
 	strict := fs.Bool("strict", false, "plain IOS: reject rotary extension lines, no health checks")
 	printModel := fs.Bool("print-model", false, "print the parsed model as JSON and exit (like caddy adapt)")
 	printPlan := fs.Bool("print-plan", false, "print the plan (outside address:port -> target [datapath]) and exit")
-	adminAddr := fs.String("admin", admin.DefaultAddr, "loopback `ADDR` of the show-command endpoint; \"\" turns it off")
+	adminAddr := fs.String("admin", admin.DefaultAddr, "`ADDR` of the admin endpoint (show commands, /metrics, /healthz): loopback, or any with --admin-token-file; \"\" turns it off")
+	adminTokenFile := fs.String("admin-token-file", "", "`FILE` whose first line is the admin endpoint's bearer token; required for a non-loopback --admin")
 	datapath := fs.String("datapath", "auto", "where connections are forwarded: kernel (nftables), userspace, or auto (kernel on Linux with CAP_NET_ADMIN)")
 	masquerade := fs.Bool("masquerade", false, "kernel datapath: translated connections reach the inside hosts from the gateway's address, for hosts that do not route back through it (they then see the gateway, not the client)")
 	drain := fs.Duration("drain", gateway.DefaultDrainTimeout, "on stop, wait this long for flows before closing them")
@@ -100,6 +104,19 @@ func gatewayMain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	}
+	var adminToken string
+	if *adminAddr != "" {
+		if *adminTokenFile != "" {
+			if adminToken, err = adminhttp.ReadToken(*adminTokenFile); err != nil {
+				fmt.Fprintln(stderr, "rotary gateway:", err)
+				return 2
+			}
+		}
+		if err := adminhttp.CheckListen(*adminAddr, adminToken != ""); err != nil {
+			fmt.Fprintf(stderr, "rotary gateway: --admin %s: %v\n", *adminAddr, err)
+			return 2
+		}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	dp, choice, err := chooseDatapath(*datapath, *masquerade, logger)
@@ -137,6 +154,7 @@ func gatewayMain(args []string, stdout, stderr io.Writer) int {
 		Parse:        opts,
 		Datapath:     dp,
 		AdminAddr:    *adminAddr,
+		AdminToken:   adminToken,
 		DrainTimeout: *drain,
 		Logger:       logger,
 	}, cfg, prog, reload)
@@ -165,6 +183,7 @@ func runGatewayShow(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	addr := fs.String("admin", admin.DefaultAddr, "admin endpoint `ADDR` of the running gateway")
+	tokenFile := fs.String("admin-token-file", "", "`FILE` holding the endpoint's token, if it has one")
 	verbose := false
 	if what == "translations" {
 		fs.BoolVar(&verbose, "verbose", false, "timers and flags for each entry, as show ip nat translations verbose")
@@ -184,7 +203,16 @@ func runGatewayShow(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := admin.Fetch(ctx, *addr, what)
+	ep := adminhttp.Endpoint{Addr: *addr}
+	if *tokenFile != "" {
+		tok, err := adminhttp.ReadToken(*tokenFile)
+		if err != nil {
+			fmt.Fprintln(stderr, "rotary gateway show:", err)
+			return 2
+		}
+		ep.Token = tok
+	}
+	out, err := admin.Fetch(ctx, ep, what)
 	if err != nil {
 		fmt.Fprintln(stderr, "rotary gateway show:", err)
 		return 1

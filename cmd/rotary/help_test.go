@@ -33,7 +33,7 @@ func configFlags() []string {
 func TestHelpBinary(t *testing.T) {
 	bin := buildRotary(t)
 	serveFlags := configFlags()
-	banFlags := []string{"admin", "config"}
+	banFlags := []string{"admin", "admin-token-file", "config"}
 	for _, tt := range []struct {
 		args  []string
 		head  string // the usage text starts with this
@@ -42,9 +42,9 @@ func TestHelpBinary(t *testing.T) {
 		{[]string{"serve", "--help"}, "Usage: rotary serve", serveFlags},
 		{[]string{"serve", "-h"}, "Usage: rotary serve", serveFlags},
 		{[]string{"check", "--help"}, "Usage: rotary check", serveFlags},
-		{[]string{"gateway", "--help"}, "Usage:\n  rotary gateway --config", []string{"admin", "config", "datapath", "drain", "lenient", "masquerade", "print-model", "print-plan", "strict"}},
+		{[]string{"gateway", "--help"}, "Usage:\n  rotary gateway --config", []string{"admin", "admin-token-file", "config", "datapath", "drain", "lenient", "masquerade", "print-model", "print-plan", "strict"}},
 		{[]string{"gateway", "show", "--help"}, "Usage:\n  rotary gateway show", nil},
-		{[]string{"gateway", "show", "translations", "--help"}, "Usage:\n  rotary gateway show", []string{"admin", "verbose"}},
+		{[]string{"gateway", "show", "translations", "--help"}, "Usage:\n  rotary gateway show", []string{"admin", "admin-token-file", "verbose"}},
 		{[]string{"bench", "--help"}, "Usage: rotary bench", []string{
 			"allow-remote", "clients", "duration", "file", "json", "list-dir", "list-entries", "logins",
 			"server-pid", "sessions", "size", "small-size", "temp-dir", "tls", "warmup", "workload"}},

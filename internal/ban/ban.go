@@ -41,6 +41,7 @@ type Tracker struct {
 	policy   Policy
 	failures map[netip.Addr][]time.Time
 	bans     map[netip.Addr]Ban
+	issued   uint64
 }
 
 // New returns a tracker with policy p.
@@ -83,6 +84,7 @@ func (t *Tracker) Failure(ip netip.Addr) bool {
 		delete(t.failures, ip)
 		b := Ban{IP: ip, Until: now.Add(p.For), Failures: len(recent)}
 		t.bans[ip] = b
+		t.issued++
 		t.logger().Warn("address banned", "ip", ip.String(), "failures", len(recent), "window", p.Window, "until", b.Until.Format(time.RFC3339))
 		return true
 	}
@@ -128,6 +130,16 @@ func (t *Tracker) Check(ip netip.Addr) error {
 		return fmt.Errorf("Too many failed logins from your address; try again after %s", b.Until.UTC().Format("15:04 MST"))
 	}
 	return nil
+}
+
+// Active is how many bans are in force now.
+func (t *Tracker) Active() int { return len(t.List()) }
+
+// Issued is how many bans were issued since New.
+func (t *Tracker) Issued() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.issued
 }
 
 // List returns the current bans, soonest to end first.

@@ -82,17 +82,17 @@ func TestHTTP(t *testing.T) {
 	srv := httptest.NewServer(tr.Handler())
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
-	bans, err := ListRemote(context.Background(), addr)
+	bans, err := ListRemote(context.Background(), adminhttp.Endpoint{Addr: addr})
 	if err != nil || len(bans) != 1 || bans[0].IP.String() != "127.0.0.5" {
 		t.Fatalf("ListRemote = %+v, %v", bans, err)
 	}
-	if err := DeleteRemote(context.Background(), addr, netip.MustParseAddr("127.0.0.5")); err != nil {
+	if err := DeleteRemote(context.Background(), adminhttp.Endpoint{Addr: addr}, netip.MustParseAddr("127.0.0.5")); err != nil {
 		t.Fatal(err)
 	}
-	if err := DeleteRemote(context.Background(), addr, netip.MustParseAddr("127.0.0.5")); err == nil || !strings.Contains(err.Error(), "not banned") {
+	if err := DeleteRemote(context.Background(), adminhttp.Endpoint{Addr: addr}, netip.MustParseAddr("127.0.0.5")); err == nil || !strings.Contains(err.Error(), "not banned") {
 		t.Fatalf("second delete: %v", err)
 	}
-	if _, err := ListRemote(context.Background(), "127.0.0.1:1"); err == nil {
+	if _, err := ListRemote(context.Background(), adminhttp.Endpoint{Addr: "127.0.0.1:1"}); err == nil {
 		t.Fatal("no error from a closed endpoint")
 	}
 }
@@ -103,11 +103,11 @@ func TestHTTPRefusesRebinding(t *testing.T) {
 	tr := New(Policy{After: 1, Window: time.Minute, For: time.Hour})
 	ip := netip.MustParseAddr("127.0.0.5")
 	tr.Failure(ip)
-	l, err := adminhttp.Listen("127.0.0.1:0")
+	l, err := adminhttp.Listen("127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := adminhttp.Serve(l, tr.Handler(), nil)
+	srv := adminhttp.Serve(l, tr.Handler(), adminhttp.Options{})
 	defer srv.Close()
 	req, _ := http.NewRequest(http.MethodDelete, "http://"+l.Addr().String()+"/bans/127.0.0.5", nil)
 	req.Host = "rebind.attacker.example:" + strings.Split(l.Addr().String(), ":")[1]
@@ -122,7 +122,7 @@ func TestHTTPRefusesRebinding(t *testing.T) {
 	if err := tr.Check(ip); err == nil {
 		t.Fatal("the ban was lifted by a request with a foreign Host")
 	}
-	if err := DeleteRemote(context.Background(), l.Addr().String(), ip); err != nil {
+	if err := DeleteRemote(context.Background(), adminhttp.Endpoint{Addr: l.Addr().String()}, ip); err != nil {
 		t.Fatalf("rotary ban del through the guarded endpoint: %v", err)
 	}
 }

@@ -35,9 +35,10 @@ func (t *Tracker) Handler() http.Handler {
 	return mux
 }
 
-// ListRemote asks the server whose admin endpoint is at addr for its bans.
-func ListRemote(ctx context.Context, addr string) ([]Ban, error) {
-	body, err := adminhttp.Do(ctx, http.MethodGet, addr, "/bans")
+// ListRemote asks the server whose admin endpoint is ep for its bans.
+func ListRemote(ctx context.Context, ep adminhttp.Endpoint) ([]Ban, error) {
+	addr := ep.Addr
+	body, err := adminhttp.Do(ctx, http.MethodGet, ep, "/bans")
 	if errors.Is(err, adminhttp.ErrUnreachable) {
 		return nil, fmt.Errorf("%w (is rotary serve running with admin-listen %s?)", err, addr)
 	}
@@ -51,9 +52,9 @@ func ListRemote(ctx context.Context, addr string) ([]Ban, error) {
 	return bans, nil
 }
 
-// DeleteRemote lifts the ban on ip at the server whose admin endpoint is at addr.
-func DeleteRemote(ctx context.Context, addr string, ip netip.Addr) error {
-	_, err := adminhttp.Do(ctx, http.MethodDelete, addr, "/bans/"+url.PathEscape(ip.String()))
+// DeleteRemote lifts the ban on ip at the server whose admin endpoint is ep.
+func DeleteRemote(ctx context.Context, ep adminhttp.Endpoint, ip netip.Addr) error {
+	_, err := adminhttp.Do(ctx, http.MethodDelete, ep, "/bans/"+url.PathEscape(ip.String()))
 	var se *adminhttp.StatusError
 	if errors.As(err, &se) && se.Body != "" {
 		return errors.New(se.Body) // "203.0.113.7 is not banned"

@@ -48,6 +48,9 @@ type Config struct {
 	LogFormat   string
 	LogLevel    string
 	AdminListen string
+	// AdminTokenFile holds the bearer token the admin endpoint wants; a
+	// non-loopback AdminListen requires it.
+	AdminTokenFile string
 
 	// FTPS (RFC 4217).
 	TLSCert                string

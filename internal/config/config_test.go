@@ -39,7 +39,7 @@ func TestFileErrors(t *testing.T) {
 		{"table", "[users]\nalice = 1\n", "rotary.toml:1: users: unknown key"},
 		{"syntax", "root = \"/srv\"\nlisten = [\":21\"\n", "rotary.toml:2: "},
 		{"bad listen", "listen = [\"example.org:21\"]\n", "rotary.toml:1: listen: example.org:21: \"example.org\" is not an IP address"},
-		{"admin not loopback", "admin-listen = \"0.0.0.0:2181\"\n", "rotary.toml:1: admin-listen: 0.0.0.0:2181: the admin endpoint has no authentication"},
+		{"admin not an address", "admin-listen = \"2181\"\n", "rotary.toml:1: admin-listen: 2181: want HOST:PORT"},
 		{"bad enum", "log-format = \"xml\"\n", "rotary.toml:1: log-format: xml: want one of text, json"},
 		{"config in config", "config = \"other.toml\"\n", "rotary.toml:1: config: a config file cannot name another config file"},
 	}
@@ -153,13 +153,42 @@ func TestPublicPassivePorts(t *testing.T) {
 	}
 }
 
+// A non-loopback admin endpoint needs a token file; with one it is fine.
+func TestAdminListenNeedsToken(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		args       []string
+		want       string
+	}{
+		{name: "loopback", file: "admin-listen = \"127.0.0.1:2181\"\n"},
+		{name: "all addresses", file: "root = \"x\"\nadmin-listen = \"0.0.0.0:2181\"\n",
+			want: "rotary.toml:2: admin-listen: 0.0.0.0:2181: not a loopback address, and admin-token-file is not set"},
+		{name: "flag", args: []string{"--admin-listen", "[::]:2181"}, want: "--admin-listen [::]:2181: not a loopback address, and admin-token-file is not set"},
+		{name: "with token", file: "admin-listen = \"0.0.0.0:2181\"\nadmin-token-file = \"token\"\n"},
+	} {
+		args := tc.args
+		if tc.file != "" {
+			args = append([]string{"--config", writeConfig(t, tc.file)}, args...)
+		}
+		c, _, err := Parse("serve", "", args, io.Discard)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+			t.Errorf("%s: got %v, want prefix %q", tc.name, err, tc.want)
+		case tc.name == "with token" && !filepath.IsAbs(c.AdminTokenFile):
+			t.Errorf("admin-token-file %q: not taken relative to the config file", c.AdminTokenFile)
+		}
+	}
+}
+
 func TestEverySettingIsAFlagAndAKey(t *testing.T) {
 	c := Defaults()
 	for _, s := range settings {
 		v := s.bind(&c)
 		emptyDefault := map[string]bool{"public-ip": true, "anonymous-root": true, "users-file": true, "xferlog-file": true, "user": true,
 			"passive-ip-override": true, "proxy-protocol-from": true, "tls-cert": true, "tls-key": true, "implicit-tls-listen": true,
-			"public-passive-ports": true}
+			"public-passive-ports": true, "admin-token-file": true}
 		if v.String() == "" && !emptyDefault[s.name] {
 			t.Errorf("%s has no default shown", s.name)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/rotary-ftp/rotary/internal/adminhttp"
 	"github.com/rotary-ftp/rotary/internal/passive"
 )
 
@@ -377,6 +378,12 @@ func (c *Config) Validate() error {
 		e := where("public-passive-ports")
 		e.Value = pub.String()
 		e.Reason = fmt.Sprintf("%d ports, but passive-ports %s has %d: the two ranges map port for port", pub.Len(), c.PassivePorts, c.PassivePorts.Len())
+		return e
+	}
+	if c.AdminListen != "" && c.AdminTokenFile == "" && !adminhttp.IsLoopback(c.AdminListen) {
+		e := where("admin-listen")
+		e.Value = c.AdminListen
+		e.Reason = "not a loopback address, and admin-token-file is not set: without a token the admin endpoint would answer anybody (bans, sessions, metrics)"
 		return e
 	}
 	if c.Anonymous && c.AnonymousRoot == "" {

@@ -25,7 +25,7 @@ type setting struct {
 // pathSettings given as relative paths in a config file are relative to
 // that file's folder, as an admin reading /etc/rotary/rotary.toml expects.
 var pathSettings = map[string]bool{"root": true, "anonymous-root": true, "users-file": true, "xferlog-file": true,
-	"tls-cert": true, "tls-key": true, "state-dir": true}
+	"tls-cert": true, "tls-key": true, "state-dir": true, "admin-token-file": true}
 
 // value is a flag.Value that can also be reset (a list given on the
 // command line replaces the file's list rather than adding to it).
@@ -99,8 +99,11 @@ var settings = []setting{
 	{"tls-allow-ccc", "let logged-in clients return the control connection to clear text with CCC (for NAT routers' FTP helpers); data stays protected", func(c *Config) value {
 		return &boolValue{p: &c.TLSAllowCCC}
 	}},
-	{"admin-listen", "loopback `ADDR` of the admin endpoint (rotary ban list/del); empty turns it off", func(c *Config) value {
+	{"admin-listen", "`ADDR` of the admin endpoint (rotary ban, /metrics, /healthz, the status page): loopback, or any with admin-token-file; empty turns it off", func(c *Config) value {
 		return &stringValue{p: &c.AdminListen, check: checkAdmin}
+	}},
+	{"admin-token-file", "`FILE` whose first line is the token the admin endpoint wants (Authorization: Bearer); required for a non-loopback admin-listen", func(c *Config) value {
+		return &stringValue{p: &c.AdminTokenFile}
 	}},
 }
 
@@ -360,10 +363,11 @@ func checkCIDR(s string) error {
 	return nil
 }
 
-// checkAdmin keeps the admin endpoint on loopback: it has no authentication.
+// checkAdmin checks the admin endpoint's form; Validate keeps it on
+// loopback unless it has a token.
 func checkAdmin(s string) error {
 	if s == "" {
 		return nil
 	}
-	return adminhttp.CheckAddr(s)
+	return adminhttp.CheckListen(s, true)
 }

@@ -168,3 +168,74 @@ func (s *session) observeHandshake(control bool, err error) {
 		o.TLSHandshake(info, control, err)
 	}
 }
+
+// Observers returns an Observer that tells each of list, in order; nil
+// entries are skipped.
+func Observers(list ...Observer) Observer {
+	var m multiObserver
+	for _, o := range list {
+		if o != nil {
+			m = append(m, o)
+		}
+	}
+	if len(m) == 1 {
+		return m[0]
+	}
+	return m
+}
+
+type multiObserver []Observer
+
+func (m multiObserver) SessionOpened(s SessionInfo) {
+	for _, o := range m {
+		o.SessionOpened(s)
+	}
+}
+
+func (m multiObserver) SessionClosed(s SessionInfo) {
+	for _, o := range m {
+		o.SessionClosed(s)
+	}
+}
+
+func (m multiObserver) LoginSucceeded(s SessionInfo) {
+	for _, o := range m {
+		o.LoginSucceeded(s)
+	}
+}
+
+func (m multiObserver) LoginFailed(s SessionInfo, user string, refused bool) {
+	for _, o := range m {
+		o.LoginFailed(s, user, refused)
+	}
+}
+
+func (m multiObserver) Replied(code int) {
+	for _, o := range m {
+		o.Replied(code)
+	}
+}
+
+func (m multiObserver) TLSHandshake(s SessionInfo, control bool, err error) {
+	for _, o := range m {
+		o.TLSHandshake(s, control, err)
+	}
+}
+
+func (m multiObserver) TransferStarted(t TransferInfo) {
+	for _, o := range m {
+		o.TransferStarted(t)
+	}
+}
+
+func (m multiObserver) TransferProgress(t TransferInfo, delta int64) {
+	for _, o := range m {
+		o.TransferProgress(t, delta)
+	}
+}
+
+func (m multiObserver) TransferEnded(r TransferRecord) {
+	for _, o := range m {
+		o.TransferEnded(r)
+	}
+}

@@ -55,6 +55,10 @@ type Pool struct {
 	// than the transfer (bind alone slows down with many TIME_WAIT sockets
 	// on the range). 0 closes at once.
 	Linger time.Duration
+	// Usage, if set, is told of every reservation, data connection and
+	// exhaustion (metrics, the sizing hint). Pools that replace each other
+	// on reload share one.
+	Usage *Usage
 
 	rng Range
 
@@ -74,10 +78,14 @@ type Pool struct {
 
 // Stats is a snapshot of a Pool's state.
 type Stats struct {
-	Listeners int    // open listeners
-	Pending   int    // reservations waiting for their data connection
-	Delivered uint64 // data connections handed to reservations, since New
-	Refused   uint64 // data connections refused (no matching reservation), since New
+	Listeners int // open listeners
+	// Busy is the ports with at least one reservation waiting, and Shared
+	// those with waiting reservations of more than one client IP (the
+	// range was full when the later ones came).
+	Busy, Shared int
+	Pending      int    // reservations waiting for their data connection
+	Delivered    uint64 // data connections handed to reservations, since New
+	Refused      uint64 // data connections refused (no matching reservation), since New
 }
 
 type listenKey struct {
@@ -196,6 +204,7 @@ func (p *Pool) Reserve(local, client netip.Addr) (*Reservation, error) {
 func (p *Pool) ReserveIn(local, client netip.Addr, sub Range) (*Reservation, error) {
 	r := Range{Lo: max(sub.Lo, p.rng.Lo), Hi: min(sub.Hi, p.rng.Hi)}
 	if r.Hi < r.Lo {
+		p.Usage.exhaust()
 		return nil, fmt.Errorf("%w: slice %s is outside the passive range %s", ErrExhausted, sub, p.rng)
 	}
 	return p.reserve(local, client, r)
@@ -264,6 +273,7 @@ func (p *Pool) reserve(local, client netip.Addr, rng Range) (*Reservation, error
 		p.cursor[local] = (off + 1) % n
 		return p.addLocked(l, local, client), nil
 	}
+	p.Usage.exhaust()
 	if bindErr != nil {
 		return nil, fmt.Errorf("%w in %s on %s for client %s (last bind error: %w)", ErrExhausted, rng, local, client, bindErr)
 	}
@@ -304,6 +314,7 @@ func (p *Pool) addLocked(l *listener, local, client netip.Addr) *Reservation {
 	}
 	l.pending[client] = r
 	p.pending++
+	p.Usage.change(+1, 0)
 	timeout := p.acceptTimeout()
 	r.expiry = p.clock().Now().Add(timeout)
 	r.timer = p.clock().AfterFunc(timeout, func() { p.expire(r) })
@@ -318,6 +329,7 @@ func (p *Pool) unpendLocked(r *Reservation) {
 	r.timer.Stop()
 	delete(l.pending, r.client)
 	p.pending--
+	p.Usage.change(-1, 0)
 	if len(l.pending) > 0 {
 		return
 	}
@@ -420,6 +432,7 @@ func (p *Pool) resolve(l *listener, c net.Conn) {
 	closed := p.closed
 	if err != nil || conn == nil {
 		p.refused++
+		p.Usage.refuse()
 	}
 	p.mu.Unlock()
 	if err != nil || conn == nil {
@@ -457,11 +470,13 @@ func (p *Pool) dispatch(l *listener, raw, conn net.Conn, addr netip.Addr) {
 		r.state = stateDelivered
 		r.conn = conn
 		p.delivered++
+		p.Usage.change(0, +1)
 		close(r.done)
 		p.mu.Unlock()
 		return
 	}
 	p.refused++
+	p.Usage.refuse()
 	shutdown := p.closed
 	p.mu.Unlock()
 	conn.Close()
@@ -522,7 +537,18 @@ func (p *Pool) Retire() {
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	busy, shared := 0, 0
+	for _, l := range p.listeners {
+		if len(l.pending) > 0 {
+			busy++
+		}
+		if len(l.pending) > 1 {
+			shared++
+		}
+	}
 	return Stats{
+		Busy:      busy,
+		Shared:    shared,
 		Listeners: len(p.listeners),
 		Pending:   p.pending,
 		Delivered: p.delivered,
@@ -615,6 +641,13 @@ func (r *Reservation) Release() {
 		r.conn = nil
 		r.state = stateEnded
 		r.err = ErrClosed
+		p.Usage.change(0, -1)
+	case stateTaken:
+		// The transfer on the connection is over: it no longer counts
+		// as running.
+		r.state = stateEnded
+		r.err = ErrClosed
+		p.Usage.change(0, -1)
 	}
 	p.mu.Unlock()
 	if c != nil {

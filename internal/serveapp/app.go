@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/adminhttp"
@@ -30,6 +31,7 @@ import (
 	"github.com/rotary-ftp/rotary/internal/config"
 	"github.com/rotary-ftp/rotary/internal/ftp"
 	"github.com/rotary-ftp/rotary/internal/logqueue"
+	"github.com/rotary-ftp/rotary/internal/metrics"
 	"github.com/rotary-ftp/rotary/internal/passive"
 	"github.com/rotary-ftp/rotary/internal/proxyheader"
 	"github.com/rotary-ftp/rotary/internal/publicip"
@@ -67,7 +69,14 @@ type App struct {
 	bans    *ban.Tracker
 	xfer    *xferlog.Writer
 	admin   *http.Server
-	ftps    *ftps
+	metrics *metrics.Server
+	// usage follows the passive range across the pools a reload swaps
+	// in; pool is the one serving now (for the metrics).
+	usage    *passive.Usage
+	pool     atomic.Pointer[passive.Pool]
+	started  time.Time
+	draining atomic.Bool
+	ftps     *ftps
 	// trust is the PROXY trust the passive pool's data hook was built with.
 	trust proxyheader.Trust
 	// resolver names the address of passive replies.
@@ -94,7 +103,8 @@ func New(cfg config.Config, o Options) (_ *App, err error) {
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
-	a := &App{opts: o, cfg: cfg, level: new(slog.LevelVar), listeners: map[listenerKey]*listener{}, errc: make(chan error, 16)}
+	a := &App{opts: o, cfg: cfg, level: new(slog.LevelVar), listeners: map[listenerKey]*listener{}, errc: make(chan error, 16),
+		usage: &passive.Usage{}, started: time.Now()}
 	a.logger, a.logq = newLogger(cfg, a.level, o.Stderr)
 	slog.SetDefault(a.logger)
 	defer func() {
@@ -139,7 +149,8 @@ func New(cfg config.Config, o Options) (_ *App, err error) {
 			return nil, err
 		}
 	}
-	a.srv = &ftp.Server{Backend: a.backend, Logger: a.logger, Observer: newPeerWatch(a.logger),
+	a.metrics = metrics.NewServer(metrics.ServerSources{Pool: a.pool.Load, Usage: a.usage, Started: a.started, Bans: a.bans})
+	a.srv = &ftp.Server{Backend: a.backend, Logger: a.logger, Observer: ftp.Observers(newPeerWatch(a.logger), a.metrics),
 		ConnFilter: func(c ftp.ConnInfo) error { return a.bans.Check(c.Client.Addr()) }}
 	if a.ftps, err = newFTPS(tlsSet, cfg, &announce, a.logger); err != nil {
 		return nil, err
@@ -153,10 +164,16 @@ func New(cfg config.Config, o Options) (_ *App, err error) {
 	}
 	a.listeners = added
 	if cfg.AdminListen != "" {
-		l, err := adminhttp.Listen(cfg.AdminListen)
+		var token string
+		if cfg.AdminTokenFile != "" {
+			if token, err = adminhttp.ReadToken(cfg.AdminTokenFile); err != nil {
+				return nil, err
+			}
+		}
+		l, err := adminhttp.Listen(cfg.AdminListen, token != "")
 		switch {
 		case err == nil:
-			a.admin = adminhttp.Serve(l, a.bans.Handler(), a.logger)
+			a.admin = adminhttp.Serve(l, a.adminHandler(), adminhttp.Options{Token: token, Healthy: a.healthy, Logger: a.logger})
 		case cfg.AdminListen == config.DefaultAdminListen:
 			a.logger.Warn("admin endpoint off: its default address is taken (another rotary serve?); set admin-listen to use rotary ban here",
 				"admin-listen", cfg.AdminListen, "err", err)
@@ -272,6 +289,7 @@ func (a *App) apply(cfg config.Config, f *ftps) error {
 		pool = passive.New(cfg.PassivePorts)
 		pool.Logger = a.logger
 		pool.Linger = passive.DefaultLinger
+		pool.Usage = a.usage
 		if len(trust) > 0 {
 			pool.ClientAddr = trust.DataConnHook(proxyheader.DefaultTimeout)
 		}
@@ -294,6 +312,7 @@ func (a *App) apply(cfg config.Config, f *ftps) error {
 	if old := a.srv.Passive; old != nil && old != pool {
 		defer old.Retire() // after the server stopped handing it out
 	}
+	a.pool.Store(pool)
 	a.srv.Update(func(s *ftp.Server) {
 		s.Passive = pool
 		s.PassiveAddress = resolver.Address
@@ -388,7 +407,7 @@ func (a *App) reload() error {
 		}
 	}
 	var restart []string
-	if cfg.AdminListen != a.cfg.AdminListen {
+	if cfg.AdminListen != a.cfg.AdminListen || cfg.AdminTokenFile != a.cfg.AdminTokenFile {
 		restart = append(restart, "admin-listen")
 	}
 	if cfg.XferlogFile != a.cfg.XferlogFile {
@@ -422,6 +441,7 @@ loop:
 		case <-reload:
 			a.Reload()
 		case <-ctx.Done():
+			a.draining.Store(true)
 			a.logger.Info("shutting down: letting running transfers finish", "grace", ShutdownGrace)
 			break loop
 		case err := <-a.errc:

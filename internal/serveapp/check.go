@@ -1,14 +1,19 @@
 package serveapp
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"strconv"
+	"time"
 
+	"github.com/rotary-ftp/rotary/internal/adminhttp"
 	"github.com/rotary-ftp/rotary/internal/auth"
 	"github.com/rotary-ftp/rotary/internal/config"
+	"github.com/rotary-ftp/rotary/internal/passive"
 	"github.com/rotary-ftp/rotary/internal/tlscert"
 )
 
@@ -97,6 +102,49 @@ func Check(cfg config.Config, out io.Writer) int {
 		} else {
 			l.Close()
 		}
+		if cfg.AdminTokenFile != "" {
+			if _, err := adminhttp.ReadToken(cfg.AdminTokenFile); err != nil {
+				bad("%v", err)
+			}
+		}
+		printSizing(cfg, out)
 	}
 	return problems
+}
+
+// printSizing asks a running server on admin-listen how much of its
+// passive range it used, and prints the advice /metrics gives as
+// rotary_passive_ports_recommended.
+func printSizing(cfg config.Config, out io.Writer) {
+	ep := adminhttp.Endpoint{Addr: cfg.AdminListen}
+	if cfg.AdminTokenFile != "" {
+		ep.Token, _ = adminhttp.ReadToken(cfg.AdminTokenFile)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	body, err := adminhttp.Do(ctx, "GET", ep, "/passive")
+	var pu PassiveUsage
+	if err == nil {
+		err = json.Unmarshal(body, &pu)
+	}
+	if err != nil {
+		fmt.Fprintf(out, "passive range sizing: no running rotary serve answered on admin-listen %s, so no figures to go by (run check where the server runs)\n", cfg.AdminListen)
+		return
+	}
+	window := (time.Duration(pu.WindowSecs) * time.Second).Round(time.Minute)
+	sz := pu.Sizing
+	fmt.Fprintf(out, "passive range sizing, from the running server (the last %s): at most %d PASV replies waited for their data connection at once, and %d transfers ran at once; %d ports configured (%s)\n",
+		window, sz.PeakPending, sz.PeakConns, pu.Ports, pu.Range)
+	if pu.Now.Exhausted > 0 {
+		fmt.Fprintf(out, "  %d PASV/EPSV were refused with 425: no port of the range was free for the client\n", pu.Now.Exhausted)
+	}
+	switch {
+	case sz.Recommended == 0:
+		fmt.Fprintln(out, "  no passive transfer yet: nothing to size by")
+	case sz.Recommended > pu.Ports:
+		fmt.Fprintf(out, "  advice: forward at least %d ports (the peak, plus half again, at least %d spare); widen passive-ports and the router's forward with it\n",
+			sz.Recommended, passive.SizingMinSpare)
+	default:
+		fmt.Fprintf(out, "  the range is wide enough: %d ports would do (the peak, plus half again, at least %d spare)\n", sz.Recommended, passive.SizingMinSpare)
+	}
 }

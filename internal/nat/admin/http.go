@@ -39,8 +39,9 @@ func Handler(src Source) http.Handler {
 
 // Fetch asks a running gateway's admin endpoint for one show output
 // ("translations", "translations?verbose=1", "statistics").
-func Fetch(ctx context.Context, addr, what string) (string, error) {
-	body, err := adminhttp.Do(ctx, http.MethodGet, addr, "/show/"+what)
+func Fetch(ctx context.Context, ep adminhttp.Endpoint, what string) (string, error) {
+	addr := ep.Addr
+	body, err := adminhttp.Do(ctx, http.MethodGet, ep, "/show/"+what)
 	if errors.Is(err, adminhttp.ErrUnreachable) {
 		return "", fmt.Errorf("no gateway answering on %s (is `rotary gateway` running with --admin %s?): %w", addr, addr, err)
 	}

@@ -112,13 +112,13 @@ func (f fakeSource) Statistics() nat.Statistics      { return nat.Statistics{} }
 func (f fakeSource) Config() *ios.Config             { return f.cfg }
 
 func TestHandlerAndFetch(t *testing.T) {
-	ln, err := adminhttp.Listen("127.0.0.1:0")
+	ln, err := adminhttp.Listen("127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := adminhttp.Serve(ln, Handler(fakeSource{cfg: &ios.Config{}}), nil)
+	srv := adminhttp.Serve(ln, Handler(fakeSource{cfg: &ios.Config{}}), adminhttp.Options{})
 	defer srv.Close()
-	addr := ln.Addr().String()
+	addr := adminhttp.Endpoint{Addr: ln.Addr().String()}
 	out, err := Fetch(context.Background(), addr, "translations?verbose=1")
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestHandlerAndFetch(t *testing.T) {
 		t.Fatal("unknown show path answered")
 	}
 	// A page rebinding its name to 127.0.0.1 cannot read the flows.
-	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/show/translations", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr.Addr+"/show/translations", nil)
 	req.Host = "rebind.attacker.example"
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/adminhttp"
+	"github.com/rotary-ftp/rotary/internal/metrics"
 	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/admin"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
@@ -31,8 +32,11 @@ type Options struct {
 	// Datapath runs the configuration (required): Run starts it with the
 	// Program it compiled and gives it each reloaded file to compile.
 	Datapath nat.Datapath
-	// AdminAddr is the loopback address of the show endpoint; "" turns it off.
-	AdminAddr string
+	// AdminAddr is the address of the admin endpoint (show commands,
+	// /metrics, /healthz); "" turns it off. It must be loopback unless
+	// AdminToken is set.
+	AdminAddr  string
+	AdminToken string
 	// DrainTimeout bounds the wait for flows on stop; 0 means DefaultDrainTimeout.
 	DrainTimeout time.Duration
 	// Logger receives the gateway's messages (the datapath logs to its own
@@ -56,6 +60,16 @@ type Gateway struct {
 	log  *slog.Logger
 	dp   nat.Datapath
 	cfg  atomic.Pointer[ios.Config]
+	// draining is set when a stop began: /healthz answers 503.
+	draining atomic.Bool
+}
+
+// healthy answers /healthz.
+func (g *Gateway) healthy() error {
+	if g.draining.Load() {
+		return errors.New("draining: rotary gateway is stopping")
+	}
+	return nil
 }
 
 func (g *Gateway) Translations() []nat.Translation { return g.dp.Translations() }
@@ -81,12 +95,15 @@ func Run(ctx context.Context, opts Options, cfg *ios.Config, prog nat.Program, r
 	var adminSrv *http.Server
 	adminURL := "off"
 	if opts.AdminAddr != "" {
-		ln, err := adminhttp.Listen(opts.AdminAddr)
+		ln, err := adminhttp.Listen(opts.AdminAddr, opts.AdminToken != "")
 		if err != nil {
 			g.dp.Close()
 			return err
 		}
-		adminSrv = adminhttp.Serve(ln, admin.Handler(g), g.log)
+		mux := http.NewServeMux()
+		mux.Handle("/show/", admin.Handler(g))
+		mux.Handle("GET /metrics", metrics.NewGateway(g.Statistics, g.dp.Name()).Handler())
+		adminSrv = adminhttp.Serve(ln, mux, adminhttp.Options{Token: opts.AdminToken, Healthy: g.healthy, Logger: g.log})
 		adminURL = fmt.Sprintf("http://%s/show/{translations,statistics}", ln.Addr())
 	}
 	g.logPlan(prog)
@@ -150,6 +167,7 @@ func (g *Gateway) drain(adminSrv *http.Server) error {
 	if d <= 0 {
 		d = DefaultDrainTimeout
 	}
+	g.draining.Store(true)
 	g.log.Info("stopping: closing the listeners, letting flows finish", "flows", g.dp.Statistics().Dynamic, "drain", d)
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()

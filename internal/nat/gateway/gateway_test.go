@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotary-ftp/rotary/internal/adminhttp"
 	"github.com/rotary-ftp/rotary/internal/nat/admin"
 	"github.com/rotary-ftp/rotary/internal/nat/forward"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
@@ -127,11 +128,30 @@ func TestRunReloadDrain(t *testing.T) {
 	const want = "Total active translations: 2 (1 static, 1 dynamic; 2 extended)"
 	var stats string
 	waitFor(10*time.Second, func() bool {
-		stats, err = admin.Fetch(ctx, adminAddr, "statistics")
+		stats, err = admin.Fetch(ctx, adminhttp.Endpoint{Addr: adminAddr}, "statistics")
 		return err == nil && strings.HasPrefix(stats, want)
 	})
 	if err != nil || !strings.HasPrefix(stats, want) {
 		t.Fatalf("statistics (%v):\n%s", err, stats)
+	}
+	// The same counts on /metrics, for Prometheus.
+	body, err := adminhttp.Do(ctx, "GET", adminhttp.Endpoint{Addr: adminAddr}, "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		`rotary_gateway_info{datapath="userspace"} 1`,
+		`rotary_gateway_translations{kind="static"} 1`,
+		`rotary_gateway_translations{kind="dynamic"} 1`,
+		`rotary_gateway_connections_total{result="translated"} 2`,
+		`rotary_gateway_listeners 1`,
+	} {
+		if !strings.Contains(string(body), "\n"+line+"\n") {
+			t.Errorf("/metrics lacks %q:\n%s", line, body)
+		}
+	}
+	if h, err := adminhttp.Do(ctx, "GET", adminhttp.Endpoint{Addr: adminAddr}, "/healthz"); err != nil || string(h) != "ok\n" {
+		t.Errorf("/healthz = %q, %v", h, err)
 	}
 
 	write(static(p2))
