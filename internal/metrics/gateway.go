@@ -43,6 +43,8 @@ var (
 		"Connections from outside, by result: translated, or refused (denied source, no member up, dial failure, flow limit).", []string{"result"}, nil)
 	descExpired = prometheus.NewDesc("rotary_gateway_flows_expired_total",
 		"Flows closed by a timer (tcp-timeout, finrst-timeout).", nil, nil)
+	descGwBytes = prometheus.NewDesc("rotary_gateway_bytes_total",
+		"Bytes carried by the userspace datapath, by direction: from_client (toward the inside hosts) and from_inside; live flows count as their bytes arrive. Kernel-run lines are not counted.", []string{"direction"}, nil)
 	descGwListeners = prometheus.NewDesc("rotary_gateway_listeners",
 		"Outside addresses and ports the userspace datapath listens on.", nil, nil)
 	descMembers = prometheus.NewDesc("rotary_gateway_pool_members",
@@ -58,7 +60,7 @@ var (
 type gatewayCollector struct{ stats func() nat.Statistics }
 
 func (c gatewayCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descTranslations, descGwConns, descExpired, descGwListeners, descMembers, descMemberUp, descMemberFlows, descDialFailures} {
+	for _, d := range []*prometheus.Desc{descTranslations, descGwConns, descExpired, descGwBytes, descGwListeners, descMembers, descMemberUp, descMemberFlows, descDialFailures} {
 		ch <- d
 	}
 }
@@ -76,6 +78,8 @@ func (c gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descGwConns, st.Hits, "translated")
 	counter(descGwConns, st.Misses, "refused")
 	counter(descExpired, st.Expired)
+	counter(descGwBytes, st.BytesFromClient, "from_client")
+	counter(descGwBytes, st.BytesFromInside, "from_inside")
 	gauge(descGwListeners, float64(st.Listeners))
 	for _, p := range st.Pools {
 		up, down := 0, 0

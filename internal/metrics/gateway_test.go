@@ -51,7 +51,7 @@ next:
 // from the datapath's statistics.
 func TestGatewayPools(t *testing.T) {
 	a, b := netip.MustParseAddr("198.18.0.10"), netip.MustParseAddr("198.18.0.11")
-	st := nat.Statistics{Static: 2, Dynamic: 5, Hits: 40, Misses: 3, Expired: 1, Listeners: 4, Pools: []nat.PoolStatistics{{
+	st := nat.Statistics{Static: 2, Dynamic: 5, Hits: 40, Misses: 3, Expired: 1, Listeners: 4, BytesFromClient: 1000, BytesFromInside: 1 << 30, Pools: []nat.PoolStatistics{{
 		Name: "ftp", DialFailures: 2, Allocated: 5,
 		Members: []nat.MemberStatistics{{Address: a, Up: true, Flows: 5}, {Address: b, Up: false, DownPorts: []uint16{21}}},
 	}}}
@@ -69,6 +69,8 @@ func TestGatewayPools(t *testing.T) {
 		{"rotary_gateway_connections_total", []string{"result", "refused"}, 3},
 		{"rotary_gateway_flows_expired_total", nil, 1},
 		{"rotary_gateway_listeners", nil, 4},
+		{"rotary_gateway_bytes_total", []string{"direction", "from_client"}, 1000},
+		{"rotary_gateway_bytes_total", []string{"direction", "from_inside"}, 1 << 30},
 		{"rotary_gateway_pool_members", []string{"pool", "ftp", "state", "up"}, 1},
 		{"rotary_gateway_pool_members", []string{"pool", "ftp", "state", "down"}, 1},
 		{"rotary_gateway_pool_member_up", []string{"member", "198.18.0.10"}, 1},

@@ -35,7 +35,12 @@ type Statistics struct {
 	// closed by a timer.
 	Hits, Misses, Expired uint64
 	Listeners             int
-	Pools                 []PoolStatistics
+	// BytesFromClient and BytesFromInside count the bytes the datapath
+	// carried from clients to inside hosts and back, ended flows and live
+	// ones (the userspace datapath's; the kernel's own rules do not count
+	// bytes).
+	BytesFromClient, BytesFromInside uint64
+	Pools                            []PoolStatistics
 }
 
 // PoolStatistics is one rotary pool's state.

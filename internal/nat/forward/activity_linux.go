@@ -5,10 +5,11 @@ package forward
 import (
 	"io"
 	"net"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // copyConn is the data path: (*net.TCPConn).ReadFrom of another
@@ -23,7 +24,7 @@ import (
 // (the outside listeners set SO_OOBINLINE). A control connection's
 // commands stay far below urgentWindow; an upload passes it within
 // milliseconds and goes on spliced.
-func copyConn(dst, src *net.TCPConn, _ *atomic.Int64, fromClient bool) (int64, error) {
+func copyConn(dst, src *net.TCPConn, _ *flow, fromClient bool) (int64, error) {
 	if !fromClient {
 		return dst.ReadFrom(src)
 	}
@@ -61,6 +62,38 @@ func (f *flow) idle() time.Duration {
 		return 0 // a socket is closing; the flow ends without the timer
 	}
 	return min(a, b)
+}
+
+// received is the bytes the gateway's sockets received from each side,
+// from TCP_INFO's tcpi_bytes_received (which the splice never sees), or
+// the final counts of a flow that has ended.
+func (f *flow) received() (fromClient, fromInside uint64) {
+	if f.ended.Load() {
+		return f.fromClient.Load(), f.fromInside.Load()
+	}
+	// A FIN takes a sequence number, which tcpi_bytes_received counts.
+	fromClient, fromInside = bytesReceived(f.client), bytesReceived(f.backend)
+	if f.finFromClient.Load() && fromClient > 0 {
+		fromClient--
+	}
+	if f.finFromInside.Load() && fromInside > 0 {
+		fromInside--
+	}
+	return fromClient, fromInside
+}
+
+func bytesReceived(c *net.TCPConn) uint64 {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var n uint64
+	rc.Control(func(fd uintptr) {
+		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			n = info.Bytes_received
+		}
+	})
+	return n
 }
 
 func sinceLastReceive(c *net.TCPConn) (time.Duration, bool) {

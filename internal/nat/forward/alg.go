@@ -128,6 +128,11 @@ func (s *Server) algReplies(f *flow, r *Rules, aside *atomic.Bool) {
 // as a half-close, anything else ends the flow.
 func (s *Server) endPipe(f *flow, dst *net.TCPConn, err error) {
 	if errors.Is(err, io.EOF) {
+		if dst == f.client {
+			f.finFromInside.Store(true)
+		} else {
+			f.finFromClient.Store(true)
+		}
 		dst.CloseWrite()
 		f.finAt.CompareAndSwap(0, time.Now().UnixNano())
 		return

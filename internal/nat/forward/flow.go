@@ -27,7 +27,13 @@ type flow struct {
 
 	lastActive atomic.Int64 // unix nanos; maintained only where the kernel cannot tell (see activity_*.go)
 	finAt      atomic.Int64 // unix nanos of the first FIN, 0 before
-	closeOnce  sync.Once
+	// fromClient and fromInside count the bytes received from each side:
+	// the final counts once ended is set (Linux reads them live from
+	// TCP_INFO until then; elsewhere the copies add to them).
+	fromClient, fromInside       atomic.Uint64
+	ended                        atomic.Bool
+	finFromClient, finFromInside atomic.Bool // that side's FIN arrived
+	closeOnce                    sync.Once
 }
 
 // abort resets both sockets (SO_LINGER 0): an error or a timer ends the
@@ -197,6 +203,11 @@ func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
 		s.pipe(f, b, c, r)
 		<-done
 	}
+	// The final byte counts, read before the sockets close.
+	fc, fi := f.received()
+	f.fromClient.Store(fc)
+	f.fromInside.Store(fi)
+	f.ended.Store(true)
 	f.close()
 	if m != nil {
 		m.flows.Add(-1)
@@ -210,8 +221,13 @@ func (s *Server) handle(rt *boundRoute, c *net.TCPConn) {
 // data in the other direction goes on. Any error (RST, the other
 // direction's abort) ends both directions.
 func (s *Server) pipe(f *flow, dst, src *net.TCPConn, r *Rules) {
-	_, err := copyConn(dst, src, &f.lastActive, src == f.client)
+	_, err := copyConn(dst, src, f, src == f.client)
 	if err == nil {
+		if src == f.client {
+			f.finFromClient.Store(true)
+		} else {
+			f.finFromInside.Store(true)
+		}
 		dst.CloseWrite()
 		f.finAt.CompareAndSwap(0, time.Now().UnixNano())
 		return
@@ -233,9 +249,14 @@ func (s *Server) register(f *flow) bool {
 	return true
 }
 
+// unregister drops f, adding its bytes to the totals in the same step, so
+// that Statistics counts them once.
 func (s *Server) unregister(f *flow) {
+	fc, fi := f.received()
 	s.flowsMu.Lock()
 	delete(s.flows, f)
+	s.bytesFromClient += fc
+	s.bytesFromInside += fi
 	s.flowsMu.Unlock()
 }
 

@@ -19,6 +19,7 @@ import (
 
 	proxyproto "github.com/pires/go-proxyproto"
 
+	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 )
 
@@ -659,5 +660,31 @@ func TestSingleMemberPoolNeverSkipped(t *testing.T) {
 	}
 	if !s.Statistics().Pools[0].Members[0].Up {
 		t.Fatal("single member marked down")
+	}
+}
+
+// The bytes of a flow count while it runs (a 1 GiB transfer shows before
+// its end) and once it ended, each byte once, and never go down.
+func TestStatisticsCountBytes(t *testing.T) {
+	s, out := staticTo(t, echo)
+	c := dial(t, out)
+	roundTrip(t, c, strings.Repeat("x", 100000))
+	var live nat.Statistics
+	if !waitFor(10*time.Second, func() bool {
+		live = s.Statistics()
+		return live.BytesFromClient == 100000 && live.BytesFromInside == 100000
+	}) {
+		t.Fatalf("live flow: %d bytes from the client, %d from inside; want 100000 each", live.BytesFromClient, live.BytesFromInside)
+	}
+	roundTrip(t, c, strings.Repeat("y", 5000))
+	c.CloseWrite()
+	readAll(c)
+	c.Close()
+	var st nat.Statistics
+	if !waitFor(10*time.Second, func() bool { st = s.Statistics(); return st.Dynamic == 0 }) {
+		t.Fatal("the flow did not end")
+	}
+	if st.BytesFromClient != 105000 || st.BytesFromInside != 105000 {
+		t.Fatalf("ended flow: %d from the client, %d from inside; want 105000 each", st.BytesFromClient, st.BytesFromInside)
 	}
 }

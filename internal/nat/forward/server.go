@@ -55,7 +55,13 @@ type Server struct {
 
 	flowsMu sync.Mutex
 	flows   map[*flow]struct{}
-	flowWG  sync.WaitGroup
+	// Bytes of the flows that ended, and the totals last reported, which
+	// the next report never goes below (a counter; a FIN read between a
+	// flow's socket counts and its copy's end could make one byte vanish).
+	// Guarded by flowsMu.
+	bytesFromClient, bytesFromInside       uint64
+	reportedFromClient, reportedFromInside uint64
+	flowWG                                 sync.WaitGroup
 
 	ctx      context.Context // canceled when the Server is forced down; bounds dials
 	cancel   context.CancelFunc

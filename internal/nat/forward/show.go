@@ -59,6 +59,15 @@ func (s *Server) Statistics() nat.Statistics {
 	}
 	s.flowsMu.Lock()
 	st.Dynamic = len(s.flows)
+	st.BytesFromClient, st.BytesFromInside = s.bytesFromClient, s.bytesFromInside
+	for f := range s.flows {
+		fc, fi := f.received()
+		st.BytesFromClient += fc
+		st.BytesFromInside += fi
+	}
+	st.BytesFromClient = max(st.BytesFromClient, s.reportedFromClient)
+	st.BytesFromInside = max(st.BytesFromInside, s.reportedFromInside)
+	s.reportedFromClient, s.reportedFromInside = st.BytesFromClient, st.BytesFromInside
 	s.flowsMu.Unlock()
 	s.mu.Lock()
 	st.Listeners = len(s.listeners)
