@@ -4,9 +4,31 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/rotary-ftp/rotary/internal/passive"
 )
+
+// notify logs a failed sd_notify (the service manager then thinks the
+// start failed, or never finished).
+func (a *App) notify(_ bool, err error) {
+	if err != nil {
+		a.logger.Warn("telling systemd the state failed", "err", err)
+	}
+}
+
+// statusLine is what `systemctl status` shows beside the unit.
+func (a *App) statusLine() string {
+	plain, implicit := a.Addrs()
+	var addrs []string
+	for _, ap := range plain {
+		addrs = append(addrs, ap.String())
+	}
+	for _, ap := range implicit {
+		addrs = append(addrs, ap.String()+" (implicit FTPS)")
+	}
+	return "serving FTP on " + strings.Join(addrs, ", ") + "; passive ports " + a.pool.Load().Range().String()
+}
 
 // errDraining is /healthz's answer while a stop lets transfers finish.
 var errDraining = errors.New("draining: rotary serve is stopping and takes no new sessions")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -347,4 +348,60 @@ func TestCheckSizingAdvice(t *testing.T) {
 	if want := "no running rotary serve answered on admin-listen"; !strings.Contains(out.String(), want) {
 		t.Errorf("rotary check lacks %q:\n%s", want, out.String())
 	}
+}
+
+// Under systemd (Type=notify) the server says READY=1 once it accepts,
+// RELOADING=1 then READY=1 around a reload, and STOPPING=1 on stop.
+func TestSystemdNotify(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Skipf("no unix datagram sockets: %v", err)
+	}
+	defer l.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	read := func() string {
+		l.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 4096)
+		n, err := l.Read(buf)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		return string(buf[:n])
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "rotary.toml")
+	os.WriteFile(file, []byte(fmt.Sprintf("listen = [\"127.0.0.1:0\"]\nuser = [\"u:p\"]\nadmin-listen = \"\"\npassive-ports = %q\nroot = \"root\"\n", passiveRange(2))), 0o644)
+	cfg, err := parseFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, Options{Args: []string{"--config", file}, Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	reload := make(chan os.Signal, 1)
+	done := make(chan int, 1)
+	go func() { done <- a.Run(ctx, reload) }()
+	plain, _ := a.Addrs()
+	if got, want := read(), "READY=1\nSTATUS=serving FTP on "+plain[0].String(); !strings.HasPrefix(got, want) {
+		t.Fatalf("start: %q, want %q", got, want)
+	}
+	// Accepting by then.
+	c := dialCtl(t, plain[0].String())
+	c.Login("u", "p")
+	c.Must(221, "QUIT")
+	reload <- os.Interrupt
+	if got := read(); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") {
+		t.Fatalf("reload: %q", got)
+	}
+	if got := read(); !strings.HasPrefix(got, "READY=1") {
+		t.Fatalf("after reload: %q", got)
+	}
+	cancel()
+	if got := read(); !strings.HasPrefix(got, "STOPPING=1") {
+		t.Fatalf("stop: %q", got)
+	}
+	<-done
 }

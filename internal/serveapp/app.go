@@ -35,6 +35,7 @@ import (
 	"github.com/rotary-ftp/rotary/internal/passive"
 	"github.com/rotary-ftp/rotary/internal/proxyheader"
 	"github.com/rotary-ftp/rotary/internal/publicip"
+	"github.com/rotary-ftp/rotary/internal/sdnotify"
 	"github.com/rotary-ftp/rotary/internal/storage"
 	"github.com/rotary-ftp/rotary/internal/storage/local"
 	"github.com/rotary-ftp/rotary/internal/xferlog"
@@ -434,14 +435,20 @@ func (a *App) Run(ctx context.Context, reload <-chan os.Signal) int {
 		a.serveListener(l)
 	}
 	a.mu.Unlock()
+	// Every listener is bound (New) and accepting: systemd may start what
+	// comes after (Type=notify).
+	a.notify(sdnotify.Ready(a.statusLine()))
 	code := 0
 loop:
 	for {
 		select {
 		case <-reload:
+			a.notify(sdnotify.Reloading())
 			a.Reload()
+			a.notify(sdnotify.Ready(a.statusLine()))
 		case <-ctx.Done():
 			a.draining.Store(true)
+			a.notify(sdnotify.Stopping("draining: letting running transfers finish"))
 			a.logger.Info("shutting down: letting running transfers finish", "grace", ShutdownGrace)
 			break loop
 		case err := <-a.errc:

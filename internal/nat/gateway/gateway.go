@@ -20,6 +20,7 @@ import (
 	"github.com/rotary-ftp/rotary/internal/nat"
 	"github.com/rotary-ftp/rotary/internal/nat/admin"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
+	"github.com/rotary-ftp/rotary/internal/sdnotify"
 )
 
 // DefaultDrainTimeout is how long a stop waits for flows before closing them.
@@ -62,6 +63,13 @@ type Gateway struct {
 	cfg  atomic.Pointer[ios.Config]
 	// draining is set when a stop began: /healthz answers 503.
 	draining atomic.Bool
+}
+
+// notify logs a failed sd_notify.
+func (g *Gateway) notify(_ bool, err error) {
+	if err != nil {
+		g.log.Warn("telling systemd the state failed", "err", err)
+	}
 }
 
 // healthy answers /healthz.
@@ -110,10 +118,13 @@ func Run(ctx context.Context, opts Options, cfg *ios.Config, prog nat.Program, r
 	// The startup line: everything is open once it is written.
 	g.log.Info("gateway running", "config", opts.ConfigPath, "datapath", g.dp.Name(),
 		"listeners", g.dp.Statistics().Listeners, "admin", adminURL)
+	g.notify(sdnotify.Ready(fmt.Sprintf("running %s on the %s datapath", opts.ConfigPath, g.dp.Name())))
 	for {
 		select {
 		case <-reload:
+			g.notify(sdnotify.Reloading())
 			g.reload()
+			g.notify(sdnotify.Ready(fmt.Sprintf("running %s on the %s datapath", opts.ConfigPath, g.dp.Name())))
 		case <-ctx.Done():
 			return g.drain(adminSrv)
 		}
@@ -168,6 +179,7 @@ func (g *Gateway) drain(adminSrv *http.Server) error {
 		d = DefaultDrainTimeout
 	}
 	g.draining.Store(true)
+	g.notify(sdnotify.Stopping("draining flows"))
 	g.log.Info("stopping: closing the listeners, letting flows finish", "flows", g.dp.Statistics().Dynamic, "drain", d)
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
