@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/rotary-ftp/rotary/internal/passive"
+	"github.com/rotary-ftp/rotary/internal/statuspage"
 )
 
 // notify logs a failed sd_notify (the service manager then thinks the
@@ -64,6 +66,28 @@ func (a *App) passiveUsage() PassiveUsage {
 		LastHour: a.usage.History(60), InUse: st.Busy, Shared: st.Shared, Listeners: st.Listeners, WindowSecs: sz.Window.Seconds()}
 }
 
+// statusPage is the status page's view of the server now.
+func (a *App) statusPage() statuspage.Page {
+	now := time.Now()
+	pg := statuspage.Page{Kind: "serve", Now: now, Started: a.started}
+	for _, s := range a.srv.Sessions() {
+		ps := statuspage.Session{ID: s.ID, User: s.User, Client: s.Client.String(), State: string(s.State), TLS: s.TLS,
+			Idle: now.Sub(s.LastCommand)}
+		if t := s.Transfer; t != nil {
+			ps.Transfer = &statuspage.Transfer{Verb: t.Verb, Path: t.Path, Upload: t.Upload, Bytes: t.Bytes, Size: t.Size,
+				Elapsed: now.Sub(t.Started)}
+		}
+		pg.Sessions = append(pg.Sessions, ps)
+	}
+	pu := a.passiveUsage()
+	pg.Passive = &statuspage.Passive{Range: pu.Range, Ports: pu.Ports, InUse: pu.InUse, Shared: pu.Shared, Now: pu.Now,
+		Sizing: pu.Sizing, LastHour: pu.LastHour, Listeners: pu.Listeners}
+	for _, b := range a.bans.List() {
+		pg.Bans = append(pg.Bans, statuspage.Ban{IP: b.IP.String(), Until: b.Until, Failures: b.Failures})
+	}
+	return pg
+}
+
 // adminHandler is what the admin endpoint serves: the bans (rotary ban),
 // /metrics, and /passive (the range's use and sizing hint, as JSON).
 func (a *App) adminHandler() http.Handler {
@@ -72,6 +96,7 @@ func (a *App) adminHandler() http.Handler {
 	mux.Handle("/bans", bans)
 	mux.Handle("/bans/", bans)
 	mux.Handle("GET /metrics", a.metrics.Handler())
+	mux.Handle("/", statuspage.Handler(a.statusPage, a.logger))
 	mux.HandleFunc("GET /passive", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(a.passiveUsage())

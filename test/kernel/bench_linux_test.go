@@ -3,6 +3,7 @@
 package kernel
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,19 +13,26 @@ import (
 
 // BenchmarkDatapath: a 1 GiB RETR (curl, EPSV, to /dev/null) from the
 // client namespace, direct to the server (routed by the router, no NAT),
-// through the kernel datapath and through the userspace one; and new
-// sessions per second (connect, login, quit) the same three ways. Run with
-// -count N: the three alternate in each round. scripts/bench-datapath.sh.
+// direct with conntrack on in the router (a table with a nat chain and a
+// stateful forward rule, translating nothing: what any stateful router
+// pays), through the kernel datapath and through the userspace one; and
+// new sessions (curl: connect, login, quit; a process each) and logins per
+// second (rotary bench login-storm, 16 clients) the same ways. Run with
+// -count N: they alternate in each round. scripts/bench-datapath.sh.
 func BenchmarkDatapath(b *testing.B) {
 	cfg := iosExample(b, "seed-single-server.ios", "127.0.0.2", outsideAddr, "127.0.0.1", serverA)
-	for _, kind := range []string{"retr-1GiB", "sessions"} {
-		for _, path := range []string{"direct", "kernel", "userspace"} {
+	for _, kind := range []string{"retr-1GiB", "sessions", "logins"} {
+		for _, path := range []string{"direct", "direct-conntrack", "kernel", "userspace"} {
 			b.Run(kind+"/"+path, func(b *testing.B) {
 				l := newLab(b)
 				s := l.serve("serve", serverA, "5500-5520")
 				run(b, "ip", "-n", l.client, "route", "add", "198.19.0.0/24", "via", outsideAddr)
 				addr := serverA
-				if path != "direct" {
+				switch path {
+				case "direct":
+				case "direct-conntrack":
+					l.apply("nftables", conntrackOnly)
+				default:
 					l.gateway(cfg, "--datapath", path)
 					addr = outsideAddr
 				}
@@ -39,6 +47,31 @@ func BenchmarkDatapath(b *testing.B) {
 					b.SetBytes(size)
 				}
 				url := fmt.Sprintf("ftp://u:p@%s:2121/", addr)
+				if kind == "logins" {
+					// Connections per second: rotary bench's login-storm (16
+					// clients connect, log in and QUIT, 2,000 logins in all),
+					// from the client namespace.
+					var rate float64
+					for i := 0; i < b.N; i++ {
+						out, err := exec.Command("ip", "netns", "exec", l.client, rotaryBin, "bench", url, "--allow-remote",
+							"--workload", "login-storm", "--clients", "16", "--logins", "2000", "--json").CombinedOutput()
+						if err != nil {
+							b.Fatalf("rotary bench via %s: %v %s", path, err, out)
+						}
+						var rep struct {
+							Results []struct {
+								OpsPerSec float64 `json:"ops_per_s"`
+								Failures  int64   `json:"failures"`
+							} `json:"results"`
+						}
+						if err := json.Unmarshal(out, &rep); err != nil || len(rep.Results) != 1 || rep.Results[0].Failures > 0 {
+							b.Fatalf("rotary bench via %s: %v %s", path, err, out)
+						}
+						rate += rep.Results[0].OpsPerSec
+					}
+					b.ReportMetric(rate/float64(b.N), "logins/s")
+					return
+				}
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					var cmd *exec.Cmd
@@ -55,3 +88,11 @@ func BenchmarkDatapath(b *testing.B) {
 		}
 	}
 }
+
+// conntrackOnly turns conntrack and the NAT hooks on in the router without
+// translating anything.
+const conntrackOnly = `table ip bench_ct {
+	chain prerouting { type nat hook prerouting priority dstnat; }
+	chain forward { type filter hook forward priority filter; ct state established,related counter accept; }
+}
+`

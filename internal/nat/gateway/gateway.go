@@ -21,6 +21,7 @@ import (
 	"github.com/rotary-ftp/rotary/internal/nat/admin"
 	"github.com/rotary-ftp/rotary/internal/nat/ios"
 	"github.com/rotary-ftp/rotary/internal/sdnotify"
+	"github.com/rotary-ftp/rotary/internal/statuspage"
 )
 
 // DefaultDrainTimeout is how long a stop waits for flows before closing them.
@@ -57,12 +58,19 @@ func Load(path string, opts ios.ParseOptions) (*ios.Config, []ios.Warning, error
 
 // Gateway is a running gateway; it is the admin endpoint's Source.
 type Gateway struct {
-	opts Options
-	log  *slog.Logger
-	dp   nat.Datapath
-	cfg  atomic.Pointer[ios.Config]
+	opts    Options
+	log     *slog.Logger
+	dp      nat.Datapath
+	cfg     atomic.Pointer[ios.Config]
+	started time.Time
 	// draining is set when a stop began: /healthz answers 503.
 	draining atomic.Bool
+}
+
+// statusPage is the status page's view of the gateway now.
+func (g *Gateway) statusPage() statuspage.Page {
+	return statuspage.Page{Kind: "gateway", Now: time.Now(), Started: g.started, Gateway: &statuspage.Gateway{
+		Config: g.opts.ConfigPath, Datapath: g.dp.Name(), Statistics: g.dp.Statistics(), Translations: g.dp.Translations()}}
 }
 
 // notify logs a failed sd_notify.
@@ -92,7 +100,7 @@ func Run(ctx context.Context, opts Options, cfg *ios.Config, prog nat.Program, r
 	if opts.Datapath == nil {
 		return errors.New("gateway: Options.Datapath is nil")
 	}
-	g := &Gateway{opts: opts, log: opts.Logger, dp: opts.Datapath}
+	g := &Gateway{opts: opts, log: opts.Logger, dp: opts.Datapath, started: time.Now()}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -110,6 +118,7 @@ func Run(ctx context.Context, opts Options, cfg *ios.Config, prog nat.Program, r
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/show/", admin.Handler(g))
+		mux.Handle("/", statuspage.Handler(g.statusPage, g.log))
 		mux.Handle("GET /metrics", metrics.NewGateway(g.Statistics, g.dp.Name()).Handler())
 		adminSrv = adminhttp.Serve(ln, mux, adminhttp.Options{Token: opts.AdminToken, Healthy: g.healthy, Logger: g.log})
 		adminURL = fmt.Sprintf("http://%s/show/{translations,statistics}", ln.Addr())

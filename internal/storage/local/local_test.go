@@ -1480,3 +1480,45 @@ func TestSweepTemp(t *testing.T) {
 		t.Error("SweepTemp of a missing folder: no error")
 	}
 }
+
+// BenchmarkUpload1GiB writes 1 GiB uploads through the driver, with no FTP
+// and no network: to fresh names (each removed outside the timer), and
+// over one name again and again, as a nightly export does (issue 22: does
+// replacing a large file slow the next upload, below FTP?). Run with
+// -benchtime 3x -count 5; the two alternate in each round.
+func BenchmarkUpload1GiB(b *testing.B) {
+	chunk := bytes.Repeat([]byte{'x'}, 1<<20)
+	upload := func(b *testing.B, d *Driver, name string) {
+		u, err := createBegun(d, name, storage.Truncate, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range 1024 {
+			if _, err := u.Write(chunk); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := u.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("fresh", func(b *testing.B) {
+		fx := newFixture(b)
+		b.SetBytes(1 << 30)
+		for i := 0; b.Loop(); i++ {
+			name := fmt.Sprintf("/fresh-%d.bin", i)
+			upload(b, fx.d, name)
+			b.StopTimer()
+			fx.d.Remove(ctx, name)
+			b.StartTimer()
+		}
+	})
+	b.Run("overwrite", func(b *testing.B) {
+		fx := newFixture(b)
+		upload(b, fx.d, "/same.bin")
+		b.SetBytes(1 << 30)
+		for b.Loop() {
+			upload(b, fx.d, "/same.bin")
+		}
+	})
+}
