@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== test dependencies (lftp, python3, curl, nftables, iptables, iproute2)"
+echo "== test dependencies (lftp, python3, curl, nftables, iptables, iproute2, chromium)"
 ./scripts/install-test-deps.sh
 
 echo "== gofmt"
