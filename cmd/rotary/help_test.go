@@ -58,6 +58,7 @@ func TestHelpBinary(t *testing.T) {
 		{[]string{"ban", "help"}, "Usage:\n  rotary ban list", banFlags},
 		{[]string{"ban", "list", "--help"}, "Usage:\n  rotary ban list", banFlags},
 		{[]string{"ban", "del", "--help"}, "Usage:\n  rotary ban list", banFlags},
+		{[]string{"service", "--help"}, "Usage:\n  rotary service install", nil},
 	} {
 		name := strings.Join(tt.args, " ")
 		t.Run(name, func(t *testing.T) {

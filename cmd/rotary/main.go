@@ -16,6 +16,7 @@ Usage:
   rotary check --config FILE      validate a configuration and try its ports
   rotary user add|passwd|del|list --file users.toml   manage a users file
   rotary ban list | del IP        show or lift the running server's bans
+  rotary service install|start|stop|uninstall [flags]   run serve as a Windows service
   rotary gateway --config FILE    run the NAT gateway for a Cisco IOS NAT config
   rotary rules --format FORMAT    print the router's forwarding: ios, nftables, iptables, pf, netsh
   rotary probe URL [flags]        check from the client side that every passive port is reachable
@@ -51,6 +52,8 @@ func main() {
 		code = runUser(args)
 	case "ban":
 		code = runBan(args)
+	case "service":
+		code = runService(args)
 	case "version", "--version":
 		fmt.Println("rotary", version)
 	case "help", "-h", "--help":

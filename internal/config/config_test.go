@@ -196,12 +196,22 @@ func TestEverySettingIsAFlagAndAKey(t *testing.T) {
 			t.Errorf("%s has no help", s.name)
 		}
 	}
-	// The example file in the repository loads.
-	example := filepath.Join("..", "..", "examples", "rotary.toml")
-	if _, err := os.Stat(example); err == nil {
+	// The example files in the repository load and validate.
+	for _, example := range []string{"examples/rotary.toml", "examples/rotary-windows.toml", "packaging/rotary.toml"} {
+		path := filepath.Join("..", "..", filepath.FromSlash(example))
+		if _, err := os.Stat(path); err != nil {
+			if example == "packaging/rotary.toml" {
+				continue // the package's config, while it is being written
+			}
+			t.Fatalf("%s: %v", example, err)
+		}
 		c := Defaults()
-		if err := LoadFile(example, &c); err != nil {
-			t.Errorf("examples/rotary.toml: %v", err)
+		if err := LoadFile(path, &c); err != nil {
+			t.Errorf("%s: %v", example, err)
+			continue
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", example, err)
 		}
 	}
 }
