@@ -44,7 +44,7 @@ var (
 	descExpired = prometheus.NewDesc("rotary_gateway_flows_expired_total",
 		"Flows closed by a timer (tcp-timeout, finrst-timeout).", nil, nil)
 	descGwBytes = prometheus.NewDesc("rotary_gateway_bytes_total",
-		"Bytes carried by the userspace datapath, by direction: from_client (toward the inside hosts) and from_inside; live flows count as their bytes arrive. Kernel-run lines are not counted.", []string{"direction"}, nil)
+		"Bytes carried, by direction: from_client (toward the inside hosts) and from_inside, ended and live flows. Userspace lines count TCP payload as it arrives (TCP_INFO); kernel lines count IP packets, headers included (the nftables table's counters, carried across reloads).", []string{"direction"}, nil)
 	descGwListeners = prometheus.NewDesc("rotary_gateway_listeners",
 		"Outside addresses and ports the userspace datapath listens on.", nil, nil)
 	descMembers = prometheus.NewDesc("rotary_gateway_pool_members",

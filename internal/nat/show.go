@@ -37,8 +37,8 @@ type Statistics struct {
 	Listeners             int
 	// BytesFromClient and BytesFromInside count the bytes the datapath
 	// carried from clients to inside hosts and back, ended flows and live
-	// ones (the userspace datapath's; the kernel's own rules do not count
-	// bytes).
+	// ones: TCP payload for the userspace datapath, IP packets (headers
+	// included) for the kernel's. They never decrease.
 	BytesFromClient, BytesFromInside uint64
 	Pools                            []PoolStatistics
 }

@@ -96,8 +96,8 @@ func clock(d time.Duration) string {
 }
 
 // WriteStatistics prints `show ip nat statistics` for the running model and
-// the server's counters. The pool lines follow IOS; the member lines below
-// them are the Rotary health-check extension.
+// the server's counters. The pool lines follow IOS; the bytes line and the
+// member lines below the pools are Rotary extensions.
 func WriteStatistics(w io.Writer, cfg *ios.Config, st nat.Statistics) {
 	writeTotals(w, st.Static, st.Dynamic)
 	for _, role := range []string{"outside", "inside"} {
@@ -110,6 +110,9 @@ func WriteStatistics(w io.Writer, cfg *ios.Config, st nat.Statistics) {
 	}
 	fmt.Fprintf(w, "Hits: %d  Misses: %d\n", st.Hits, st.Misses)
 	fmt.Fprintf(w, "Expired translations: %d\n", st.Expired)
+	// A Rotary line (IOS counts no bytes here): the userspace lines' TCP
+	// payload and the kernel lines' IP packets, ended flows included.
+	fmt.Fprintf(w, "Bytes from clients: %d  Bytes from inside: %d\n", st.BytesFromClient, st.BytesFromInside)
 	fmt.Fprintln(w, "Dynamic mappings:")
 	if len(cfg.DestinationRules) > 0 {
 		fmt.Fprintln(w, "-- Inside Destination")

@@ -76,7 +76,7 @@ ip nat inside destination list 100 pool ftp
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := nat.Statistics{Dynamic: 1, Hits: 5, Misses: 2, Expired: 1, Listeners: 1, Pools: []nat.PoolStatistics{{
+	st := nat.Statistics{Dynamic: 1, Hits: 5, Misses: 2, Expired: 1, Listeners: 1, BytesFromClient: 1234, BytesFromInside: 10485760, Pools: []nat.PoolStatistics{{
 		Name: "ftp", Allocated: 1, DialFailures: 2, Members: []nat.MemberStatistics{
 			{Address: netip.MustParseAddr("127.0.0.11"), Up: true, Flows: 1},
 			{Address: netip.MustParseAddr("127.0.0.12"), DownPorts: []uint16{2121}, Slice: [2]uint16{5511, 5520}},
@@ -90,6 +90,7 @@ Inside interfaces:
   Gi0/1
 Hits: 5  Misses: 2
 Expired translations: 1
+Bytes from clients: 1234  Bytes from inside: 10485760
 Dynamic mappings:
 -- Inside Destination
 [Id: 1] access-list 100 pool ftp refcount 1

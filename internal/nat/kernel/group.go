@@ -48,8 +48,11 @@ func groupPools(routes []forward.Route) []poolGroup {
 }
 
 // runs are the group's ports as sorted runs of consecutive ports [lo, hi].
-func (g poolGroup) runs() [][2]uint16 {
-	ps := slices.Clone(g.ports)
+func (g poolGroup) runs() [][2]uint16 { return portRuns(g.ports) }
+
+// portRuns are ports as sorted runs of consecutive ports [lo, hi].
+func portRuns(ports []uint16) [][2]uint16 {
+	ps := slices.Clone(ports)
 	slices.Sort(ps)
 	ps = slices.Compact(ps)
 	var out [][2]uint16
@@ -61,6 +64,21 @@ func (g poolGroup) runs() [][2]uint16 {
 		out = append(out, [2]uint16{p, p})
 	}
 	return out
+}
+
+// outsidePorts are the outside addresses of routes, in order of first
+// appearance, each with its ports.
+func outsidePorts(routes []forward.Route) ([]netip.Addr, map[netip.Addr][]uint16) {
+	var addrs []netip.Addr
+	ports := map[netip.Addr][]uint16{}
+	for _, r := range routes {
+		a := r.Listen.Addr()
+		if _, ok := ports[a]; !ok {
+			addrs = append(addrs, a)
+		}
+		ports[a] = append(ports[a], r.Listen.Port())
+	}
+	return addrs, ports
 }
 
 // lineComment is a rule's owner mark: "rotary gateway line 4", or

@@ -69,7 +69,7 @@ func (d *Datapath) healthLoop(interval time.Duration, stop <-chan struct{}) {
 		d.mu.Lock()
 		if !mapsEqual(next, d.down) {
 			d.down = next
-			if err := program(upRoutes(d.prog.Kernel, d.down), d.Masquerade); err != nil {
+			if err := program(upRoutes(d.prog.Kernel, d.down), d.Masquerade, &d.totals); err != nil {
 				d.Logger.Error("kernel datapath: health change not applied", "err", err)
 			} else {
 				downs := make([]string, 0, len(next))

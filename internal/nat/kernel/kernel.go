@@ -96,6 +96,13 @@ type Datapath struct {
 
 	mu   sync.Mutex
 	prog *Program
+	// totals carries the counters of the tables replaced so far; it is
+	// read and carried under mu, which every reprogramming holds, so that
+	// no reading of a replaced table is taken for one of its successor's.
+	totals carry
+	// removed: the table is gone (Shutdown, Close); its counters are
+	// no longer read.
+	removed bool
 	// down are the pool members (address, port) failing their TCP check.
 	down       map[netip.AddrPort]bool
 	stopHealth chan struct{}
@@ -141,7 +148,7 @@ func (d *Datapath) Start(prog nat.Program) error {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := program(p.Kernel, d.Masquerade); err != nil {
+	if err := program(p.Kernel, d.Masquerade, nil); err != nil {
 		return err
 	}
 	if err := d.server().Start(p.User); err != nil {
@@ -187,7 +194,7 @@ func (d *Datapath) Reload(prog nat.Program) error {
 	defer d.startHealth()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := program(upRoutes(p.Kernel, d.down), d.Masquerade); err != nil {
+	if err := program(upRoutes(p.Kernel, d.down), d.Masquerade, &d.totals); err != nil {
 		return err
 	}
 	d.prog = p
@@ -198,7 +205,7 @@ func (d *Datapath) Reload(prog nat.Program) error {
 // conntrack entries) and drains the userspace listeners.
 func (d *Datapath) Shutdown(ctx context.Context) error {
 	d.stop()
-	err := remove()
+	err := d.removeTable()
 	if d.userOn {
 		err = errors.Join(err, d.user.Shutdown(ctx))
 	}
@@ -207,11 +214,24 @@ func (d *Datapath) Shutdown(ctx context.Context) error {
 
 func (d *Datapath) Close() error {
 	d.stop()
-	err := remove()
+	err := d.removeTable()
 	if d.userOn {
 		err = errors.Join(err, d.user.Close())
 	}
 	return err
+}
+
+// removeTable removes the table, its final counts carried into the
+// totals that Statistics reports from then on.
+func (d *Datapath) removeTable() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.removed && d.prog != nil && len(d.prog.Kernel) > 0 {
+		final, err := readCounters()
+		d.totals.replaced(final, err == nil)
+	}
+	d.removed = true
+	return remove()
 }
 
 // Translations are the kernel's static maps and its live entries (from
@@ -237,29 +257,42 @@ func (d *Datapath) Translations() []nat.Translation {
 }
 
 // Statistics adds the kernel's side to the userspace listeners': its
-// static maps and live entries, connections translated (the rules'
-// counters) and, per pool member, live entries and health.
+// static maps and live entries, connections translated and bytes carried
+// (the table's counters, with those of the tables reloads replaced) and,
+// per pool member, live entries and health.
 func (d *Datapath) Statistics() nat.Statistics {
 	var st nat.Statistics
 	if d.userOn {
 		st = d.user.Statistics()
 	}
-	routes := d.kernelRoutes()
+	d.mu.Lock()
+	if d.prog == nil {
+		d.mu.Unlock()
+		return st
+	}
+	routes := d.prog.Kernel
+	down := maps.Clone(d.down)
+	// A table without kernel routes counts nothing, but the tables
+	// before it may have.
+	tot := d.totals.total()
+	if len(routes) > 0 && !d.removed {
+		if n, err := readCounters(); err == nil {
+			tot = d.totals.observe(n)
+		} else {
+			d.Logger.Warn("kernel datapath: rule counters not read", "err", err)
+		}
+	}
+	d.mu.Unlock()
+	st.Hits += tot.Hits
+	st.BytesFromClient += tot.FromClient
+	st.BytesFromInside += tot.FromInside
 	if len(routes) == 0 {
 		return st
 	}
-	d.mu.Lock()
-	down := maps.Clone(d.down)
-	d.mu.Unlock()
 	for _, r := range routes {
 		if r.Pool == "" {
 			st.Static++
 		}
-	}
-	if n, err := hits(); err == nil {
-		st.Hits += n
-	} else {
-		d.Logger.Warn("kernel datapath: rule counters not read", "err", err)
 	}
 	perMember := map[string]map[netip.Addr]int{}
 	live := d.kernelFlows(routes)

@@ -56,7 +56,12 @@ func comment(s string) []byte {
 // 4,000 passive ports is a hash lookup, not 4,000 rules, and the pool's
 // round robin (one numgen counter per rule) runs across all its ports,
 // as one IOS rotary pool does.
-func program(routes []forward.Route, masquerade bool) error {
+//
+// When totals is set, the table replaced is the running one: its counters
+// are read just before the batch goes and carried into totals (a few
+// packets counted in between are not carried); a batch the kernel
+// refuses leaves totals as they were.
+func program(routes []forward.Route, masquerade bool, totals *carry) error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("kernel datapath: netlink to nftables: %w", err)
@@ -66,6 +71,9 @@ func program(routes []forward.Route, masquerade bool) error {
 	c.AddTable(t)
 	c.DelTable(t)
 	c.AddTable(t)
+	if err := addCounting(c, t, routes); err != nil {
+		return err
+	}
 	pre := c.AddChain(&nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest})
 	// The output hook translates connections the gateway's own host opens.
@@ -123,8 +131,108 @@ func program(routes []forward.Route, masquerade bool) error {
 			add(exprs, g.lines)
 		}
 	}
+	var before carry
+	if totals != nil {
+		before = *totals
+		final, rerr := readCounters()
+		totals.replaced(final, rerr == nil)
+	}
 	if err := c.Flush(); err != nil {
+		if totals != nil {
+			*totals = before
+		}
 		return fmt.Errorf("kernel datapath: programming table ip %s (%d routes): %w", TableName, len(routes), err)
+	}
+	return nil
+}
+
+// The table's byte counters (see counters.go for why these).
+const (
+	counterFromClient = "from_client"
+	counterFromInside = "from_inside"
+	// countPriority runs the counting chains after the filter (0),
+	// security (50) and source NAT (100) chains of their hooks, so that
+	// a packet another table drops there is not counted.
+	countPriority = 200
+	// arphrdLoopback is the loopback device's type (ARPHRD_LOOPBACK).
+	arphrdLoopback = 772
+	// ipsDstNAT is conntrack's status bit of a destination-NATed
+	// connection, ctDirOriginal and ctDirReply its directions
+	// (linux/netfilter/nf_conntrack_common.h).
+	ipsDstNAT     = 1 << 5
+	ctDirOriginal = 0
+	ctDirReply    = 1
+)
+
+// addCounting adds the named counters and the chains that feed them, with
+// a set of ports per outside address. (One set keyed by `ct original ip
+// daddr . ct original proto-dst` would do, but the ct key this library
+// can send for the address, NFT_CT_DST, makes nft 1.0.6 abort while
+// listing the table when it is part of a concatenation.)
+//
+//	set countedI { type inet_service; flags interval; elements = { 2121, 5500-5520 } }
+//	chain count_input { type filter hook input priority 200; policy accept;
+//	  meta l4proto tcp ct status dnat ct original ip daddr A ct original proto-dst @countedI ct direction original counter name "from_client"
+//	  meta l4proto tcp ct status dnat ct original ip daddr A ct original proto-dst @countedI ct direction reply counter name "from_inside" }
+//	chain count_postrouting { type filter hook postrouting priority 200; policy accept;
+//	  the same rules, after meta oiftype != loopback }
+//
+// A packet between two local sockets leaves through the loopback device
+// (postrouting) and comes back in (input): it is counted at input only.
+func addCounting(c *nftables.Conn, t *nftables.Table, routes []forward.Route) error {
+	if len(routes) == 0 {
+		return nil
+	}
+	c.AddObj(&nftables.CounterObj{Table: t, Name: counterFromClient})
+	c.AddObj(&nftables.CounterObj{Table: t, Name: counterFromInside})
+	addrs, ports := outsidePorts(routes)
+	var translated [][]expr.Any // per outside address
+	for i, a := range addrs {
+		set := &nftables.Set{Table: t, Name: fmt.Sprintf("counted%d", i), KeyType: nftables.TypeInetService, Interval: true}
+		if err := c.AddSet(set, intervals(portRuns(ports[a]))); err != nil {
+			return fmt.Errorf("kernel datapath: counted ports of %s: %w", a, err)
+		}
+		a4 := a.As4()
+		translated = append(translated, []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+			&expr.Ct{Key: expr.CtKeySTATUS, Register: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+				Mask: binaryutil.NativeEndian.PutUint32(ipsDstNAT), Xor: []byte{0, 0, 0, 0}},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{0, 0, 0, 0}},
+			&expr.Ct{Key: expr.CtKeyDST, Register: 1, Direction: ctDirOriginal},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a4[:]},
+			&expr.Ct{Key: expr.CtKeyPROTODST, Register: 1, Direction: ctDirOriginal},
+			&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID},
+			&expr.Ct{Key: expr.CtKeyDIRECTION, Register: 1},
+		})
+	}
+	notLoopback := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyOIFTYPE, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint16(arphrdLoopback)},
+	}
+	for _, h := range []struct {
+		name  string
+		hook  *nftables.ChainHook
+		first []expr.Any
+	}{
+		{"count_input", nftables.ChainHookInput, nil},
+		{"count_postrouting", nftables.ChainHookPostrouting, notLoopback},
+	} {
+		ch := c.AddChain(&nftables.Chain{Name: h.name, Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: h.hook, Priority: nftables.ChainPriorityRef(countPriority)})
+		for _, match := range translated {
+			for _, dir := range []struct {
+				ct      uint8
+				counter string
+			}{{ctDirOriginal, counterFromClient}, {ctDirReply, counterFromInside}} {
+				c.AddRule(&nftables.Rule{Table: t, Chain: ch, UserData: comment("rotary gateway bytes " + dir.counter),
+					Exprs: concat(h.first, match, []expr.Any{
+						&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{dir.ct}},
+						&expr.Objref{Type: unix.NFT_OBJECT_COUNTER, Name: dir.counter},
+					})})
+			}
+		}
 	}
 	return nil
 }
@@ -180,14 +288,7 @@ func poolRules(c *nftables.Conn, t *nftables.Table, i int, g poolGroup) ([][]exp
 		return nil, fmt.Errorf("kernel datapath: line %d: pool %s has no members", line, g.pool)
 	}
 	ports := &nftables.Set{Table: t, Name: fmt.Sprintf("ports%d", i), KeyType: nftables.TypeInetService, Interval: true}
-	var pe []nftables.SetElement
-	for _, rg := range g.runs() {
-		pe = append(pe, nftables.SetElement{Key: binaryutil.BigEndian.PutUint16(rg[0])})
-		if rg[1] < 65535 { // the interval's end is the first port after it; none after 65535
-			pe = append(pe, nftables.SetElement{Key: binaryutil.BigEndian.PutUint16(rg[1] + 1), IntervalEnd: true})
-		}
-	}
-	if err := c.AddSet(ports, pe); err != nil {
+	if err := c.AddSet(ports, intervals(g.runs())); err != nil {
 		return nil, fmt.Errorf("kernel datapath: line %d: ports of pool %s: %w", line, g.pool, err)
 	}
 	members := &nftables.Set{Table: t, Name: fmt.Sprintf("pool%d", i), IsMap: true,
@@ -240,6 +341,18 @@ func poolRules(c *nftables.Conn, t *nftables.Table, i int, g poolGroup) ([][]exp
 		}
 	}
 	return rules, nil
+}
+
+// intervals are the elements of an interval set of ports holding runs.
+func intervals(runs [][2]uint16) []nftables.SetElement {
+	var out []nftables.SetElement
+	for _, rg := range runs {
+		out = append(out, nftables.SetElement{Key: binaryutil.BigEndian.PutUint16(rg[0])})
+		if rg[1] < 65535 { // the interval's end is the first port after it; none after 65535
+			out = append(out, nftables.SetElement{Key: binaryutil.BigEndian.PutUint16(rg[1] + 1), IntervalEnd: true})
+		}
+	}
+	return out
 }
 
 // portAlternatives are the ways a port in register 1 (network order) can
@@ -316,26 +429,41 @@ func concat(lists ...[]expr.Any) []expr.Any {
 	return out
 }
 
-// hits sums the rules' counters in both chains: nat chains see only the
-// first packet of a connection, so this is connections translated.
-func hits() (uint64, error) {
+// readCounters reads the table's counters: the DNAT rules' in both nat
+// chains (nat chains see only the first packet of a connection, so their
+// packets are connections translated) and the two byte counters.
+func readCounters() (tableCounters, error) {
+	var n tableCounters
 	c, err := nftables.New()
 	if err != nil {
-		return 0, fmt.Errorf("kernel datapath: netlink to nftables: %w", err)
+		return n, fmt.Errorf("kernel datapath: netlink to nftables: %w", err)
 	}
 	defer c.CloseLasting()
 	t := table()
-	var n uint64
 	for _, name := range []string{"prerouting", "output"} {
 		rules, err := c.GetRules(t, &nftables.Chain{Name: name, Table: t})
 		if err != nil {
-			return 0, fmt.Errorf("kernel datapath: reading chain %s: %w", name, err)
+			return n, fmt.Errorf("kernel datapath: reading chain %s: %w", name, err)
 		}
 		for _, r := range rules {
 			for _, e := range r.Exprs {
 				if ctr, ok := e.(*expr.Counter); ok {
-					n += ctr.Packets
+					n.Hits += ctr.Packets
 				}
+			}
+		}
+	}
+	objs, err := c.GetObjects(t)
+	if err != nil {
+		return n, fmt.Errorf("kernel datapath: reading counters: %w", err)
+	}
+	for _, o := range objs {
+		if ctr, ok := o.(*nftables.CounterObj); ok {
+			switch ctr.Name {
+			case counterFromClient:
+				n.FromClient = ctr.Bytes
+			case counterFromInside:
+				n.FromInside = ctr.Bytes
 			}
 		}
 	}

@@ -10,8 +10,8 @@ import (
 
 var errNotLinux = errors.New("kernel datapath needs Linux (nftables)")
 
-func available() error                    { return errNotLinux }
-func program([]forward.Route, bool) error { return errNotLinux }
-func remove() error                       { return nil }
-func hits() (uint64, error)               { return 0, errNotLinux }
-func flows() ([]kflow, error)             { return nil, errNotLinux }
+func available() error                            { return errNotLinux }
+func program([]forward.Route, bool, *carry) error { return errNotLinux }
+func remove() error                               { return nil }
+func readCounters() (tableCounters, error)        { return tableCounters{}, errNotLinux }
+func flows() ([]kflow, error)                     { return nil, errNotLinux }
