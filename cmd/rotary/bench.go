@@ -57,7 +57,7 @@ func runBench(args []string) int {
 	fs.Var(&workloads, "workload", "workload `NAME`, repeatable, or all (default all)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each timed workload runs (at most 10m)")
 	fs.StringVar(&size, "size", "1GiB", "big transfer `SIZE` for retr-big, stor-big, stor-overwrite and raw (KiB, MiB, GiB suffixes)")
-	fs.IntVar(&cfg.Warmup, "warmup", 1, "untimed big transfers before the timed ones (raw, retr-big, stor-big, stor-overwrite; at most 10)")
+	fs.IntVar(&cfg.Warmup, "warmup", 1, "untimed big transfers before the timed ones (raw, retr-big, stor-big, stor-overwrite, which runs one more so that a replacement is among them; at most 10)")
 	fs.StringVar(&cfg.File, "file", "", "retr-big downloads this existing server `FILE` instead of its own")
 	fs.StringVar(&smallSize, "small-size", "4KiB", "small-retr file `SIZE`")
 	fs.IntVar(&cfg.Clients, "clients", 32, "concurrent sessions for small-retr and login-storm (at most 1024)")
