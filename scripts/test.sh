@@ -38,6 +38,11 @@ go test -race -count=1 -timeout 15m ./...
 echo "== go test (stack sizes, without -race)"
 go test -count=1 -run 'TestIdleSessionStacks' ./internal/ftp/
 
+# As root on Debian/Ubuntu (SKIP otherwise). The first run builds nfpm (about 50 s).
+# rotary check binds ports 21, 30000-30099 and 127.0.0.1:2181: nothing else may hold them.
+echo "== .deb package (nfpm build, dpkg -i, rotary check, dpkg -r, dpkg -P)"
+./scripts/test-deb.sh
+
 if [ -f test/interop/run.sh ]; then
   echo "== interop (lftp, Python ftplib)"
   bash test/interop/run.sh
