@@ -76,7 +76,7 @@ func main() {
 	fs.StringVar(&o.size, "size", "1GiB", "big transfer size")
 	fs.IntVar(&o.sessions, "sessions", 10000, "idle sessions held on servers that serve sessions in one process")
 	fs.IntVar(&o.forkSessions, "fork-sessions", 500, "idle sessions held on servers that fork per session (the machine has 32768 PIDs for everyone)")
-	fs.IntVar(&o.clients, "clients", 32, "small-retr clients")
+	fs.IntVar(&o.clients, "clients", 32, "small-retr and raw-small clients")
 	fs.IntVar(&o.loginClients, "login-clients", 16, "login-storm clients")
 	fs.IntVar(&o.logins, "logins", 100000, "login-storm logins per run (the duration stops it first)")
 	fs.IntVar(&o.listEntries, "list-entries", 10000, "entries in the list-big folder")
@@ -389,7 +389,9 @@ func run(o *options) error {
 		}
 		order := rotate(list, round-1)
 		for _, j := range jobs {
-			if j.workload == bench.Raw {
+			if bench.IsCeiling(j.workload) {
+				// raw and raw-small measure the machine, once per round,
+				// in the round's order like every other workload.
 				res := benchRun(o, nil, j, o.duration)
 				samples = append(samples, sample{round, "raw", res})
 				report(round, "raw", res)
@@ -518,7 +520,7 @@ func addBig(a, b bench.Result) bench.Result {
 }
 
 // benchRun runs one workload with `rotary bench --json` for duration; s is
-// nil for raw.
+// nil for raw and raw-small.
 func benchRun(o *options, s *server, j job, duration time.Duration) bench.Result {
 	args := []string{"bench"}
 	if s != nil {
@@ -533,7 +535,8 @@ func benchRun(o *options, s *server, j job, duration time.Duration) bench.Result
 	switch j.workload {
 	case bench.LoginStorm:
 		args = append(args, "--clients", strconv.Itoa(o.loginClients))
-	case bench.SmallRetr:
+	case bench.SmallRetr, bench.RawSmall:
+		// The ceiling with as many clients as the figure set against it.
 		args = append(args, "--clients", strconv.Itoa(o.clients))
 	case bench.IdleSessions:
 		n := o.sessions

@@ -3,7 +3,12 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rotary-ftp/rotary/internal/bench"
 )
@@ -47,6 +52,133 @@ func TestAddBig(t *testing.T) {
 			}
 			if got.Transfers != tt.wantXfers {
 				t.Errorf("Transfers = %d, want %d", got.Transfers, tt.wantXfers)
+			}
+		})
+	}
+}
+
+// TestReportSmallCeiling: the raw-small ceiling line, the table of each
+// server's small-retr ÷ raw-small (FTPS against the same clear-text
+// ceiling), the ceiling's row in the details and the two small-retr
+// targets, for ceilings and figures that meet the targets or miss them.
+func TestReportSmallCeiling(t *testing.T) {
+	ops := func(round int, server, workload string, tls bool, v float64) sample {
+		return sample{round, server, bench.Result{Workload: workload, TLS: tls, Clients: 32, Ops: int64(v * 5), OpsPerSec: v, Seconds: 5, P50ms: 1, P99ms: 3}}
+	}
+	failed := func(round int, server, workload string) sample {
+		return sample{round, server, bench.Result{Workload: workload, Error: "listen: too many open files"}}
+	}
+	// Three rounds of the peers and of the FTPS variant, the medians of
+	// which are vsftpd 5000, pure-ftpd 5600; vsftpd+tls 1000, pure-ftpd+tls
+	// skipped.
+	peers := []sample{
+		ops(1, "vsftpd", bench.SmallRetr, false, 4000), ops(2, "vsftpd", bench.SmallRetr, false, 5000), ops(3, "vsftpd", bench.SmallRetr, false, 6000),
+		ops(1, "pure-ftpd", bench.SmallRetr, false, 5600), ops(2, "pure-ftpd", bench.SmallRetr, false, 5600), ops(3, "pure-ftpd", bench.SmallRetr, false, 5500),
+		ops(1, "rotary", bench.SmallRetr, true, 1500), ops(2, "rotary", bench.SmallRetr, true, 1500), ops(3, "rotary", bench.SmallRetr, true, 1400),
+		ops(1, "vsftpd", bench.SmallRetr, true, 1000), ops(2, "vsftpd", bench.SmallRetr, true, 1000), ops(3, "vsftpd", bench.SmallRetr, true, 900),
+		{1, "pure-ftpd", bench.Result{Workload: bench.SmallRetr, TLS: true, Skipped: "server refused AUTH TLS"}},
+	}
+	// The ceiling's median over the rounds is 10,000 ops/s.
+	ceiling := []sample{
+		ops(1, "raw", bench.RawSmall, false, 9000), ops(2, "raw", bench.RawSmall, false, 12000), ops(3, "raw", bench.RawSmall, false, 10000),
+	}
+	rotary := func(v ...float64) []sample {
+		var out []sample
+		for i, x := range v {
+			out = append(out, ops(i+1, "rotary", bench.SmallRetr, false, x))
+		}
+		return out
+	}
+	const ceilingLine = "TCP connection on which a trivial responder in the client sends 4 KiB from memory and closes): **10,000 ops/s**."
+	tests := []struct {
+		name    string
+		samples [][]sample
+		want    []string // whole lines
+		notWant []string // parts of lines
+	}{
+		{
+			name:    "both targets met",
+			samples: [][]sample{peers, ceiling, rotary(8500, 8600, 8400)},
+			want: []string{
+				"Small-transfer ceiling (`raw-small`: 32 clients, each looping one request and reply on a connection kept open, then a new",
+				ceilingLine,
+				"| workload | rotary | vsftpd | pure-ftpd |",
+				"| small-retr ÷ raw-small | 0.85× | 0.50× | 0.56× |",
+				"| small-retr+tls ÷ raw-small (clear-text ceiling) | 0.15× | 0.10× | – |",
+				"## Targets (issues 6 and 21)",
+				"| small-retr (32 clients) ≥ 0.8 × raw-small | 8500 ops/s | raw-small 10,000 ops/s (0.85×) | **yes** |",
+				"| small-retr (32 clients) ≥ 1.5 × best peer | 8500 ops/s | pure-ftpd 5600 ops/s (1.52×) | **yes** |",
+				"| raw-small | none (in the client) | 10,000 ops/s | 1.00 | 3.00 |  |",
+				"| 2 | raw-small (ops/s) | 12,000 | – | – | – |",
+			},
+			notWant: []string{"≥ 2 × best peer"},
+		},
+		{
+			name:    "both targets missed",
+			samples: [][]sample{peers, ceiling, rotary(7000, 7000, 7000)},
+			want: []string{
+				ceilingLine,
+				"| small-retr ÷ raw-small | 0.70× | 0.50× | 0.56× |",
+				"| small-retr (32 clients) ≥ 0.8 × raw-small | 7000 ops/s | raw-small 10,000 ops/s (0.70×) | **no** |",
+				"| small-retr (32 clients) ≥ 1.5 × best peer | 7000 ops/s | pure-ftpd 5600 ops/s (1.25×) | **no** |",
+			},
+		},
+		{
+			name:    "no raw-small run",
+			samples: [][]sample{peers, rotary(8500, 8600, 8400)},
+			want: []string{
+				"| small-retr (32 clients) ≥ 1.5 × best peer | 8500 ops/s | pure-ftpd 5600 ops/s (1.52×) | **yes** |",
+			},
+			notWant: []string{"Small-transfer ceiling", "÷ raw-small |", "× raw-small"},
+		},
+		{
+			name:    "raw-small failed in every round",
+			samples: [][]sample{peers, rotary(8500), {failed(1, "raw", bench.RawSmall), failed(2, "raw", bench.RawSmall)}},
+			want: []string{
+				"TCP connection on which a trivial responder in the client sends 4 KiB from memory and closes): **failed²**.",
+				"- raw-small on raw (round 1): listen: too many open files",
+			},
+			notWant: []string{"÷ raw-small |", "× raw-small"},
+		},
+		{
+			name:    "raw-small in some rounds",
+			samples: [][]sample{peers, rotary(8500, 8600, 8400), {ops(1, "raw", bench.RawSmall, false, 10000), failed(2, "raw", bench.RawSmall)}},
+			want: []string{
+				"TCP connection on which a trivial responder in the client sends 4 KiB from memory and closes): **10,000 ops/s (1/2)**.",
+				"| small-retr (32 clients) ≥ 0.8 × raw-small | 8500 ops/s | raw-small 10,000 ops/s (0.85×) | **yes** |",
+			},
+		},
+	}
+	list := []*server{{name: "rotary"}, {name: "vsftpd"}, {name: "pure-ftpd"}}
+	jobs := []job{{workload: bench.RawSmall}, {workload: bench.SmallRetr}, {workload: bench.SmallRetr, tls: true}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := &options{out: filepath.Join(t.TempDir(), "BENCHMARKS.md"), rounds: 3, slices: 1, duration: 5 * time.Second,
+				size: "1GiB", clients: 32, loginClients: 16, listEntries: 10000, sessions: 10000, forkSessions: 500, tls: true, rev: "test"}
+			var samples []sample
+			for _, s := range tt.samples {
+				samples = append(samples, s...)
+			}
+			if err := writeReport(o, list, jobs, samples, "", time.Minute, [2]string{"0", "0"}); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(o.out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(string(b), "\n")
+			for _, w := range tt.want {
+				if !slices.Contains(lines, w) {
+					t.Errorf("no line %q", w)
+				}
+			}
+			for _, nw := range tt.notWant {
+				if strings.Contains(string(b), nw) {
+					t.Errorf("report holds %q", nw)
+				}
+			}
+			if t.Failed() {
+				t.Logf("report:\n%s", b)
 			}
 		})
 	}

@@ -25,7 +25,7 @@ func metricOf(workload string) metric {
 	switch workload {
 	case bench.Raw, bench.RetrBig, bench.StorBig, bench.StorOverwrite:
 		return metric{"MB/s", true, func(r *bench.Result) float64 { return r.MBps }}
-	case bench.SmallRetr:
+	case bench.SmallRetr, bench.RawSmall:
 		return metric{"ops/s", true, func(r *bench.Result) float64 { return r.OpsPerSec }}
 	case bench.LoginStorm:
 		return metric{"logins/s", true, func(r *bench.Result) float64 { return r.OpsPerSec }}
@@ -67,7 +67,7 @@ func aggregate(samples []sample, j job, server string) cell {
 	var vals, p50s, p99s, sess []float64
 	for i := range samples {
 		s := &samples[i]
-		if s.server != server || s.res.Workload != j.workload || s.res.TLS != (j.tls && j.workload != bench.Raw) {
+		if s.server != server || s.res.Workload != j.workload || s.res.TLS != (j.tls && !bench.IsCeiling(j.workload)) {
 			continue
 		}
 		c.of++
@@ -100,6 +100,18 @@ func (c cell) String() string {
 		return "failed²"
 	}
 	s := format(c.median)
+	if c.ok < c.of {
+		s += fmt.Sprintf(" (%d/%d)", c.ok, c.of)
+	}
+	return s
+}
+
+// withUnit is String with unit after the figure ("failed²" alone).
+func (c cell) withUnit(unit string) string {
+	if c.ok == 0 {
+		return c.String()
+	}
+	s := format(c.median) + " " + unit
 	if c.ok < c.of {
 		s += fmt.Sprintf(" (%d/%d)", c.ok, c.of)
 	}
@@ -207,7 +219,7 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 		p("| workload | unit | %s | best peer | Rotary ÷ best peer |\n", strings.Join(names, " | "))
 		p("|---|---|%s---|---|\n", strings.Repeat("---:|", len(names)))
 		for _, j := range jobs {
-			if j.tls != tls || j.workload == bench.Raw {
+			if j.tls != tls || bench.IsCeiling(j.workload) {
 				continue
 			}
 			m := metricOf(j.workload)
@@ -235,7 +247,12 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 	p("## Results\n\n")
 	rawCell := aggregate(samples, job{workload: bench.Raw}, "raw")
 	if rawCell.of > 0 {
-		p("Loopback ceiling (`raw`: sendfile of the big file over one TCP connection to a sink in the client): **%s MB/s**.\n\n", rawCell)
+		p("Loopback ceiling (`raw`: sendfile of the big file over one TCP connection to a sink in the client): **%s**.\n\n", rawCell.withUnit("MB/s"))
+	}
+	smallCell := aggregate(samples, job{workload: bench.RawSmall}, "raw")
+	if smallCell.of > 0 {
+		p("Small-transfer ceiling (`raw-small`: %d clients, each looping one request and reply on a connection kept open, then a new\n", o.clients)
+		p("TCP connection on which a trivial responder in the client sends 4 KiB from memory and closes): **%s**.\n\n", smallCell.withUnit("ops/s"))
 	}
 	p("MB = 10⁶ bytes. Big transfers are %s each, repeated for %s per server and round; small-retr uses %d clients on a 4 KiB file,\n", o.size, o.duration, o.clients)
 	p("login-storm %d clients, list-big a folder of %d entries; idle-sessions holds %d sessions on the single-process\n", o.loginClients, o.listEntries, o.sessions)
@@ -248,9 +265,12 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 	}
 	p("\nRotary ÷ best peer: above 1 is better for MB/s, ops/s and logins/s; below 1 is better for ms and KiB/session.\n")
 	p("¹ n/a: skipped, see the notes below. ² failed: see the notes below. (k/n): only k of n rounds gave a figure.\n\n")
+	if smallCell.ok > 0 {
+		ceilingTable(p, names, jobs, smallCell.median, cellsOf)
+	}
 
 	// Targets.
-	p("## Targets (issue 6)\n\n")
+	p("## Targets (issues 6 and 21)\n\n")
 	p("| target | Rotary | reference | met? |\n|---|---|---|---|\n")
 	get := func(w string) (map[string]cell, metric) { return cellsOf(job{workload: w}), metricOf(w) }
 	verdict := func(ok bool) string {
@@ -286,9 +306,12 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 		}
 	}
 	if c, m := get(bench.SmallRetr); c["rotary"].ok > 0 {
+		r := c["rotary"].median
+		if smallCell.ok > 0 {
+			p("| small-retr (%d clients) ≥ 0.8 × raw-small | %s ops/s | raw-small %s ops/s (%.2f×) | %s |\n", o.clients, format(r), format(smallCell.median), r/smallCell.median, verdict(r >= 0.8*smallCell.median))
+		}
 		if bn, bv := best(c, peers, m.higher); bn != "" {
-			r := c["rotary"].median
-			p("| small-retr (%d clients) ≥ 2 × best peer | %s ops/s | %s %s ops/s (%.2f×) | %s |\n", o.clients, format(r), bn, format(bv), r/bv, verdict(r >= 2*bv))
+			p("| small-retr (%d clients) ≥ 1.5 × best peer | %s ops/s | %s %s ops/s (%.2f×) | %s |\n", o.clients, format(r), bn, format(bv), r/bv, verdict(r >= 1.5*bv))
 		}
 	}
 	if c, _ := get(bench.LoginStorm); c["rotary"].ok > 0 && c["pyftpdlib"].ok > 0 {
@@ -314,7 +337,11 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 			continue
 		}
 		m := metricOf(j.workload)
-		for _, n := range names {
+		rows := names
+		if j.workload == bench.RawSmall {
+			rows = []string{"raw"} // where the ceilings' samples are filed
+		}
+		for _, n := range rows {
 			c := aggregate(samples, j, n)
 			if c.ok == 0 {
 				continue
@@ -327,10 +354,14 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 				other = c.verb
 			}
 			p50, p99 := "", ""
-			if j.workload == bench.SmallRetr || j.workload == bench.LoginStorm || j.workload == bench.ListBig {
+			if j.workload == bench.SmallRetr || j.workload == bench.RawSmall || j.workload == bench.LoginStorm || j.workload == bench.ListBig {
 				p50, p99 = format(c.p50), format(c.p99)
 			}
-			p("| %s | %s | %s %s | %s | %s | %s |\n", j.name(), n, format(c.median), m.unit, p50, p99, other)
+			server := n
+			if bench.IsCeiling(j.workload) {
+				server = "none (in the client)"
+			}
+			p("| %s | %s | %s %s | %s | %s | %s |\n", j.name(), server, format(c.median), m.unit, p50, p99, other)
 		}
 	}
 
@@ -384,7 +415,7 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 				v := "–"
 				for i := range samples {
 					s := &samples[i]
-					if s.round == round && s.server == n && s.res.Workload == j.workload && s.res.TLS == (j.tls && j.workload != bench.Raw) {
+					if s.round == round && s.server == n && s.res.Workload == j.workload && s.res.TLS == (j.tls && !bench.IsCeiling(j.workload)) {
 						switch {
 						case s.res.Skipped != "":
 							v = "n/a"
@@ -420,6 +451,42 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 	p("\n%s\n", analysis)
 	fmt.Printf("wrote %s\n", o.out)
 	return os.WriteFile(o.out, []byte(b.String()), 0o644)
+}
+
+// ceilingTable sets every server's small-retr figure, clear and FTPS,
+// against ceiling, the raw-small median: the share of the machine's limit
+// for small transfers that each server reaches. The FTPS row is set against
+// the same clear-text ceiling, as there is no TLS ceiling.
+func ceilingTable(p func(string, ...any), names []string, jobs []job, ceiling float64, cellsOf func(job) map[string]cell) {
+	var rows []job
+	for _, j := range jobs {
+		if j.workload == bench.SmallRetr {
+			rows = append(rows, j)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	p("Small transfers against the ceiling: each server's small-retr median ÷ the raw-small median (%s ops/s, the same\n", format(ceiling))
+	p("clients in the same rounds); 1 would be the machine's limit.\n\n")
+	p("| workload | %s |\n|---|%s\n", strings.Join(names, " | "), strings.Repeat("---:|", len(names)))
+	for _, j := range rows {
+		label := j.name() + " ÷ raw-small"
+		if j.tls {
+			label += " (clear-text ceiling)"
+		}
+		p("| %s |", label)
+		cells := cellsOf(j)
+		for _, n := range names {
+			if c := cells[n]; c.ok > 0 {
+				p(" %.2f× |", c.median/ceiling)
+			} else {
+				p(" – |")
+			}
+		}
+		p("\n")
+	}
+	p("\n")
 }
 
 func cpuModel() string {

@@ -27,6 +27,11 @@ runs every one):
   stor-big       STOR of --size bytes of generated data, MB/s (deleted after)
   stor-overwrite STOR of --size bytes to the same name each time (replacing
                  the previous upload, as re-sent files do), MB/s
+  raw-small      the machine's ceiling for small-retr: --clients connections
+                 to a trivial responder in this process (no server involved),
+                 each looping one request and reply, a new data connection
+                 and --small-size bytes from memory for --duration: ops/s,
+                 p50/p99 latency
   small-retr     --clients sessions log in once, then loop PASV+RETR of a
                  --small-size file for --duration: ops/s, p50/p99 latency
   login-storm    --clients at once connect, log in and QUIT until --logins
@@ -37,8 +42,9 @@ runs every one):
   list-big       MLSD (LIST without MLSD) of --list-dir with --list-entries
                  entries (filled with tiny STORs when short), for --duration
 
-With --tls every workload but raw uses explicit FTPS (AUTH TLS, PROT P;
-certificates are not checked); a server that refuses AUTH TLS is skipped.
+With --tls every workload but raw and raw-small uses explicit FTPS (AUTH TLS,
+PROT P; certificates are not checked); a server that refuses AUTH TLS is
+skipped.
 The target must be loopback (127.0.0.0/8 or ::1) unless --allow-remote.
 
 Flags:
@@ -59,8 +65,8 @@ func runBench(args []string) int {
 	fs.StringVar(&size, "size", "1GiB", "big transfer `SIZE` for retr-big, stor-big, stor-overwrite and raw (KiB, MiB, GiB suffixes)")
 	fs.IntVar(&cfg.Warmup, "warmup", 1, "untimed big transfers before the timed ones (raw, retr-big, stor-big, stor-overwrite, which runs one more so that a replacement is among them; at most 10)")
 	fs.StringVar(&cfg.File, "file", "", "retr-big downloads this existing server `FILE` instead of its own")
-	fs.StringVar(&smallSize, "small-size", "4KiB", "small-retr file `SIZE`")
-	fs.IntVar(&cfg.Clients, "clients", 32, "concurrent sessions for small-retr and login-storm (at most 1024)")
+	fs.StringVar(&smallSize, "small-size", "4KiB", "small-retr file `SIZE` (and what raw-small sends)")
+	fs.IntVar(&cfg.Clients, "clients", 32, "concurrent sessions for small-retr, raw-small and login-storm (at most 1024)")
 	fs.IntVar(&cfg.Logins, "logins", 5000, "logins made by login-storm in all")
 	fs.IntVar(&cfg.Sessions, "sessions", 1000, "sessions held by idle-sessions (at most 20000)")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "`PID` of the server, for its memory in idle-sessions (Linux)")
@@ -110,8 +116,11 @@ func runBench(args []string) int {
 		fmt.Fprintf(os.Stderr, "rotary bench: --workload: %v\n", err)
 		return 2
 	}
-	onlyRaw := len(names) == 1 && names[0] == bench.Raw
-	if target == "" && !onlyRaw {
+	onlyCeilings := true
+	for _, n := range names {
+		onlyCeilings = onlyCeilings && bench.IsCeiling(n)
+	}
+	if target == "" && !onlyCeilings {
 		fmt.Fprintln(os.Stderr, "rotary bench: no target URL (rotary bench --help)")
 		return 2
 	}
@@ -142,7 +151,7 @@ func runBench(args []string) int {
 	}
 	rep := bench.Report{Target: cfg.Target.String(), Results: results}
 	if target == "" {
-		rep.Target = "(none: raw only)"
+		rep.Target = "(none: raw and raw-small need no server)"
 	}
 	if jsonOut {
 		err = bench.WriteJSON(os.Stdout, rep)

@@ -26,10 +26,18 @@ const (
 	IdleSessions  = "idle-sessions"
 	ListBig       = "list-big"
 	Raw           = "raw"
+	RawSmall      = "raw-small"
 )
 
-// Workloads lists every workload in the order "all" runs them.
-var Workloads = []string{Raw, RetrBig, StorBig, StorOverwrite, SmallRetr, LoginStorm, IdleSessions, ListBig}
+// Workloads lists every workload in the order "all" runs them. raw-small
+// comes right before small-retr, so that the ceiling and the figure set
+// against it are measured as close together as they can be.
+var Workloads = []string{Raw, RetrBig, StorBig, StorOverwrite, RawSmall, SmallRetr, LoginStorm, IdleSessions, ListBig}
+
+// IsCeiling reports whether workload measures the machine rather than a
+// server (raw, raw-small): it runs inside the bench process, needs no
+// target and is always clear text.
+func IsCeiling(workload string) bool { return workload == Raw || workload == RawSmall }
 
 // Limits: every loop is bounded by a count and a duration.
 const (
@@ -42,7 +50,8 @@ const (
 	MaxWarmup      = 10
 	// maxBigTransfers bounds the repetitions of a big transfer in one run.
 	maxBigTransfers = 1000
-	// maxSmallOps bounds small-retr and list-big operations per client.
+	// maxSmallOps bounds small-retr, raw-small and list-big operations per
+	// client.
 	maxSmallOps = 10_000_000
 )
 
@@ -51,10 +60,11 @@ const (
 type Config struct {
 	Target      Target
 	AllowRemote bool
-	TLS         bool // explicit FTPS (AUTH TLS, PROT P) for every workload but raw
+	TLS         bool // explicit FTPS (AUTH TLS, PROT P) for every workload but raw and raw-small
 
 	// Duration bounds each timed workload. Big transfers repeat until it has
-	// passed (at least once); small-retr and list-big loop for it.
+	// passed (at least once); small-retr, raw-small and list-big loop for
+	// it.
 	Duration time.Duration
 	// Size is the big-transfer size (retr-big, stor-big, raw).
 	Size int64
@@ -68,9 +78,9 @@ type Config struct {
 	// File is an existing file on the server for retr-big; "" means the
 	// bench's own file, uploaded first when missing or of another size.
 	File string
-	// SmallSize is the small-retr file size.
+	// SmallSize is the small-retr file size, and what raw-small sends.
 	SmallSize int64
-	// Clients is the concurrency of small-retr and login-storm.
+	// Clients is the concurrency of small-retr, raw-small and login-storm.
 	Clients int
 	// Logins is how many logins login-storm makes in all.
 	Logins int
@@ -174,7 +184,7 @@ type Result struct {
 	BlockingMBps float64 `json:"blocking_sendfile_mb_per_s,omitempty"`
 	GoMBps       float64 `json:"go_sendfile_mb_per_s,omitempty"`
 
-	// Operations (small-retr, login-storm, list-big).
+	// Operations (small-retr, raw-small, login-storm, list-big).
 	Clients   int     `json:"clients,omitempty"`
 	Ops       int64   `json:"ops,omitempty"`
 	OpsPerSec float64 `json:"ops_per_s,omitempty"`
@@ -261,7 +271,7 @@ func Run(ctx context.Context, cfg Config, workloads []string) ([]Result, error) 
 	}
 	needServer := false
 	for _, w := range workloads {
-		if w != Raw {
+		if !IsCeiling(w) {
 			needServer = true
 		}
 	}
@@ -285,7 +295,7 @@ func Run(ctx context.Context, cfg Config, workloads []string) ([]Result, error) 
 }
 
 func (r *runner) run(ctx context.Context, w string) (res Result) {
-	res = Result{Workload: w, TLS: r.cfg.TLS && w != Raw}
+	res = Result{Workload: w, TLS: r.cfg.TLS && !IsCeiling(w)}
 	var err error
 	switch w {
 	case Raw:
@@ -293,6 +303,11 @@ func (r *runner) run(ctx context.Context, w string) (res Result) {
 			res.Note = "raw is the clear-text loopback ceiling; --tls does not apply"
 		}
 		err = r.raw(ctx, &res)
+	case RawSmall:
+		if r.cfg.TLS {
+			res.Note = "raw-small is the clear-text ceiling for small-retr; --tls does not apply"
+		}
+		err = r.rawSmall(ctx, &res)
 	case RetrBig:
 		err = r.retrBig(ctx, &res)
 	case StorBig:

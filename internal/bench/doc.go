@@ -1,7 +1,8 @@
 // Package bench is the load client behind `rotary bench`: it measures any FTP
 // server (Rotary or another) with a handful of workloads (big RETR and STOR,
 // many small RETRs, login storms, idle sessions, big listings) and the
-// machine's own loopback ceiling.
+// machine's own loopback ceilings for big and for small transfers (raw,
+// raw-small).
 //
 // It speaks FTP itself over net/textproto and depends on nothing in the
 // server engine, so a peer server is measured by exactly the same code.

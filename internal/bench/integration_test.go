@@ -112,6 +112,14 @@ func TestWorkloads(t *testing.T) {
 	if r := byName[SmallRetr]; r.Ops < 1 || r.OpsPerSec <= 0 || r.P50ms <= 0 || r.P99ms < r.P50ms || r.Failures != 0 || r.Clients != 8 {
 		t.Errorf("small-retr: %+v", r)
 	}
+	// raw-small needs no server but runs the same loop with the same clients.
+	rs := byName[RawSmall]
+	if rs.Ops < 1 || rs.OpsPerSec <= 0 || rs.P50ms <= 0 || rs.P99ms < rs.P50ms || rs.Failures != 0 || rs.Clients != 8 || rs.TLS || rs.Note != "" {
+		t.Errorf("raw-small: %+v", rs)
+	}
+	if head, _ := Summary(&rs); !strings.HasSuffix(head, " ops/s") {
+		t.Errorf("raw-small: the table's figure is %q, want ops/s", head)
+	}
 	if r := byName[LoginStorm]; r.Ops != 200 || r.Failures != 0 || r.P99ms < r.P50ms {
 		t.Errorf("login-storm: %+v", r)
 	}
@@ -196,6 +204,27 @@ func TestTLSRefused(t *testing.T) {
 		if r.Error != "" || r.Ops == 0 {
 			t.Errorf("login-storm --tls: %+v", r)
 		}
+	}
+}
+
+// TestCeilingsNeedNoServer: raw and raw-small run in the bench process
+// alone: the target is not even resolved (a remote one is no error), --tls
+// gives clear text and a note, and raw-small checks a payload larger than
+// one read.
+func TestCeilingsNeedNoServer(t *testing.T) {
+	tg, _ := ParseTarget("ftp://u:p@192.0.2.1:21/")
+	cfg := Config{Target: tg, TLS: true, Duration: 100 * time.Millisecond, Size: 1 << 20, SmallSize: 200 << 10, Clients: 3, TempDir: t.TempDir()}
+	results, err := Run(context.Background(), cfg, []string{Raw, RawSmall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Error != "" || r.TLS || !strings.Contains(r.Note, "--tls does not apply") {
+			t.Errorf("%s: %+v", r.Workload, r)
+		}
+	}
+	if r := results[1]; r.Ops < 1 || r.Failures != 0 || r.Clients != 3 || r.P99ms < r.P50ms {
+		t.Errorf("raw-small: %+v", r)
 	}
 }
 

@@ -286,7 +286,7 @@ func (r *runner) smallRetr(ctx context.Context, res *Result) error {
 	}
 	prog := r.progress(res.Name())
 	defer prog.stop()
-	lat, failures, elapsed, firstErr := r.loop(ctx, r.cfg.Clients, func(c *ftpclient.Conn, buf []byte) error {
+	lat, failures, elapsed, firstErr := r.loop(ctx, r.cfg.Clients, r.session, func(c *ftpclient.Conn, buf []byte) error {
 		d, err := c.Open(ctx, "RETR "+name)
 		if err != nil {
 			return err
@@ -311,14 +311,15 @@ func (r *runner) smallRetr(ctx context.Context, res *Result) error {
 	return fillOps(res, lat, failures, elapsed, firstErr)
 }
 
-// loop logs in clients sessions and runs op in each, back to back, for
-// Duration. A failed op is counted; a session whose op failed is replaced
-// by a new one. It returns the latencies of the ops that succeeded.
-func (r *runner) loop(ctx context.Context, clients int, op func(c *ftpclient.Conn, buf []byte) error) (lat latencies, failures int64, elapsed time.Duration, firstErr error) {
+// loop opens clients sessions with open (r.session: logged in) and runs op
+// in each, back to back, for Duration. A failed op is counted; a session
+// whose op failed is replaced by a new one. It returns the latencies of the
+// ops that succeeded.
+func (r *runner) loop(ctx context.Context, clients int, open func(context.Context) (*ftpclient.Conn, error), op func(c *ftpclient.Conn, buf []byte) error) (lat latencies, failures int64, elapsed time.Duration, firstErr error) {
 	sessions := make([]*ftpclient.Conn, clients)
 	// Log in first, untimed, a few at a time.
 	if err := parallel(clients, 16, func(i int) error {
-		c, err := r.session(ctx)
+		c, err := open(ctx)
 		sessions[i] = c
 		return err
 	}); err != nil {
@@ -352,7 +353,7 @@ func (r *runner) loop(ctx context.Context, clients int, op func(c *ftpclient.Con
 					errOnce.Do(func() { firstErr = err })
 					// The session may be out of step: start a fresh one.
 					c.Net().Close()
-					if c, err = r.session(ctx); err != nil {
+					if c, err = open(ctx); err != nil {
 						errOnce.Do(func() { firstErr = err })
 						c = nil
 						break
