@@ -10,6 +10,19 @@ cd "$(dirname "$0")/.."
 echo "== test dependencies (lftp, python3, curl, nftables, iptables, iproute2, chromium)"
 ./scripts/install-test-deps.sh
 
+# The S3 tests (internal/storage/s3, serveapp, the interop suite's S3 part)
+# run a real MinIO, built once into $HOME/.cache/rotary (3 to 15 minutes the
+# first time). When it cannot be built the tests that need it fail and say
+# so; ROTARY_SKIP_S3=1 skips them instead.
+if [ "${ROTARY_SKIP_S3:-}" != 1 ] && [ -z "${ROTARY_MINIO:-}" ]; then
+  echo "== MinIO for the S3 tests (scripts/install-minio.sh)"
+  if minio=$(./scripts/install-minio.sh); then
+    export ROTARY_MINIO="$minio"
+  else
+    echo "== MinIO could not be built: the S3 tests will fail, saying so"
+  fi
+fi
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

@@ -41,13 +41,17 @@ type UserRecord struct {
 	Password string
 	// Home is the folder served as the user's root. LoadUsersFile makes a
 	// relative home relative to the users file's folder.
-	Home         string
-	Perm         ftp.Perm // ftp.PermAll unless the file says otherwise
-	MaxSessions  int      // 0 = unlimited
-	UploadRate   int64    // bytes per second, 0 = unlimited
-	DownloadRate int64    // bytes per second, 0 = unlimited
-	Disabled     bool
-	Line         int // where the user's table starts in the file
+	Home string
+	// HomeAsWritten is home as the file gives it, before it is made
+	// relative to the file's folder: a storage that is not the local disk
+	// reads it (S3: a prefix under the storage URL's).
+	HomeAsWritten string
+	Perm          ftp.Perm // ftp.PermAll unless the file says otherwise
+	MaxSessions   int      // 0 = unlimited
+	UploadRate    int64    // bytes per second, 0 = unlimited
+	DownloadRate  int64    // bytes per second, 0 = unlimited
+	Disabled      bool
+	Line          int // where the user's table starts in the file
 }
 
 // HashOK reports whether Password is a hash in a format VerifyPassword
@@ -161,7 +165,7 @@ var userKeys = map[string]func(r *UserRecord, v any, dir string) error{
 		if strings.ContainsRune(s, 0) {
 			return errors.New("contains a NUL byte")
 		}
-		r.Home = resolveHome(dir, s)
+		r.Home, r.HomeAsWritten = resolveHome(dir, s), s
 		return nil
 	},
 	"perms": func(r *UserRecord, v any, _ string) error {

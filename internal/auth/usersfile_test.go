@@ -60,13 +60,13 @@ home = "/srv/ftp/carol"
 	}
 	dir := filepath.Dir(path)
 	want := map[string]*UserRecord{
-		"alice": {Name: "alice", Password: testHash, Home: filepath.Clean("/srv/ftp/alice"), Perm: ftp.PermAll,
+		"alice": {Name: "alice", Password: testHash, Home: filepath.Clean("/srv/ftp/alice"), HomeAsWritten: "/srv/ftp/alice", Perm: ftp.PermAll,
 			MaxSessions: 3, UploadRate: 1 << 20, DownloadRate: 10 << 20, Line: 2},
-		"bob": {Name: "bob", Password: testHash, Home: filepath.Join(dir, "bob"), Perm: ftp.PermReadOnly,
+		"bob": {Name: "bob", Password: testHash, Home: filepath.Join(dir, "bob"), HomeAsWritten: "bob", Perm: ftp.PermReadOnly,
 			DownloadRate: 500000, Line: 12},
-		"j.doe": {Name: "j.doe", Password: testHash, Home: filepath.Join(dir, "shared", "j"), Perm: ftp.PermAll,
+		"j.doe": {Name: "j.doe", Password: testHash, Home: filepath.Join(dir, "shared", "j"), HomeAsWritten: "shared/j", Perm: ftp.PermAll,
 			Disabled: true, Line: 19},
-		"carol": {Name: "carol", Password: "s3cret", Home: filepath.Clean("/srv/ftp/carol"), Perm: ftp.PermAll, Line: 25},
+		"carol": {Name: "carol", Password: "s3cret", Home: filepath.Clean("/srv/ftp/carol"), HomeAsWritten: "/srv/ftp/carol", Perm: ftp.PermAll, Line: 25},
 	}
 	if f.Path != path {
 		t.Errorf("Path = %q, want %q", f.Path, path)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rotary-ftp/rotary/internal/passive"
 	"github.com/rotary-ftp/rotary/internal/publicip"
+	"github.com/rotary-ftp/rotary/internal/storage/s3"
 )
 
 // Config is the configuration of `rotary serve`.
@@ -43,6 +44,10 @@ type Config struct {
 	// MaxLoginFailures closes a connection after this many wrong passwords.
 	MaxLoginFailures int
 	SyncUploads      bool
+	// Storage is where homes live: "" (or "local") for folders of the
+	// local disk, or an s3:// URL (internal/storage/s3.ParseURL) for a
+	// bucket prefix, under which each home is a sub-prefix.
+	Storage string
 
 	XferlogFile string
 	LogFormat   string
@@ -62,6 +67,9 @@ type Config struct {
 	TLSRequireSessionReuse bool
 	TLSAllowCCC            bool
 }
+
+// IsS3 reports whether homes live in an S3 bucket (Storage is an s3:// URL).
+func (c *Config) IsS3() bool { return s3.IsURL(c.Storage) }
 
 // DefaultAdminListen is admin-listen's default. When it is taken (a second
 // server on the machine), serve runs without the endpoint and says so; an
@@ -87,5 +95,6 @@ func Defaults() Config {
 		LogLevel:         "info",
 		AdminListen:      DefaultAdminListen,
 		StateDir:         "./rotary-state",
+		Storage:          "local",
 	}
 }

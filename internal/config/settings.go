@@ -11,6 +11,7 @@ import (
 	"github.com/rotary-ftp/rotary/internal/adminhttp"
 	"github.com/rotary-ftp/rotary/internal/passive"
 	"github.com/rotary-ftp/rotary/internal/publicip"
+	"github.com/rotary-ftp/rotary/internal/storage/s3"
 )
 
 // setting is one row of the table: a flag and a file key of the same name.
@@ -69,6 +70,9 @@ var settings = []setting{
 	{"max-conns-per-ip", "refuse connection N+1 from one IP with 421 (0 = unlimited)", func(c *Config) value { return &intValue{p: &c.MaxConnsPerIP} }},
 	{"sync-uploads", "fsync each upload before it replaces the old file, so that even a power loss leaves the old or the whole new file (costs a disk flush per upload)", func(c *Config) value {
 		return &boolValue{p: &c.SyncUploads}
+	}},
+	{"storage", "where homes live: local (folders of this disk: root and the users' homes) or an S3 `URL`, s3://BUCKET[/PREFIX][?endpoint=HOST:PORT&region=R&path-style=true&tls=false], whose prefix holds every home (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", func(c *Config) value {
+		return &stringValue{p: &c.Storage, check: checkStorage}
 	}},
 	{"users-file", "TOML `FILE` of users (password hashes, homes, permissions, limits)", func(c *Config) value { return &stringValue{p: &c.UsersFile} }},
 	{"ban-after", "ban an IP after `N` failed logins within ban-window (0 = never)", func(c *Config) value { return &intValue{p: &c.BanAfter} }},
@@ -361,6 +365,19 @@ func checkCIDR(s string) error {
 		return errors.New("not an IP address or CIDR")
 	}
 	return nil
+}
+
+// checkStorage accepts the local disk or an S3 URL that parses; whether
+// the bucket answers is for rotary check and the start to find out.
+func checkStorage(s string) error {
+	switch {
+	case s == "" || s == "local":
+		return nil
+	case s3.IsURL(s):
+		_, err := s3.ParseURL(s)
+		return err
+	}
+	return errors.New("want local or s3://BUCKET[/PREFIX][?endpoint=HOST:PORT&...]")
 }
 
 // checkAdmin checks the admin endpoint's form; Validate keeps it on

@@ -38,6 +38,7 @@ import (
 	"github.com/rotary-ftp/rotary/internal/sdnotify"
 	"github.com/rotary-ftp/rotary/internal/storage"
 	"github.com/rotary-ftp/rotary/internal/storage/local"
+	"github.com/rotary-ftp/rotary/internal/storage/s3"
 	"github.com/rotary-ftp/rotary/internal/xferlog"
 )
 
@@ -82,9 +83,12 @@ type App struct {
 	trust proxyheader.Trust
 	// resolver names the address of passive replies.
 	resolver *publicip.Resolver
-	// storage opens the users' homes: every home is a folder of the local
-	// disk, and Roots shares one open root per folder among its sessions.
+	// storage opens the users' homes when they are folders of the local
+	// disk: Roots shares one open root per folder among its sessions.
 	storage *local.Roots
+	// s3, instead of storage, opens them as prefixes of a bucket
+	// (storage = "s3://..."); one client for every session.
+	s3 *s3.Provider
 	// generated is the user made up at start when none was configured.
 	generated *auth.User
 
@@ -121,19 +125,25 @@ func New(cfg config.Config, o Options) (_ *App, err error) {
 	if err := tlsSet.validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
-		return nil, fmt.Errorf("root: %w", err)
-	}
-	if cfg.Anonymous {
-		if err := os.MkdirAll(cfg.AnonymousRoot, 0o755); err != nil {
-			return nil, fmt.Errorf("anonymous-root: %w", err)
+	if cfg.IsS3() {
+		if a.s3, err = newS3(cfg, a.logger); err != nil {
+			return nil, err
 		}
+	} else {
+		if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
+			return nil, fmt.Errorf("root: %w", err)
+		}
+		if cfg.Anonymous {
+			if err := os.MkdirAll(cfg.AnonymousRoot, 0o755); err != nil {
+				return nil, fmt.Errorf("anonymous-root: %w", err)
+			}
+		}
+		a.storage = &local.Roots{SyncUploads: cfg.SyncUploads}
 	}
 	// The generated password is printed only once the listeners are bound:
 	// a start that fails must not show a password nobody can use.
 	var announce bytes.Buffer
-	a.storage = &local.Roots{SyncUploads: cfg.SyncUploads}
-	users, err := authOptions(cfg, a.storage, &announce)
+	users, err := authOptions(cfg, a.provider(), &announce)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +193,11 @@ func New(cfg config.Config, o Options) (_ *App, err error) {
 		}
 	}
 	o.Stdout.Write(announce.Bytes())
-	go sweepHomes(homes(cfg, users), a.logger)
+	if a.s3 != nil {
+		go sweepUploads(a.s3, a.logger)
+	} else {
+		go sweepHomes(homes(cfg, users), a.logger)
+	}
 	for _, l := range a.sortedListeners() {
 		a.logListening(l)
 	}
@@ -229,10 +243,19 @@ func jsonSeconds(_ []string, a slog.Attr) slog.Attr {
 // authOptions builds the user set: command-line users, the users file and
 // anonymous access, with their homes opened by store. out receives the
 // generated password, if any (nil: do not generate one).
+//
+// With S3 storage a home is a prefix under the storage URL's: command-line
+// and anonymous users get the URL's prefix itself, and a users file's home
+// is read as written ("alice" and "/alice" are both PREFIX/alice/), not
+// as a folder relative to the file.
 func authOptions(cfg config.Config, store storage.Provider, out io.Writer) (auth.Options, error) {
+	_, bucket := store.(*s3.Provider)
 	root, err := filepath.Abs(cfg.Root)
 	if err != nil {
 		return auth.Options{}, fmt.Errorf("root %q: %w", cfg.Root, err)
+	}
+	if bucket {
+		root = "/"
 	}
 	o := auth.Options{FailDelay: cfg.LoginFailDelay, Storage: store}
 	for _, u := range cfg.User {
@@ -248,9 +271,17 @@ func authOptions(cfg config.Config, store storage.Provider, out io.Writer) (auth
 			return o, err
 		}
 		o.File = f
+		if bucket {
+			for _, r := range f.Users {
+				r.Home = r.HomeAsWritten
+			}
+		}
 	}
 	if cfg.Anonymous {
 		o.AnonymousRoot = cfg.AnonymousRoot
+		if bucket {
+			o.AnonymousRoot = "/"
+		}
 	}
 	if len(o.Users) == 0 && o.File == nil && !cfg.Anonymous && out != nil {
 		pass := auth.RandomPassword()
@@ -366,11 +397,17 @@ func (a *App) reload() error {
 	if err != nil {
 		return err
 	}
-	store := a.storage
-	if cfg.SyncUploads != a.cfg.SyncUploads {
+	// A change of storage needs a restart (below): the homes stay where
+	// they are until then.
+	roots := a.storage
+	if roots != nil && cfg.SyncUploads != a.cfg.SyncUploads {
 		// Roots take the setting at their first Open: new logins get new
 		// ones, running sessions keep theirs.
-		store = &local.Roots{SyncUploads: cfg.SyncUploads}
+		roots = &local.Roots{SyncUploads: cfg.SyncUploads}
+	}
+	var store storage.Provider = roots
+	if a.s3 != nil {
+		store = a.s3
 	}
 	users, err := authOptions(cfg, store, nil)
 	if err != nil {
@@ -396,7 +433,7 @@ func (a *App) reload() error {
 		return err
 	}
 	// Nothing can fail from here on.
-	a.storage = store
+	a.storage = roots
 	a.apply(cfg, f)
 	a.ftps = f
 	a.backend.Reload(users)
@@ -416,6 +453,9 @@ func (a *App) reload() error {
 	}
 	if cfg.LogFormat != a.cfg.LogFormat {
 		restart = append(restart, "log-format")
+	}
+	if cfg.Storage != a.cfg.Storage {
+		restart = append(restart, "storage")
 	}
 	if len(restart) > 0 {
 		a.logger.Warn("these changes take effect at the next restart: " + strings.Join(restart, ", "))

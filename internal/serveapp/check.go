@@ -32,7 +32,9 @@ func Check(cfg config.Config, out io.Writer) int {
 	}
 	fmt.Fprintf(out, "configuration from %s parses\n", where)
 
-	if fi, err := os.Stat(cfg.Root); err == nil && !fi.IsDir() {
+	if cfg.IsS3() {
+		checkS3(cfg, bad, func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) })
+	} else if fi, err := os.Stat(cfg.Root); err == nil && !fi.IsDir() {
 		bad("root %s is not a folder", cfg.Root)
 	}
 	if cfg.UsersFile != "" {

@@ -161,6 +161,6 @@ func (a *App) logListening(l *listener) {
 		a.logger.Info("listening for implicit FTPS", "addr", l.l.Addr().String())
 		return
 	}
-	a.logger.Info("listening", "addr", l.l.Addr().String(), "root", a.cfg.Root, "passive-ports", a.cfg.PassivePorts.String(),
+	a.logger.Info("listening", "addr", l.l.Addr().String(), "storage", storageName(a.cfg), "passive-ports", a.cfg.PassivePorts.String(),
 		"public-passive-ports", a.cfg.PublicPassivePorts.String(), "public-ip", a.cfg.PublicIP, "config", a.cfg.File)
 }
