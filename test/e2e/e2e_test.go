@@ -25,6 +25,7 @@ import (
 
 	ftpc "github.com/jlaffaye/ftp"
 
+	"github.com/rotary-ftp/rotary/internal/storage/s3/s3test"
 	"github.com/rotary-ftp/rotary/internal/syncbuf"
 )
 
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 	// scripts/test.sh builds the binary once for every package that runs
 	// it; alone, the package builds its own.
 	if rotaryBin = os.Getenv("ROTARY_BIN"); rotaryBin != "" {
-		os.Exit(m.Run())
+		os.Exit(s3test.Main(m))
 	}
 	dir, err := os.MkdirTemp("", "rotary-e2e")
 	if err != nil {
@@ -50,7 +51,7 @@ func TestMain(m *testing.M) {
 		fmt.Printf("go build: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := s3test.Main(m) // stops the MinIO of the S3 tests, if one started
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
