@@ -75,7 +75,7 @@ type proc struct {
 }
 
 // start runs rotary with args and waits until every addr in ready accepts.
-func start(t *testing.T, name string, ready []string, args ...string) *proc {
+func start(t testing.TB, name string, ready []string, args ...string) *proc {
 	t.Helper()
 	args = userspaceGateway(args)
 	p := &proc{name: name, cmd: exec.Command(rotaryBin, args...), out: &syncbuf.Buffer{}, done: make(chan struct{})}
@@ -119,7 +119,7 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-func waitListening(t *testing.T, p *proc, addr string) {
+func waitListening(t testing.TB, p *proc, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {

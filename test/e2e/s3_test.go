@@ -24,7 +24,7 @@ import (
 // s3URL is a storage setting for prefix on srv, with the credentials put
 // in the environment that the rotary processes inherit. extra is more of
 // the URL's query ("abort-uploads-after=1s").
-func s3URL(t *testing.T, srv *s3test.Server, prefix, extra string) string {
+func s3URL(t testing.TB, srv *s3test.Server, prefix, extra string) string {
 	t.Helper()
 	t.Setenv("AWS_ACCESS_KEY_ID", s3test.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", s3test.SecretKey)
@@ -39,7 +39,7 @@ func s3URL(t *testing.T, srv *s3test.Server, prefix, extra string) string {
 // putKeys writes n small objects PREFIX+dir/fNNNNN straight into the
 // bucket, 16 at a time: the listing and rename cases need more keys than
 // a test should upload one FTP session at a time.
-func putKeys(t *testing.T, srv *s3test.Server, prefix, dir string, n int) {
+func putKeys(t testing.TB, srv *s3test.Server, prefix, dir string, n int) {
 	t.Helper()
 	began := time.Now()
 	c := srv.Core()
@@ -73,7 +73,7 @@ func putKeys(t *testing.T, srv *s3test.Server, prefix, dir string, n int) {
 }
 
 // countKeys is how many objects the bucket holds under prefix.
-func countKeys(t *testing.T, srv *s3test.Server, prefix string) int {
+func countKeys(t testing.TB, srv *s3test.Server, prefix string) int {
 	t.Helper()
 	n := 0
 	for obj := range srv.Core().Client.ListObjects(context.Background(), s3test.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {

@@ -337,9 +337,14 @@ func (u *Upload) check() error {
 }
 
 // firstBufSize is where an upload's first buffer starts: it doubles up to
-// partSize as data comes, so that a small file (most are) holds about its
-// size, not a whole part, while it is sent.
-const firstBufSize = 64 << 10
+// lastGrownSize as data comes, so that a small file (most are) holds about
+// its size, not a whole part, while it is sent; past that it moves into a
+// pooled partSize buffer. (Doubling all the way to 8 MiB would leave 8 MiB
+// of garbage behind every upload, which the heap's growth shows as RSS.)
+const (
+	firstBufSize  = 64 << 10
+	lastGrownSize = 1 << 20
+)
 
 // space is the free part of the part being filled, allocating its next
 // buffer (or growing the first) when needed.
@@ -351,7 +356,12 @@ func (u *Upload) space() []byte {
 	case i == len(u.cur):
 		u.cur = append(u.cur, u.d.p.getBuf())
 	case off == len(u.cur[i]):
-		grown := make([]byte, min(2*len(u.cur[i]), partSize))
+		var grown []byte
+		if n := 2 * len(u.cur[i]); n <= lastGrownSize {
+			grown = make([]byte, n)
+		} else {
+			grown = u.d.p.getBuf()
+		}
 		copy(grown, u.cur[i])
 		u.cur[i] = grown
 	}

@@ -295,3 +295,6 @@ func Main(m *testing.M) int {
 	}
 	return code
 }
+
+// PID is the server's process ID (benchmarks read its CPU time).
+func (s *Server) PID() int { return s.cmd.Process.Pid }
