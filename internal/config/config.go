@@ -48,6 +48,9 @@ type Config struct {
 	// local disk, or an s3:// URL (internal/storage/s3.ParseURL) for a
 	// bucket prefix, under which each home is a sub-prefix.
 	Storage string
+	// S3CredentialsFile is an AWS shared credentials file that S3 storage
+	// signs with, instead of the AWS_ environment variables.
+	S3CredentialsFile string
 
 	XferlogFile string
 	LogFormat   string

@@ -188,7 +188,7 @@ func TestEverySettingIsAFlagAndAKey(t *testing.T) {
 		v := s.bind(&c)
 		emptyDefault := map[string]bool{"public-ip": true, "anonymous-root": true, "users-file": true, "xferlog-file": true, "user": true,
 			"passive-ip-override": true, "proxy-protocol-from": true, "tls-cert": true, "tls-key": true, "implicit-tls-listen": true,
-			"public-passive-ports": true, "admin-token-file": true}
+			"public-passive-ports": true, "admin-token-file": true, "s3-credentials-file": true}
 		if v.String() == "" && !emptyDefault[s.name] {
 			t.Errorf("%s has no default shown", s.name)
 		}

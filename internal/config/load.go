@@ -386,6 +386,12 @@ func (c *Config) Validate() error {
 		e.Reason = "not a loopback address, and admin-token-file is not set: without a token the admin endpoint would answer anybody (bans, sessions, metrics)"
 		return e
 	}
+	if c.S3CredentialsFile != "" && !c.IsS3() {
+		e := where("s3-credentials-file")
+		e.Value = c.S3CredentialsFile
+		e.Reason = "set, but storage is not an s3:// URL: only S3 storage uses it"
+		return e
+	}
 	if c.Anonymous && c.AnonymousRoot == "" {
 		c.AnonymousRoot = c.Root
 	}

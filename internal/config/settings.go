@@ -26,7 +26,7 @@ type setting struct {
 // pathSettings given as relative paths in a config file are relative to
 // that file's folder, as an admin reading /etc/rotary/rotary.toml expects.
 var pathSettings = map[string]bool{"root": true, "anonymous-root": true, "users-file": true, "xferlog-file": true,
-	"tls-cert": true, "tls-key": true, "state-dir": true, "admin-token-file": true}
+	"tls-cert": true, "tls-key": true, "state-dir": true, "admin-token-file": true, "s3-credentials-file": true}
 
 // value is a flag.Value that can also be reset (a list given on the
 // command line replaces the file's list rather than adding to it).
@@ -71,8 +71,11 @@ var settings = []setting{
 	{"sync-uploads", "fsync each upload before it replaces the old file, so that even a power loss leaves the old or the whole new file (costs a disk flush per upload)", func(c *Config) value {
 		return &boolValue{p: &c.SyncUploads}
 	}},
-	{"storage", "where homes live: local (folders of this disk: root and the users' homes) or an S3 `URL`, s3://BUCKET[/PREFIX][?endpoint=HOST:PORT&region=R&path-style=true&tls=false], whose prefix holds every home (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", func(c *Config) value {
+	{"storage", "where homes live: local (folders of this disk: root and the users' homes) or an S3 `URL`, s3://BUCKET[/PREFIX][?endpoint=HOST:PORT&region=R&path-style=true&tls=false], whose prefix holds every home (credentials from s3-credentials-file, else AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", func(c *Config) value {
 		return &stringValue{p: &c.Storage, check: checkStorage}
+	}},
+	{"s3-credentials-file", "AWS shared credentials `FILE` (aws_access_key_id, aws_secret_access_key, aws_session_token under [default], or the profile AWS_PROFILE names) for S3 storage, instead of the AWS_ environment variables", func(c *Config) value {
+		return &stringValue{p: &c.S3CredentialsFile}
 	}},
 	{"users-file", "TOML `FILE` of users (password hashes, homes, permissions, limits)", func(c *Config) value { return &stringValue{p: &c.UsersFile} }},
 	{"ban-after", "ban an IP after `N` failed logins within ban-window (0 = never)", func(c *Config) value { return &intValue{p: &c.BanAfter} }},

@@ -21,6 +21,8 @@ func TestStorageSetting(t *testing.T) {
 		{file: `storage = "s3://key:secret@bucket"`, err: "credentials do not belong in the URL"},
 		{file: `storage = "/srv/ftp"`, err: "rotary.toml:1: storage: /srv/ftp: want local or s3://"},
 		{flag: "s3://x", err: `invalid value "s3://x" for flag -storage: bucket`},
+		{file: "storage = \"s3://bucket\"\ns3-credentials-file = \"creds\"", want: "s3://bucket"},
+		{file: `s3-credentials-file = "creds"`, err: "/creds: set, but storage is not an s3:// URL"},
 	}
 	for _, tt := range tests {
 		var args []string

@@ -457,6 +457,9 @@ func (a *App) reload() error {
 	if cfg.Storage != a.cfg.Storage {
 		restart = append(restart, "storage")
 	}
+	if cfg.S3CredentialsFile != a.cfg.S3CredentialsFile {
+		restart = append(restart, "s3-credentials-file")
+	}
 	if len(restart) > 0 {
 		a.logger.Warn("these changes take effect at the next restart: " + strings.Join(restart, ", "))
 	}

@@ -374,3 +374,60 @@ func TestS3StartRefusesABadBucket(t *testing.T) {
 		}
 	})
 }
+
+// s3-credentials-file: the profile of an AWS shared credentials file signs
+// the requests in place of the environment (a wrong secret there does not
+// matter), AWS_PROFILE picks another profile, and a missing file or a
+// profile without keys stops the start naming the file.
+func TestS3CredentialsFile(t *testing.T) {
+	srv := s3test.Require(t)
+	url, prefix := s3Storage(t, srv, "", "")
+	t.Setenv("AWS_ACCESS_KEY_ID", "from-env")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-from-env")
+	t.Setenv("AWS_PROFILE", "")
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "s3-credentials")
+	os.WriteFile(creds, []byte(fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n\n[wrong]\naws_access_key_id = %s\naws_secret_access_key = nope\n\n[empty]\nregion = us-east-1\n",
+		s3test.AccessKey, s3test.SecretKey, s3test.AccessKey)), 0o600)
+
+	ta := startAppIn(t, dir, fmt.Sprintf("listen = [\"127.0.0.1:0\"]\nuser = [\"u:p\"]\nstorage = %q\ns3-credentials-file = \"s3-credentials\"\npassive-ports = %q\n",
+		url, passiveRange(2)))
+	c, err := ftpc.Dial(ta.addr(t), ftpc.DialWithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Quit()
+	if err := c.Login("u", "p"); err != nil {
+		t.Fatal(err)
+	}
+	payload := pattern(3<<20, 7)
+	if err := c.Stor("/signed.bin", bytes.NewReader(payload)); err != nil {
+		t.Fatalf("STOR with the file's credentials: %v", err)
+	}
+	obj, err := srv.Core().Client.StatObject(context.Background(), s3test.Bucket, prefix+"signed.bin", minio.StatObjectOptions{})
+	if err != nil || obj.Size != int64(len(payload)) {
+		t.Fatalf("the object in the bucket: %+v, %v", obj, err)
+	}
+
+	for _, tc := range []struct{ name, profile, file, want string }{
+		{"wrong secret in the profile", "wrong", creds, "permission denied"},
+		{"profile without keys", "empty", creds, "profile empty has no aws_access_key_id"},
+		{"missing file", "", filepath.Join(dir, "absent"), "absent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_PROFILE", tc.profile)
+			cfg, _, err := config.Parse("rotary serve", "", []string{"--listen", "127.0.0.1:0", "--user", "u:p", "--storage", url,
+				"--s3-credentials-file", tc.file, "--admin-listen", "", "--passive-ports", passiveRange(2)}, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := New(cfg, Options{Stdout: io.Discard, Stderr: io.Discard}); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New = %v, want an error with %q", err, tc.want)
+			}
+			var out bytes.Buffer
+			if n := Check(cfg, &out); n == 0 || !strings.Contains(out.String(), tc.want) {
+				t.Errorf("Check found %d problems:\n%s", n, out.String())
+			}
+		})
+	}
+}

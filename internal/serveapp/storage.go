@@ -23,11 +23,11 @@ const bucketCheckTimeout = 15 * time.Second
 // (a configuration mistake); a server that does not answer only warns, as
 // it may come up after us and sessions fail one by one meanwhile (451).
 func newS3(cfg config.Config, logger *slog.Logger) (*s3.Provider, error) {
-	sc, err := s3.ParseURL(cfg.Storage)
+	sc, err := s3Config(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("storage: %w", err)
+		return nil, err
 	}
-	p, err := s3.New(sc.FromEnv())
+	p, err := s3.New(sc)
 	if err != nil {
 		return nil, err
 	}
@@ -40,6 +40,22 @@ func newS3(cfg config.Config, logger *slog.Logger) (*s3.Provider, error) {
 		logger.Warn("S3 storage does not answer yet; logins will fail until it does", "storage", sc.String(), "err", err)
 	}
 	return p, nil
+}
+
+// s3Config is the S3 configuration of cfg: the storage URL, with
+// credentials from s3-credentials-file when it is set, else from the
+// environment.
+func s3Config(cfg config.Config) (s3.Config, error) {
+	sc, err := s3.ParseURL(cfg.Storage)
+	if err != nil {
+		return sc, fmt.Errorf("storage: %w", err)
+	}
+	if cfg.S3CredentialsFile != "" {
+		if sc, err = sc.FromFile(cfg.S3CredentialsFile); err != nil {
+			return sc, fmt.Errorf("s3-credentials-file: %w", err)
+		}
+	}
+	return sc.FromEnv(), nil
 }
 
 // sweepUploads aborts, in the background at start, the multipart uploads
@@ -82,12 +98,12 @@ func storageName(cfg config.Config) string {
 // checkS3 is rotary check's part for S3 storage: credentials present and
 // the bucket answering.
 func checkS3(cfg config.Config, bad func(string, ...any), ok func(string, ...any)) {
-	sc, err := s3.ParseURL(cfg.Storage)
+	sc, err := s3Config(cfg)
 	if err != nil {
-		bad("storage: %v", err)
+		bad("%v", err)
 		return
 	}
-	p, err := s3.New(sc.FromEnv())
+	p, err := s3.New(sc)
 	if err != nil {
 		bad("%v", err)
 		return

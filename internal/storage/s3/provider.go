@@ -53,7 +53,7 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	if cfg.AccessKey == "" || cfg.SecretKey == "" {
-		return nil, errors.New("s3 storage: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+		return nil, errors.New("s3 storage: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or s3-credentials-file")
 	}
 	endpoint := cfg.Endpoint
 	if endpoint == "" {

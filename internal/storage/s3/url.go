@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
 
@@ -240,6 +241,29 @@ func cleanPrefix(p string) (string, error) {
 		return "", fmt.Errorf("prefix longer than %d bytes", maxPrefixLen)
 	}
 	return p + "/", nil
+}
+
+// FromFile sets c's credentials from an AWS shared credentials file
+// (~/.aws/credentials' format): the profile AWS_PROFILE names, else
+// "default". A file that cannot be read, or a profile without a key pair,
+// is an error naming the file.
+func (c Config) FromFile(path string) (Config, error) {
+	profile := os.Getenv("AWS_PROFILE")
+	if profile == "" {
+		profile = "default"
+	}
+	if _, err := os.Stat(path); err != nil {
+		return c, fmt.Errorf("s3 credentials: %w", err)
+	}
+	v, err := credentials.NewFileAWSCredentials(path, profile).Get()
+	if err != nil {
+		return c, fmt.Errorf("s3 credentials %s, profile %s: %w", path, profile, err)
+	}
+	if v.AccessKeyID == "" || v.SecretAccessKey == "" {
+		return c, fmt.Errorf("s3 credentials %s: profile %s has no aws_access_key_id and aws_secret_access_key", path, profile)
+	}
+	c.AccessKey, c.SecretKey, c.SessionToken = v.AccessKeyID, v.SecretAccessKey, v.SessionToken
+	return c, nil
 }
 
 // FromEnv fills in the credentials that c lacks from the standard AWS
