@@ -17,11 +17,13 @@ import (
 // stateful forward rule, translating nothing: what any stateful router
 // pays), through the kernel datapath and through the userspace one; and
 // new sessions (curl: connect, login, quit; a process each) and logins per
-// second (rotary bench login-storm, 16 clients) the same ways. Run with
-// -count N: they alternate in each round. scripts/bench-datapath.sh.
+// second (rotary bench login-storm, 16 clients) the same ways; and 4 RETRs
+// of 256 MiB at once (4 curls), where the forwarder's CPU competes with
+// the server's and the client's for the machine's cores. Run with -count
+// N: they alternate in each round. scripts/bench-datapath.sh.
 func BenchmarkDatapath(b *testing.B) {
 	cfg := iosExample(b, "seed-single-server.ios", "127.0.0.2", outsideAddr, "127.0.0.1", serverA)
-	for _, kind := range []string{"retr-1GiB", "sessions", "logins"} {
+	for _, kind := range []string{"retr-1GiB", "retr-4x256MiB", "sessions", "logins"} {
 		for _, path := range []string{"direct", "direct-conntrack", "kernel", "userspace"} {
 			b.Run(kind+"/"+path, func(b *testing.B) {
 				l := newLab(b)
@@ -37,12 +39,13 @@ func BenchmarkDatapath(b *testing.B) {
 					addr = outsideAddr
 				}
 				const size = 1 << 30
-				if kind == "retr-1GiB" {
-					f, err := os.Create(filepath.Join(s.root, "big.bin"))
+				files := map[string]int64{"retr-1GiB": 1, "retr-4x256MiB": 4}[kind]
+				for i := range files {
+					f, err := os.Create(filepath.Join(s.root, fmt.Sprintf("big%d.bin", i)))
 					if err != nil {
 						b.Fatal(err)
 					}
-					f.Truncate(size)
+					f.Truncate(size / files)
 					f.Close()
 					b.SetBytes(size)
 				}
@@ -73,10 +76,28 @@ func BenchmarkDatapath(b *testing.B) {
 					return
 				}
 				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
+				for i := 0; i < b.N && kind == "retr-4x256MiB"; i++ {
+					// 4 curls at once, a 256 MiB file each.
+					errs := make(chan error, 4)
+					for j := range 4 {
+						go func() {
+							out, err := exec.Command("ip", "netns", "exec", l.client, "curl", "-sS", "-o", "/dev/null", fmt.Sprintf("%sbig%d.bin", url, j)).CombinedOutput()
+							if err != nil {
+								err = fmt.Errorf("%v %s", err, out)
+							}
+							errs <- err
+						}()
+					}
+					for range 4 {
+						if err := <-errs; err != nil {
+							b.Fatalf("curl %s via %s: %v", kind, path, err)
+						}
+					}
+				}
+				for i := 0; i < b.N && kind != "retr-4x256MiB"; i++ {
 					var cmd *exec.Cmd
 					if kind == "retr-1GiB" {
-						cmd = exec.Command("ip", "netns", "exec", l.client, "curl", "-sS", "-o", "/dev/null", url+"big.bin")
+						cmd = exec.Command("ip", "netns", "exec", l.client, "curl", "-sS", "-o", "/dev/null", url+"big0.bin")
 					} else {
 						cmd = exec.Command("ip", "netns", "exec", l.client, "curl", "-sS", "-o", "/dev/null", "-I", url)
 					}
