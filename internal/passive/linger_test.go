@@ -81,3 +81,68 @@ func TestRetireEndsLinger(t *testing.T) {
 	fresh, _ := newTestPool(t, rng)
 	mustReserve(t, fresh, local, loClient(1)).Release()
 }
+
+// Lingering listeners are found without walking the range: with three
+// kept open in a range of 200, three reservations take them (no new bind),
+// the fourth binds a new port; a sub-range (ReserveIn) that holds none of
+// them binds inside itself; and one that closed is not offered again.
+func TestLingeringListenersReused(t *testing.T) {
+	local := netip.MustParseAddr("127.0.0.1")
+	rng := freeRange(t, 200, local)
+	p, _ := newTestPool(t, rng)
+	p.Linger = time.Hour
+	clk := newFakeClock(p)
+	var lingering []*Reservation
+	for i := range 3 {
+		lingering = append(lingering, mustReserve(t, p, local, loClient(i+1)))
+	}
+	kept := map[int]bool{}
+	for _, r := range lingering {
+		kept[r.Port()] = true
+		r.Release()
+	}
+	if s := p.Stats(); s.Listeners != 3 || s.Pending != 0 {
+		t.Fatalf("after releasing three: %+v, want three lingering", s)
+	}
+	var again []*Reservation
+	for i := range 3 {
+		r := mustReserve(t, p, local, loClient(10+i))
+		if !kept[r.Port()] {
+			t.Fatalf("reservation %d on port %d, want one of the lingering %v", i, r.Port(), kept)
+		}
+		again = append(again, r)
+	}
+	if s := p.Stats(); s.Listeners != 3 {
+		t.Fatalf("reusing three lingering listeners bound new ports: %+v", s)
+	}
+	fourth := mustReserve(t, p, local, loClient(20))
+	if kept[fourth.Port()] {
+		t.Fatalf("fourth reservation on port %d, which is pending already", fourth.Port())
+	}
+	fourth.Release()
+	for _, r := range again {
+		r.Release()
+	}
+	// A slice above the lingering ports (all four are in the range's low
+	// half): none of them fits, so it binds its own.
+	sub := Range{Lo: rng.Lo + 150, Hi: rng.Hi}
+	r, err := p.ReserveIn(local, loClient(30), sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sub.Contains(r.Port()) {
+		t.Fatalf("ReserveIn(%s) gave port %d", sub, r.Port())
+	}
+	r.Release()
+	if s := p.Stats(); s.Listeners != 5 {
+		t.Fatalf("%+v, want five lingering", s)
+	}
+	// The linger ends: every listener closes and none is offered again.
+	clk.Advance(time.Hour)
+	waitStats(t, p, 0, 0)
+	r = mustReserve(t, p, local, loClient(40))
+	if s := p.Stats(); s.Listeners != 1 || s.Pending != 1 {
+		t.Fatalf("after the linger: %+v", s)
+	}
+	r.Release()
+}

@@ -66,7 +66,10 @@ type Pool struct {
 	closed    bool
 	retired   bool // replaced by a reload: no new reservations linger
 	listeners map[listenKey]*listener
-	cursor    map[netip.Addr]int    // next offset into rng, per local IP
+	cursor    map[netip.Addr]int // next offset into rng, per local IP
+	// idle holds, per local IP, the listeners kept open (Linger) with
+	// nothing pending, so that Reserve finds one without walking the range.
+	idle      map[netip.Addr][]*listener
 	inflight  map[net.Conn]struct{} // conns inside the ClientAddr hook
 	testClock clock                 // nil: real time
 	pending   int
@@ -102,6 +105,7 @@ type listener struct {
 	closed  bool
 	linger  stopper // closes the listener when it stays unused
 	idleGen int     // which linger period the timer belongs to
+	idleAt  int     // index in Pool.idle[key.local] while lingering, else -1
 }
 
 type resState uint8
@@ -140,6 +144,7 @@ func New(r Range) *Pool {
 		rng:       r,
 		listeners: make(map[listenKey]*listener),
 		cursor:    make(map[netip.Addr]int),
+		idle:      make(map[netip.Addr][]*listener),
 		inflight:  make(map[net.Conn]struct{}),
 	}
 }
@@ -229,6 +234,7 @@ func (p *Pool) reserve(local, client netip.Addr, rng Range) (*Reservation, error
 	if p.listeners == nil { // zero Pool; New was not used
 		p.listeners = make(map[listenKey]*listener)
 		p.cursor = make(map[netip.Addr]int)
+		p.idle = make(map[netip.Addr][]*listener)
 		p.inflight = make(map[net.Conn]struct{})
 	}
 	start := p.cursor[local]
@@ -237,10 +243,11 @@ func (p *Pool) reserve(local, client netip.Addr, rng Range) (*Reservation, error
 	}
 
 	// Pass 0: a listener kept open (Linger) with nothing pending: no bind.
-	for i := range n {
-		off := (start + i) % n
-		if l := p.listeners[listenKey{local, rng.Lo + off}]; l != nil && len(l.pending) == 0 {
-			p.cursor[local] = (off + 1) % n
+	// The one that went idle last, whose port is the most likely to be
+	// free in the client's path too.
+	idle := p.idle[local]
+	for i := len(idle) - 1; i >= 0; i-- {
+		if l := idle[i]; rng.Contains(l.key.port) {
 			return p.addLocked(l, local, client), nil
 		}
 	}
@@ -293,7 +300,7 @@ func (p *Pool) listenLocked(key listenKey) (*listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{key: key, ln: ln, pending: make(map[netip.Addr]*Reservation)}
+	l := &listener{key: key, ln: ln, pending: make(map[netip.Addr]*Reservation), idleAt: -1}
 	p.listeners[key] = l
 	p.wg.Go(func() { p.acceptLoop(l) })
 	return l, nil
@@ -312,6 +319,7 @@ func (p *Pool) addLocked(l *listener, local, client netip.Addr) *Reservation {
 		l.linger.Stop()
 		l.linger = nil
 	}
+	p.unidleLocked(l)
 	l.pending[client] = r
 	p.pending++
 	p.Usage.change(+1, 0)
@@ -339,6 +347,8 @@ func (p *Pool) unpendLocked(r *Reservation) {
 	}
 	l.idleGen++
 	gen := l.idleGen
+	l.idleAt = len(p.idle[l.key.local])
+	p.idle[l.key.local] = append(p.idle[l.key.local], l)
 	l.linger = p.clock().AfterFunc(p.Linger, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -360,8 +370,28 @@ func (p *Pool) closeListenerLocked(l *listener) {
 		l.linger.Stop()
 		l.linger = nil
 	}
+	p.unidleLocked(l)
 	delete(p.listeners, l.key)
 	l.ln.Close()
+}
+
+// unidleLocked takes l out of the idle listeners, if it is there.
+func (p *Pool) unidleLocked(l *listener) {
+	i := l.idleAt
+	if i < 0 {
+		return
+	}
+	idle := p.idle[l.key.local]
+	last := len(idle) - 1
+	idle[i] = idle[last]
+	idle[i].idleAt = i
+	idle[last] = nil
+	if last == 0 {
+		delete(p.idle, l.key.local)
+	} else {
+		p.idle[l.key.local] = idle[:last]
+	}
+	l.idleAt = -1
 }
 
 // endLocked finishes a pending r with err.
