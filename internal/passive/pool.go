@@ -243,13 +243,26 @@ func (p *Pool) reserve(local, client netip.Addr, rng Range) (*Reservation, error
 	}
 
 	// Pass 0: a listener kept open (Linger) with nothing pending: no bind.
-	// The one that went idle last, whose port is the most likely to be
-	// free in the client's path too.
-	idle := p.idle[local]
-	for i := len(idle) - 1; i >= 0; i-- {
-		if l := idle[i]; rng.Contains(l.key.port) {
-			return p.addLocked(l, local, client), nil
+	// The first from the cursor on, as the ports go round-robin (rotary
+	// probe sees the whole range handed out that way), found among the
+	// idle listeners instead of probing the range port by port.
+	var (
+		next    *listener
+		nextOff int
+		nextGap = n
+	)
+	for _, l := range p.idle[local] {
+		if !rng.Contains(l.key.port) {
+			continue
 		}
+		off := l.key.port - rng.Lo
+		if gap := (off - start + n) % n; gap < nextGap {
+			next, nextOff, nextGap = l, off, gap
+		}
+	}
+	if next != nil {
+		p.cursor[local] = (nextOff + 1) % n
+		return p.addLocked(next, local, client), nil
 	}
 	// Pass 1: a port with no listener at all.
 	var bindErr error
