@@ -83,7 +83,8 @@ func TestRetireEndsLinger(t *testing.T) {
 }
 
 // Lingering listeners are found without walking the range: with three
-// kept open in a range of 200, three reservations take them (no new bind),
+// kept open in a range of 200, three reservations take them in round-robin
+// order (no new bind),
 // the fourth binds a new port; a sub-range (ReserveIn) that holds none of
 // them binds inside itself; and one that closed is not offered again.
 func TestLingeringListenersReused(t *testing.T) {
@@ -109,6 +110,11 @@ func TestLingeringListenersReused(t *testing.T) {
 		r := mustReserve(t, p, local, loClient(10+i))
 		if !kept[r.Port()] {
 			t.Fatalf("reservation %d on port %d, want one of the lingering %v", i, r.Port(), kept)
+		}
+		// Round-robin from the cursor, wrapping: the first lingering
+		// port comes first again.
+		if r.Port() != lingering[i].Port() {
+			t.Errorf("reservation %d on port %d, want %d (round-robin)", i, r.Port(), lingering[i].Port())
 		}
 		again = append(again, r)
 	}
