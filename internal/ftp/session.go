@@ -475,6 +475,27 @@ func (s *session) reply(code int, text string) bool {
 	return true
 }
 
+// replies writes two replies in one write (a transfer's 150 and its end).
+func (s *session) replies(code1 int, text1 string, code2 int, text2 string) bool {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var stack [512]byte
+	b := appendReply(stack[:0], code1, text1)
+	b = appendReply(b, code2, text2)
+	st := s.srv.settings()
+	s.conn.SetWriteDeadline(time.Now().Add(st.replyTimeout))
+	if _, err := s.ctl.Write(b); err != nil {
+		s.quit.Store(true)
+		s.conn.Close()
+		return false
+	}
+	if st.observer != nil {
+		st.observer.Replied(code1)
+		st.observer.Replied(code2)
+	}
+	return true
+}
+
 func (s *session) userName() string {
 	if s.acct != nil {
 		return s.acct.Name

@@ -70,6 +70,34 @@ type transfer struct {
 	// transfer's goroutine adds to them.
 	moved      atomic.Int64
 	unreported int64
+
+	// opener is the 150 reply's text while it is not sent yet. A small
+	// RETR (lazyOpener) sends it with the final reply, in one write, when
+	// its file went out in one system call that did not wait: the client
+	// saw nothing that it had to answer in between. Only the transfer's
+	// goroutine uses them.
+	opener     string
+	lazyOpener bool
+}
+
+// sendOpener writes the 150 reply if it is not written yet. A lazy body
+// calls it before anything that may wait on the client.
+func (t *transfer) sendOpener() {
+	if t.opener != "" {
+		t.s.reply(150, t.opener)
+		t.opener = ""
+	}
+}
+
+// finalReply writes the transfer's last reply, with the 150 before it in
+// the same write if that is still due.
+func (t *transfer) finalReply(code int, text string) {
+	if t.opener == "" {
+		t.s.reply(code, text)
+		return
+	}
+	t.s.replies(150, t.opener, code, text)
+	t.opener = ""
 }
 
 // progressReportBytes is how many bytes a transfer moves between two
@@ -179,11 +207,13 @@ func (s *session) abortTransfer() {
 // reply. finish, when not nil, always runs once, even when no data
 // connection could be opened.
 func (s *session) startTransfer(verb, p, opener string, body transferBody, finish transferFinish) {
-	s.startTransferSized(verb, p, -1, opener, body, finish)
+	s.startTransferSized(verb, p, -1, opener, false, body, finish)
 }
 
-// startTransferSized is startTransfer for a transfer of a known size.
-func (s *session) startTransferSized(verb, p string, size int64, opener string, body transferBody, finish transferFinish) {
+// startTransferSized is startTransfer for a transfer of a known size. With
+// lazyOpener the body writes the 150 reply itself (transfer.sendOpener),
+// or leaves it to go out with the final reply.
+func (s *session) startTransferSized(verb, p string, size int64, opener string, lazyOpener bool, body transferBody, finish transferFinish) {
 	res, early, target := s.pasv, s.early, s.port
 	s.pasv, s.early, s.port = nil, nil, nil
 	s.restOffset = 0
@@ -196,7 +226,7 @@ func (s *session) startTransferSized(verb, p string, size int64, opener string, 
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	t := &transfer{verb: verb, path: p, size: size, s: s, start: time.Now(), ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		file: verb != "LIST" && verb != "NLST" && verb != "MLSD", ascii: s.asciiMode}
+		file: verb != "LIST" && verb != "NLST" && verb != "MLSD", ascii: s.asciiMode, lazyOpener: lazyOpener}
 	s.xferMu.Lock()
 	s.xfer = t
 	s.xferMu.Unlock()
@@ -233,7 +263,7 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, early *earl
 			if finish != nil {
 				finish(errPanic)
 			}
-			s.reply(451, "Internal error in transfer")
+			t.finalReply(451, "Internal error in transfer")
 			result = "panic"
 		}
 		if res != nil {
@@ -288,7 +318,10 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, early *earl
 	if o := s.observer(); o != nil {
 		o.TransferStarted(t.info())
 	}
-	s.reply(150, opener)
+	t.opener = opener
+	if !t.lazyOpener {
+		t.sendOpener()
+	}
 
 	n, err = body(t, data)
 	// The copy loops report their chunks; what they did not report (a
@@ -310,13 +343,13 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, early *earl
 	switch {
 	case t.aborted.Load():
 		result = "aborted"
-		s.reply(426, "Transfer aborted")
+		t.finalReply(426, "Transfer aborted")
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		result = "stalled"
-		s.reply(426, "Data connection timed out: no progress; transfer aborted")
+		t.finalReply(426, "Data connection timed out: no progress; transfer aborted")
 	case err == nil:
 		result = "ok"
-		s.reply(226, "Transfer complete")
+		t.finalReply(226, "Transfer complete")
 	default:
 		// A storage error (full disk: 452) keeps its own reply even when
 		// it reaches us wrapped in a *net.OpError by TCPConn.WriteTo.
@@ -325,7 +358,7 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, early *earl
 			code, text = 426, "Connection closed; transfer aborted"
 		}
 		result = "failed: " + err.Error()
-		s.reply(code, text)
+		t.finalReply(code, text)
 	}
 }
 
@@ -376,9 +409,25 @@ func (s *session) handleRETR(arg string) {
 	if ascii {
 		known = -1 // CRs are added on the way
 	}
-	s.startTransferSized("RETR", p, known, opener, func(t *transfer, data net.Conn) (int64, error) {
+	// A file under blockingSendMin may fit the socket buffer: it is tried
+	// in one non-blocking sendfile before the 150 reply (lazyOpener).
+	lazy := !ascii && rate <= 0 && size < blockingSendMin
+	s.startTransferSized("RETR", p, known, opener, lazy, func(t *transfer, data net.Conn) (int64, error) {
+		of, isFile := f.(*os.File)
+		if tc, plain := data.(*net.TCPConn); plain && isFile && lazy {
+			if n, err := sendFileOnce(tc, of, size); err != nil || n == size {
+				t.progress(n)
+				return n, err
+			} else if n > 0 {
+				t.progress(n)
+				t.sendOpener()
+				m, err := s.copyZeroCopy(data, data, f)
+				return n + m, err
+			}
+		}
+		t.sendOpener()
 		if zeroCopy(data, ascii, rate) {
-			if of, ok := f.(*os.File); ok && size >= blockingSendMin {
+			if isFile && size >= blockingSendMin {
 				// Full segments, as vsftpd and ProFTPD send files: Go turns
 				// Nagle's algorithm off on every connection, which costs
 				// big transfers about a sixth of their rate here; a file's

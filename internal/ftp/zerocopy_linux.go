@@ -262,3 +262,49 @@ const sendFileChunk = 64 << 20
 // 64 KiB slower still (see BENCHMARKS.md, findings after run 8). Half the
 // size also halves what each upload takes of the per-user pipe limit.
 const spliceSize = 512 << 10
+
+// sendFileOnce sends up to size bytes of f, from its position, to c in one
+// non-blocking sendfile(2) that never waits for room in the socket buffer:
+// a small file goes out whole before the client is told 150. It returns
+// what was sent (f's position moves by as much); 0 with no error when the
+// socket had no room or c or f cannot be used this way, and the caller
+// then takes the usual path.
+func sendFileOnce(c *net.TCPConn, f *os.File, size int64) (int64, error) {
+	if size <= 0 {
+		return 0, nil
+	}
+	src, err := f.SyscallConn()
+	if err != nil {
+		return 0, nil
+	}
+	dst, err := c.SyscallConn()
+	if err != nil {
+		return 0, nil
+	}
+	var (
+		n       int
+		sendErr error
+	)
+	cerr := src.Control(func(srcFD uintptr) {
+		werr := dst.Write(func(dstFD uintptr) bool {
+			for {
+				n, sendErr = syscall.Sendfile(int(dstFD), int(srcFD), nil, int(size))
+				if sendErr != syscall.EINTR {
+					return true // done, whatever came: never wait here
+				}
+			}
+		})
+		if sendErr == nil {
+			sendErr = werr
+		}
+	})
+	switch {
+	case sendErr == syscall.EAGAIN:
+		return 0, nil
+	case sendErr != nil:
+		return 0, &net.OpError{Op: "sendfile", Net: "tcp", Addr: c.RemoteAddr(), Err: os.NewSyscallError("sendfile", sendErr)}
+	case cerr != nil:
+		return 0, nil
+	}
+	return int64(max(n, 0)), nil
+}

@@ -1,6 +1,7 @@
 package ftp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -238,4 +239,67 @@ func createFile(t *testing.T, dir, name string, flag int) *os.File {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// sendFileOnce never waits: into a socket whose buffers are small and a
+// peer that reads nothing, it sends what fits and returns (the file's
+// position moved by as much); with no room left it returns 0 and no
+// error; once the peer has read it all, the rest arrives intact.
+func TestSendFileOnce(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	client.(*net.TCPConn).SetReadBuffer(4096)
+	sc, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := sc.(*net.TCPConn)
+	defer server.Close()
+	server.SetWriteBuffer(4096)
+
+	content := make([]byte, 128<<10)
+	for i := range content {
+		content[i] = byte(i * 13)
+	}
+	path := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(path, content, 0o600)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+
+	size := int64(len(content))
+	began := time.Now()
+	n, err := sendFileOnce(server, f, size)
+	if err != nil || n <= 0 || n >= size {
+		t.Fatalf("first sendFileOnce = %d, %v: want part of %d", n, err, size)
+	}
+	if pos, _ := f.Seek(0, io.SeekCurrent); pos != n {
+		t.Fatalf("file position %d after sending %d", pos, n)
+	}
+	again, err := sendFileOnce(server, f, size-n)
+	if err != nil || again != 0 {
+		t.Fatalf("sendFileOnce into a full socket = %d, %v: want 0, nil", again, err)
+	}
+	if d := time.Since(began); d > 2*time.Second {
+		t.Fatalf("sendFileOnce waited %v", d)
+	}
+	got := make(chan []byte)
+	go func() { b, _ := io.ReadAll(client); got <- b }()
+	if _, err := io.Copy(server, f); err != nil {
+		t.Fatal(err)
+	}
+	server.Close()
+	if b := <-got; !bytes.Equal(b, content) {
+		t.Fatalf("received %d bytes, not the file's %d", len(b), len(content))
+	}
 }
