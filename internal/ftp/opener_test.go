@@ -49,7 +49,8 @@ func (c *recordedConn) Write(p []byte) (int, error) {
 // in one write (a write fewer per file); a file that does not fit the
 // socket buffer still gets its 150 before the server waits on the client:
 // a client that reads the 150 before it reads any data gets it, then the
-// whole file, then 226.
+// whole file, then 226; and a data connection reset by the client ends in
+// 150 and 426.
 func TestRETROpenerWithTheFinalReply(t *testing.T) {
 	l, err := ftp.ListenControl("127.0.0.1:0")
 	if err != nil {
@@ -90,11 +91,24 @@ func TestRETROpenerWithTheFinalReply(t *testing.T) {
 		}
 	}
 
+	// A client that reset its data connection before RETR: the failed
+	// sendfile still answers 150, then 426, in one write.
+	data := r.PASV()
+	data.(*net.TCPConn).SetLinger(0)
+	data.Close()
+	before := len(rec.all())
+	r.Send("RETR small.txt")
+	r.Expect(150)
+	r.Expect(426)
+	if writes := rec.all()[before:]; len(writes) != 1 || !strings.HasPrefix(writes[0], "150 ") || !strings.Contains(writes[0], "\r\n426 ") {
+		t.Errorf("RETR on a reset data connection: the server wrote %q, want 150 and 426 in one write", writes)
+	}
+
 	// big.bin cannot fit: the client's receive buffer is made small, and
 	// the client reads the 150 before it reads a byte of data.
-	data := r.PASV()
+	data = r.PASV()
 	data.(*net.TCPConn).SetReadBuffer(16 << 10)
-	before := len(rec.all())
+	before = len(rec.all())
 	r.Send("RETR big.bin")
 	r.Expect(150)
 	got, err := io.ReadAll(data)

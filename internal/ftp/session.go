@@ -461,27 +461,22 @@ func (s *session) reply(code int, text string) bool {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	var stack [256]byte
-	b := appendReply(stack[:0], code, text)
-	st := s.srv.settings()
-	s.conn.SetWriteDeadline(time.Now().Add(st.replyTimeout))
-	if _, err := s.ctl.Write(b); err != nil {
-		s.quit.Store(true)
-		s.conn.Close()
-		return false
-	}
-	if st.observer != nil {
-		st.observer.Replied(code)
-	}
-	return true
+	return s.writeRepliesLocked(appendReply(stack[:0], code, text), code, 0)
 }
 
-// replies writes two replies in one write (a transfer's 150 and its end).
+// replies is reply for two replies in one write (a transfer's 150 and its
+// end).
 func (s *session) replies(code1 int, text1 string, code2 int, text2 string) bool {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	var stack [512]byte
 	b := appendReply(stack[:0], code1, text1)
-	b = appendReply(b, code2, text2)
+	return s.writeRepliesLocked(appendReply(b, code2, text2), code1, code2)
+}
+
+// writeRepliesLocked writes b, the replies code1 and (unless 0) code2,
+// under s.wmu.
+func (s *session) writeRepliesLocked(b []byte, code1, code2 int) bool {
 	st := s.srv.settings()
 	s.conn.SetWriteDeadline(time.Now().Add(st.replyTimeout))
 	if _, err := s.ctl.Write(b); err != nil {
@@ -491,7 +486,9 @@ func (s *session) replies(code1 int, text1 string, code2 int, text2 string) bool
 	}
 	if st.observer != nil {
 		st.observer.Replied(code1)
-		st.observer.Replied(code2)
+		if code2 != 0 {
+			st.observer.Replied(code2)
+		}
 	}
 	return true
 }

@@ -414,42 +414,47 @@ func (s *session) handleRETR(arg string) {
 	lazy := !ascii && rate <= 0 && size < blockingSendMin
 	s.startTransferSized("RETR", p, known, opener, lazy, func(t *transfer, data net.Conn) (int64, error) {
 		of, isFile := f.(*os.File)
+		var sent int64 // by sendFileOnce; runTransfer reports it as progress
 		if tc, plain := data.(*net.TCPConn); plain && isFile && lazy {
-			if n, err := sendFileOnce(tc, of, size); err != nil || n == size {
-				t.progress(n)
+			n, err := sendFileOnce(tc, of, size)
+			if err != nil || n == size {
 				return n, err
-			} else if n > 0 {
-				t.progress(n)
-				t.sendOpener()
-				m, err := s.copyZeroCopy(data, data, f)
-				return n + m, err
 			}
+			sent = n // the rest follows from f's position
 		}
 		t.sendOpener()
-		if zeroCopy(data, ascii, rate) {
-			if isFile && size >= blockingSendMin {
-				// Full segments, as vsftpd and ProFTPD send files: Go turns
-				// Nagle's algorithm off on every connection, which costs
-				// big transfers about a sixth of their rate here; a file's
-				// last segment goes out at close anyway.
-				tc := data.(*net.TCPConn)
-				tc.SetNoDelay(false)
-				if n, err, handled := sendFileBlocking(t, tc, of, size, s.srv.settings().data); handled {
-					return n, err
-				}
-			}
-			return s.copyZeroCopy(data, data, f)
-		}
-		conn := s.deadlineConn(data)
-		var src io.Reader = f
-		if ascii {
-			src = newASCIIEncoder(f)
-		}
-		return io.Copy(conn, throttle(src, rate))
+		n, err := s.sendRETR(t, data, f, size, ascii, rate)
+		return sent + n, err
 	}, func(error) error {
 		f.Close()
 		return nil
 	})
+}
+
+// sendRETR sends f (size bytes from its position) on data: sendfile for a
+// binary, unthrottled transfer on a plain connection, blocking for a big
+// file; otherwise through user space.
+func (s *session) sendRETR(t *transfer, data net.Conn, f io.Reader, size int64, ascii bool, rate int64) (int64, error) {
+	if zeroCopy(data, ascii, rate) {
+		if of, ok := f.(*os.File); ok && size >= blockingSendMin {
+			// Full segments, as vsftpd and ProFTPD send files: Go turns
+			// Nagle's algorithm off on every connection, which costs big
+			// transfers about a sixth of their rate here; a file's last
+			// segment goes out at close anyway.
+			tc := data.(*net.TCPConn)
+			tc.SetNoDelay(false)
+			if n, err, handled := sendFileBlocking(t, tc, of, size, s.srv.settings().data); handled {
+				return n, err
+			}
+		}
+		return s.copyZeroCopy(data, data, f)
+	}
+	conn := s.deadlineConn(data)
+	src := f
+	if ascii {
+		src = newASCIIEncoder(f)
+	}
+	return io.Copy(conn, throttle(src, rate))
 }
 
 // discardData drops the data connection setup after a command failed before

@@ -84,8 +84,7 @@ func TestRetireEndsLinger(t *testing.T) {
 
 // Lingering listeners are found without walking the range: with three
 // kept open in a range of 200, three reservations take them in round-robin
-// order (no new bind),
-// the fourth binds a new port; a sub-range (ReserveIn) that holds none of
+// order (no new bind), the fourth binds a new port; a sub-range (ReserveIn) that holds none of
 // them binds inside itself; and one that closed is not offered again.
 func TestLingeringListenersReused(t *testing.T) {
 	local := netip.MustParseAddr("127.0.0.1")

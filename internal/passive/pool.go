@@ -246,22 +246,15 @@ func (p *Pool) reserve(local, client netip.Addr, rng Range) (*Reservation, error
 	// The first from the cursor on, as the ports go round-robin (rotary
 	// probe sees the whole range handed out that way), found among the
 	// idle listeners instead of probing the range port by port.
-	var (
-		next    *listener
-		nextOff int
-		nextGap = n
-	)
+	var next *listener
+	nextGap := n
 	for _, l := range p.idle[local] {
-		if !rng.Contains(l.key.port) {
-			continue
-		}
-		off := l.key.port - rng.Lo
-		if gap := (off - start + n) % n; gap < nextGap {
-			next, nextOff, nextGap = l, off, gap
+		if gap := (l.key.port - rng.Lo - start + n) % n; rng.Contains(l.key.port) && gap < nextGap {
+			next, nextGap = l, gap
 		}
 	}
 	if next != nil {
-		p.cursor[local] = (nextOff + 1) % n
+		p.cursor[local] = (next.key.port - rng.Lo + 1) % n
 		return p.addLocked(next, local, client), nil
 	}
 	// Pass 1: a port with no listener at all.

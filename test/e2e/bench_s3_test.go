@@ -328,20 +328,7 @@ func BenchmarkS3UploadMemory(b *testing.B) {
 // splits between the gateway, the nodes and MinIO on one machine.
 func BenchmarkS3Nodes(b *testing.B) {
 	srv := s3test.Require(b)
-	storage := s3URL(b, srv, srv.Prefix(b), "")
-	pp := freePorts(b, 21, "127.0.0.2", "127.0.0.11", "127.0.0.12")
-	mid := pp.lo + 10
-	var nodes []*proc
-	for i, s := range []struct{ addr, ports string }{
-		{pp.ctlOn("127.0.0.11"), fmt.Sprintf("%d-%d", pp.lo, mid)},
-		{pp.ctlOn("127.0.0.12"), fmt.Sprintf("%d-%d", mid+1, pp.hi)},
-	} {
-		nodes = append(nodes, start(b, fmt.Sprintf("node-%c", 'A'+i), []string{s.addr}, "serve", "--listen", s.addr,
-			"--root", b.TempDir(), "--storage", storage, "--user", "u:p", "--public-ip", "127.0.0.2",
-			"--passive-ports", s.ports))
-	}
-	two := iosConfig(b, "two-servers-rotary.ios", "eq 2121", "eq "+strconv.Itoa(pp.ctl), ":2121", ":"+strconv.Itoa(pp.ctl),
-		"range 5500 5510", fmt.Sprintf("range %d %d", pp.lo, mid), "range 5511 5520", fmt.Sprintf("range %d %d", mid+1, pp.hi))
+	nodes, two, gwAddr := startTwoS3Nodes(b, s3URL(b, srv, srv.Prefix(b), ""))
 	// One node: the same file with the pool narrowed to node A.
 	oneText, err := os.ReadFile(two)
 	if err != nil {
@@ -349,7 +336,6 @@ func BenchmarkS3Nodes(b *testing.B) {
 	}
 	one := two + ".one"
 	os.WriteFile(one, bytes.Replace(oneText, []byte("ftp-ctl 127.0.0.11 127.0.0.12"), []byte("ftp-ctl 127.0.0.11 127.0.0.11"), 1), 0o644)
-	gwAddr := pp.ctlOn("127.0.0.2")
 	pids := map[string]func() []int{"minio": func() []int { return []int{srv.PID()} }}
 	pids["nodes"] = func() []int { return []int{nodes[0].cmd.Process.Pid, nodes[1].cmd.Process.Pid} }
 

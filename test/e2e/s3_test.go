@@ -362,6 +362,26 @@ func TestS3KilledDuringUpload(t *testing.T) {
 	}
 }
 
+// startTwoS3Nodes starts nodes A (127.0.0.11) and B (127.0.0.12) of
+// two-servers-rotary.ios on storage, each with half of a free passive
+// range, and writes that file for them: the nodes, the gateway's config
+// file and the gateway's control address (on 127.0.0.2).
+func startTwoS3Nodes(tb testing.TB, storage string) (nodes []*proc, cfg, gateway string) {
+	tb.Helper()
+	pp := freePorts(tb, 21, "127.0.0.2", "127.0.0.11", "127.0.0.12")
+	mid := pp.lo + 10
+	for i, s := range []struct{ addr, ports string }{
+		{pp.ctlOn("127.0.0.11"), fmt.Sprintf("%d-%d", pp.lo, mid)},
+		{pp.ctlOn("127.0.0.12"), fmt.Sprintf("%d-%d", mid+1, pp.hi)},
+	} {
+		nodes = append(nodes, start(tb, fmt.Sprintf("node-%c", 'A'+i), []string{s.addr}, "serve", "--listen", s.addr,
+			"--root", tb.TempDir(), "--storage", storage, "--user", "u:p", "--public-ip", "127.0.0.2", "--passive-ports", s.ports))
+	}
+	cfg = iosConfig(tb, "two-servers-rotary.ios", "eq 2121", "eq "+strconv.Itoa(pp.ctl), ":2121", ":"+strconv.Itoa(pp.ctl),
+		"range 5500 5510", fmt.Sprintf("range %d %d", pp.lo, mid), "range 5511 5520", fmt.Sprintf("range %d %d", mid+1, pp.hi))
+	return nodes, cfg, pp.ctlOn("127.0.0.2")
+}
+
 // TestS3TwoNodes: two `rotary serve` nodes with one configuration on one
 // bucket, behind `rotary gateway` (two-servers-rotary.ios: control
 // connections round-robin, a passive sub-range per node). A file uploaded
@@ -370,20 +390,7 @@ func TestS3KilledDuringUpload(t *testing.T) {
 // (on whichever node) lists and fetches it.
 func TestS3TwoNodes(t *testing.T) {
 	srv := s3test.Require(t)
-	storage := s3URL(t, srv, srv.Prefix(t), "")
-	pp := freePorts(t, 21, "127.0.0.2", "127.0.0.11", "127.0.0.12")
-	mid := pp.lo + 10
-	var nodes []*proc
-	for i, s := range []struct{ addr, ports string }{
-		{pp.ctlOn("127.0.0.11"), fmt.Sprintf("%d-%d", pp.lo, mid)},
-		{pp.ctlOn("127.0.0.12"), fmt.Sprintf("%d-%d", mid+1, pp.hi)},
-	} {
-		nodes = append(nodes, start(t, fmt.Sprintf("node-%c", 'A'+i), []string{s.addr}, "serve", "--listen", s.addr,
-			"--root", t.TempDir(), "--storage", storage, "--user", "u:p", "--public-ip", "127.0.0.2", "--passive-ports", s.ports))
-	}
-	cfg := iosConfig(t, "two-servers-rotary.ios", "eq 2121", "eq "+strconv.Itoa(pp.ctl), ":2121", ":"+strconv.Itoa(pp.ctl),
-		"range 5500 5510", fmt.Sprintf("range %d %d", pp.lo, mid), "range 5511 5520", fmt.Sprintf("range %d %d", mid+1, pp.hi))
-	gw := pp.ctlOn("127.0.0.2")
+	nodes, cfg, gw := startTwoS3Nodes(t, s3URL(t, srv, srv.Prefix(t), ""))
 	start(t, "gateway", []string{gw}, "gateway", "--config", cfg, "--admin", "")
 
 	// nodeOf is the node whose log has a transfer line for cmd and path.

@@ -47,6 +47,8 @@ func BenchmarkDatapath(b *testing.B) {
 					}
 					f.Truncate(size / files)
 					f.Close()
+				}
+				if files > 0 {
 					b.SetBytes(size)
 				}
 				url := fmt.Sprintf("ftp://u:p@%s:2121/", addr)
