@@ -28,7 +28,11 @@ const (
 	DefaultIdleTimeout    = 5 * time.Minute
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultLoginTimeout   = 60 * time.Second
-	DefaultDataTimeout    = 5 * time.Minute
+	// DefaultParkIdleAfter: a session quiet for this long gives up its
+	// goroutine (park.go). Clients that are working send their next
+	// command within milliseconds; a person at a prompt takes longer.
+	DefaultParkIdleAfter = 500 * time.Millisecond
+	DefaultDataTimeout   = 5 * time.Minute
 	// DefaultMaxLoginFailures is vsftpd's max_login_fails.
 	DefaultMaxLoginFailures = 3
 	// DefaultMaxCommandErrors bad commands in a row end a session (go-smtp's
@@ -70,6 +74,11 @@ type Server struct {
 	// LoginTimeout closes a session that has not logged in after this long.
 	// 0 means DefaultLoginTimeout; negative means never.
 	LoginTimeout time.Duration
+	// ParkIdleAfter: a session on a plain control connection that sends
+	// nothing for this long, with no transfer or data connection pending,
+	// waits for its next command without a goroutine (Linux; elsewhere it
+	// keeps one). 0 means DefaultParkIdleAfter; negative means never.
+	ParkIdleAfter time.Duration
 	// ConnectTimeout bounds the active-mode (PORT/EPRT) connect. 0 means
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
@@ -147,6 +156,7 @@ type settings struct {
 	passivePort                  func(client netip.Addr, local int) int
 	greeting                     string
 	idle, login, connect, data   time.Duration
+	parkAfter                    time.Duration
 	maxConns, maxConnsPerIP      int
 	maxLoginFailures, maxErrors  int
 	replyTimeout, backendTimeout time.Duration
@@ -175,7 +185,7 @@ func (srv *Server) settings() *settings {
 func (srv *Server) takeSnapshot() *settings {
 	st := &settings{
 		backend: srv.Backend, pool: srv.Passive, passiveAddress: srv.PassiveAddress, passivePort: srv.PassivePort, greeting: srv.Greeting,
-		idle: srv.IdleTimeout, login: srv.LoginTimeout, connect: srv.ConnectTimeout, data: srv.DataTimeout,
+		idle: srv.IdleTimeout, login: srv.LoginTimeout, parkAfter: srv.ParkIdleAfter, connect: srv.ConnectTimeout, data: srv.DataTimeout,
 		maxConns: srv.MaxConns, maxConnsPerIP: srv.MaxConnsPerIP,
 		maxLoginFailures: srv.MaxLoginFailures, maxErrors: srv.MaxCommandErrors,
 		replyTimeout: srv.ReplyTimeout, backendTimeout: srv.BackendTimeout,
@@ -191,6 +201,9 @@ func (srv *Server) takeSnapshot() *settings {
 	}
 	if st.login == 0 {
 		st.login = DefaultLoginTimeout
+	}
+	if st.parkAfter == 0 {
+		st.parkAfter = DefaultParkIdleAfter
 	}
 	if st.connect <= 0 {
 		st.connect = DefaultConnectTimeout
@@ -235,6 +248,9 @@ func (srv *Server) Serve(l net.Listener) error {
 		return ErrServerClosed
 	}
 	defer srv.trackListener(l, false)
+	if srv.settings().parkAfter > 0 {
+		parkingAvailable() // its goroutine starts with the server, not with a session
+	}
 	optionsSet := inherits(l)
 	var tempDelay time.Duration
 	for {
@@ -402,6 +418,7 @@ func (srv *Server) Close() error {
 	for s := range srv.sessions {
 		s.cancel() // storage calls in flight, on the control connection too
 		s.conn.Close()
+		unpark(s)
 		if t := s.currentTransfer(); t != nil {
 			t.abort() // a stalled data connection must not outlive Close
 		}

@@ -85,6 +85,12 @@ type session struct {
 	xfer   *transfer
 	quit   atomic.Bool
 
+	// Parking (park.go). parkAt is when the current read's deadline is the
+	// one that parks the session; parking tells endOrPark to park.
+	parkAt  time.Time
+	parking bool
+	park    parkState
+
 	// ctx is the context of the session's storage calls: the session's
 	// end and Server.Close cancel it (and with it every transfer's).
 	ctx    context.Context
@@ -112,30 +118,29 @@ func newSession(srv *Server, c net.Conn, info ConnInfo) *session {
 }
 
 // serve is the whole life of a session: greet, then read and dispatch
-// commands until QUIT, an error or a timeout.
+// commands until QUIT, an error or a timeout. An idle session may park on
+// the way (park.go): its goroutine ends and resume goes on later.
 //
-// An idle session is a goroutine parked in the control connection's read,
-// so what it costs is mostly its stack. serve and commandLoop are kept to
+// A session's goroutine waits in the control connection's read, so its
+// stack is part of what a session costs. serve and commandLoop are kept to
 // small frames (the work is in //go:noinline helpers): with under about
-// 1.2 KiB in use while parked, a GC can shrink the stack of an idle
-// session to 4 KiB, however deep its login went (issue 6: 10,000 idle
-// sessions at <= 8 KiB each).
+// 1.2 KiB in use while waiting, a GC can shrink the stack of a session to
+// 4 KiB, however deep its login went (issue 6).
 func (s *session) serve() {
-	start := time.Now()
-	defer s.srv.endSession(s)
-	defer s.finish(start)
+	defer s.endOrPark()
 	if !s.open() {
 		return
 	}
 	s.commandLoop()
 }
 
-// finish runs when the session ends, however it ends.
+// finish runs when the session ends, however it ends; panicked is what
+// its goroutine recovered, if it panicked.
 //
 //go:noinline
-func (s *session) finish(start time.Time) {
-	if v := recover(); v != nil {
-		s.log.Error("panic serving session", "panic", v, "stack", string(debug.Stack()))
+func (s *session) finish(panicked any) {
+	if panicked != nil {
+		s.log.Error("panic serving session", "panic", panicked, "stack", string(debug.Stack()))
 		s.reply(421, "Internal error, closing control connection")
 	}
 	s.abortTransfer()
@@ -151,7 +156,10 @@ func (s *session) finish(start time.Time) {
 	if s.r != nil {
 		s.r.close()
 	}
-	s.log.Info("session closed", "user", user, "duration", time.Since(start).Round(time.Millisecond))
+	if s.park.timer != nil {
+		s.park.timer.Stop()
+	}
+	s.log.Info("session closed", "user", user, "duration", time.Since(s.status.opened).Round(time.Millisecond))
 	if o := s.observer(); o != nil && s.status.observed.Load() {
 		o.SessionClosed(closed)
 	}
@@ -307,7 +315,7 @@ func (s *session) armReadDeadline() (time.Time, bool) {
 	if s.acct == nil && st.login > 0 && (deadline.IsZero() || s.loginBy.Before(deadline)) {
 		deadline = s.loginBy
 	}
-	s.conn.SetReadDeadline(deadline)
+	s.conn.SetReadDeadline(s.readDeadline(deadline, st))
 	return deadline, true
 }
 
@@ -323,6 +331,9 @@ func (s *session) readFailed(err error, deadline time.Time) bool {
 			s.log.Debug("control connection read failed", "err", err)
 		}
 		return false
+	}
+	if s.parkNow(deadline) {
+		return false // endOrPark parks the session
 	}
 	if s.transferRunning() || len(s.queue) > 0 || deadline.IsZero() || time.Now().Before(deadline) {
 		// Data flows, or the transfer's end woke the loop.
@@ -517,6 +528,7 @@ func (s *session) closeIfIdle() {
 	}
 	s.reply(421, "Server shutting down")
 	s.conn.Close()
+	unpark(s)
 }
 
 // releaseData forgets the data connection set up by PASV/EPSV/PORT/EPRT.
