@@ -17,9 +17,9 @@ import (
 // parkState is a session's place in the parker, guarded by the parker's
 // lock while it is parked.
 type parkState struct {
-	token uint32      // its epoll event's, while parked; 0 otherwise
-	until time.Time   // the deadline it parked with (zero: none)
-	timer *time.Timer // wakes it at until; made on its first park
+	token uint32    // its epoll event's, while parked; 0 otherwise
+	index int32     // in the parker's deadline heap; -1 when not in it
+	until time.Time // the deadline it parked with (zero: none)
 }
 
 // canPark reports whether the session could give up its goroutine now:

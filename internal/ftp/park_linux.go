@@ -3,6 +3,7 @@
 package ftp
 
 import (
+	"container/heap"
 	"fmt"
 	"os"
 	"sync"
@@ -22,9 +23,11 @@ type parker struct {
 	raw  syscall.RawConn // ep's, for waiting on it
 	epfd int             // ep's descriptor (os.File.Fd would make it blocking)
 
-	mu     sync.Mutex
-	next   uint32              // the last token given out
-	parked map[uint32]*session // by the token in their epoll event
+	mu        sync.Mutex
+	next      uint32              // the last token given out
+	parked    map[uint32]*session // by the token in their epoll event
+	deadlines deadlineHeap        // the parked sessions with a deadline
+	timer     *time.Timer         // fires at deadlines[0]'s
 }
 
 var (
@@ -91,7 +94,7 @@ func (p *parker) run() {
 			return
 		}
 		for _, ev := range events[:n] {
-			p.wake(uint32(ev.Fd), nil, false)
+			p.wake(uint32(ev.Fd), nil)
 		}
 	}
 }
@@ -119,44 +122,76 @@ func (p *parker) park(s *session, until time.Time) bool {
 		return false
 	}
 	p.parked[tok] = s
-	s.park.token = tok
-	s.park.until = until
+	s.park.token, s.park.until = tok, until
 	if !until.IsZero() {
-		if s.park.timer == nil {
-			s.park.timer = time.AfterFunc(time.Until(until), func() { p.wake(0, s, true) })
-		} else {
-			s.park.timer.Reset(time.Until(until))
+		heap.Push(&p.deadlines, s)
+		if p.deadlines[0] == s {
+			p.armTimerLocked()
 		}
 	}
 	return true
 }
 
 // wake resumes the session parked under tok (or s, when tok is 0) in a new
-// goroutine, unless it is not parked (any longer). A timer's wake-up that
-// lost a race against a command is ignored when the session's deadline
-// has moved.
-func (p *parker) wake(tok uint32, s *session, timedOut bool) {
+// goroutine, unless it is not parked (any longer).
+func (p *parker) wake(tok uint32, s *session) {
 	p.mu.Lock()
 	if s == nil {
 		s = p.parked[tok]
 	}
-	if s == nil || s.park.token == 0 || p.parked[s.park.token] != s ||
-		(timedOut && time.Now().Before(s.park.until)) {
-		p.mu.Unlock()
-		return
+	ok := s != nil && p.unparkLocked(s)
+	p.mu.Unlock()
+	if ok {
+		go s.resume(false)
+	}
+}
+
+// unparkLocked takes s out of the set, if it is in it.
+func (p *parker) unparkLocked(s *session) bool {
+	if s.park.token == 0 || p.parked[s.park.token] != s {
+		return false
 	}
 	delete(p.parked, s.park.token)
 	s.park.token = 0
-	if s.park.timer != nil && !timedOut {
-		s.park.timer.Stop()
+	if s.park.index >= 0 {
+		heap.Remove(&p.deadlines, int(s.park.index))
 	}
-	// Leave the set while the descriptor is surely still this
+	// Leave the epoll set while the descriptor is surely still this
 	// connection's; a closed connection has left it already.
 	s.r.raw.Control(func(fd uintptr) {
 		syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
 	})
+	return true
+}
+
+// armTimerLocked sets the timer for the earliest deadline.
+func (p *parker) armTimerLocked() {
+	if len(p.deadlines) == 0 {
+		return
+	}
+	d := time.Until(p.deadlines[0].park.until)
+	if p.timer == nil {
+		p.timer = time.AfterFunc(d, p.expire)
+	} else {
+		p.timer.Reset(d)
+	}
+}
+
+// expire resumes, timed out, the sessions whose deadlines have passed.
+func (p *parker) expire() {
+	var due []*session
+	p.mu.Lock()
+	now := time.Now()
+	for len(p.deadlines) > 0 && !now.Before(p.deadlines[0].park.until) {
+		s := p.deadlines[0]
+		p.unparkLocked(s)
+		due = append(due, s)
+	}
+	p.armTimerLocked()
 	p.mu.Unlock()
-	go s.resume(timedOut)
+	for _, s := range due {
+		go s.resume(true)
+	}
 }
 
 func (p *parker) wakeAll() {
@@ -167,8 +202,32 @@ func (p *parker) wakeAll() {
 	}
 	p.mu.Unlock()
 	for _, s := range all {
-		p.wake(0, s, false)
+		p.wake(0, s)
 	}
+}
+
+// deadlineHeap orders the parked sessions that have a deadline, earliest
+// first (container/heap); parkState.index is each one's place.
+type deadlineHeap []*session
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].park.until.Before(h[j].park.until) }
+func (h deadlineHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].park.index, h[j].park.index = int32(i), int32(j)
+}
+func (h *deadlineHeap) Push(x any) {
+	s := x.(*session)
+	s.park.index = int32(len(*h))
+	*h = append(*h, s)
+}
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	s.park.index = -1
+	return s
 }
 
 // parkSession parks s; see parker.park.
@@ -180,7 +239,7 @@ func parkSession(s *session, until time.Time) bool {
 // unpark resumes s if it is parked: the server closed its connection.
 func unpark(s *session) {
 	if p := theParker.Load(); p != nil {
-		p.wake(0, s, false)
+		p.wake(0, s)
 	}
 }
 

@@ -29,9 +29,10 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultLoginTimeout   = 60 * time.Second
 	// DefaultParkIdleAfter: a session quiet for this long gives up its
-	// goroutine (park.go). Clients that are working send their next
-	// command within milliseconds; a person at a prompt takes longer.
-	DefaultParkIdleAfter = 500 * time.Millisecond
+	// goroutine (park.go). A client at work sends its next command within
+	// a round trip; parking and resuming cost about 13 µs
+	// (BenchmarkNOOPParked), nothing beside a pause of 100 ms.
+	DefaultParkIdleAfter = 100 * time.Millisecond
 	DefaultDataTimeout   = 5 * time.Minute
 	// DefaultMaxLoginFailures is vsftpd's max_login_fails.
 	DefaultMaxLoginFailures = 3

@@ -111,6 +111,7 @@ func newSession(srv *Server, c net.Conn, info ConnInfo) *session {
 		cwd:       "/",
 		hashAlgo:  "SHA-256",
 		mlstFacts: defaultFacts,
+		park:      parkState{index: -1},
 	}
 	s.status.opened = now
 	s.status.lastCmd.Store(now.UnixNano())
@@ -155,9 +156,6 @@ func (s *session) finish(panicked any) {
 	s.conn.Close()
 	if s.r != nil {
 		s.r.close()
-	}
-	if s.park.timer != nil {
-		s.park.timer.Stop()
 	}
 	s.log.Info("session closed", "user", user, "duration", time.Since(s.status.opened).Round(time.Millisecond))
 	if o := s.observer(); o != nil && s.status.observed.Load() {

@@ -25,7 +25,8 @@ func TestIdleSessionStacks(t *testing.T) {
 	h, q := logqueue.New(io.Discard, func(w io.Writer) slog.Handler {
 		return slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})
 	})
-	ts := startServer(t, 2, func(s *ftp.Server) { s.Logger = slog.New(h) })
+	// Parking would end the goroutines measured here (park_linux_test.go).
+	ts := startServer(t, 2, func(s *ftp.Server) { s.Logger = slog.New(h); s.ParkIdleAfter = -1 })
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	openSessions(t, ts.addr, sessions, "USER u\r\nPASS p\r\nPWD\r\n", "257 ")
