@@ -24,7 +24,7 @@ type session struct {
 	srv  *Server
 	conn net.Conn // the accepted connection; closing it ends the session
 	info ConnInfo
-	log  *slog.Logger
+	log  sessionLog
 	r    *ctlReader // reads ctl
 
 	wmu sync.Mutex // serialises replies from the command loop and the transfer goroutine
@@ -107,7 +107,7 @@ func newSession(srv *Server, c net.Conn, info ConnInfo) *session {
 		conn:      c,
 		ctl:       c,
 		info:      info,
-		log:       srv.settings().logger.With("client", info.Client.Addr().String()),
+		log:       sessionLog{srv.settings().logger, info.Client.Addr()},
 		cwd:       "/",
 		hashAlgo:  "SHA-256",
 		mlstFacts: defaultFacts,
@@ -225,7 +225,7 @@ func (s *session) readProxyHeader() bool {
 		s.coord = &c
 	}
 	s.info.Client, s.info.Dest = client, dest
-	s.log = st.logger.With("client", client.Addr().String())
+	s.log = sessionLog{st.logger, client.Addr()}
 	s.log.Debug("PROXY header", "peer", peer.String(), "dest", dest.String())
 	return true
 }
