@@ -382,21 +382,9 @@ func (s *session) handleRETR(arg string) {
 	}
 	p := s.resolve(arg)
 	offset := s.restOffset
-	fi, err := s.acct.FS.Stat(s.ctx, p)
-	if err == nil && fi.IsDir() {
-		err = storage.ErrIsDir
-	}
-	if err == nil && offset > fi.Size() {
-		err = storage.ErrBadOffset
-	}
-	if err != nil {
-		s.replyErr(err)
-		s.discardData()
-		return
-	}
 	// s.ctx, not the transfer's (which does not exist yet): ABOR ends the
 	// copy by closing the data connection, and finish closes f.
-	f, err := s.acct.FS.Open(s.ctx, p, offset)
+	f, fi, err := s.openForRETR(p, offset)
 	if err != nil {
 		s.replyErr(err)
 		s.discardData()
@@ -429,6 +417,29 @@ func (s *session) handleRETR(arg string) {
 		f.Close()
 		return nil
 	})
+}
+
+// openForRETR opens p at offset and describes it: in one call where the
+// driver can (storage.StatOpener), else Stat first, so that a folder or
+// an offset beyond the end is answered before anything is opened.
+func (s *session) openForRETR(p string, offset int64) (io.ReadCloser, fs.FileInfo, error) {
+	if so, ok := s.acct.FS.(storage.StatOpener); ok {
+		return so.OpenStat(s.ctx, p, offset)
+	}
+	fi, err := s.acct.FS.Stat(s.ctx, p)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case fi.IsDir():
+		return nil, nil, storage.ErrIsDir
+	case offset > fi.Size():
+		return nil, nil, storage.ErrBadOffset
+	}
+	f, err := s.acct.FS.Open(s.ctx, p, offset)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, fi, nil
 }
 
 // sendRETR sends f (size bytes from its position) on data: sendfile for a

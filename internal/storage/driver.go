@@ -85,6 +85,14 @@ type Provider interface {
 	Capabilities() Capabilities
 }
 
+// StatOpener is implemented by drivers whose Open describes the file on
+// the way (the local driver's fstat of the opened file): OpenStat is Open
+// that also returns the description, so that RETR needs no Stat before
+// it. Its errors are Open's.
+type StatOpener interface {
+	OpenStat(ctx context.Context, name string, offset int64) (io.ReadCloser, fs.FileInfo, error)
+}
+
 // DirOpener is implemented by drivers that can list a directory in
 // batches, so that a listing's first lines are on the wire while its last
 // entries are still being read (MLSD of a large folder). The engine uses

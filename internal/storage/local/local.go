@@ -268,26 +268,37 @@ func (d *dir) Close() error { return d.f.Close() }
 // fs.ErrPermission, and an offset beyond the end of the file (RFC 3659 REST)
 // or a negative one is an error wrapping storage.ErrBadOffset.
 func (d *Driver) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+	f, _, err := d.OpenStat(ctx, name, offset)
+	if err != nil {
+		return nil, err // not a nil *os.File in an interface
+	}
+	return f, nil
+}
+
+// OpenStat is Open that also returns the fstat of the opened file
+// (storage.StatOpener): RETR's open is then openat and fstat, with no
+// fstatat before them.
+func (d *Driver) OpenStat(ctx context.Context, name string, offset int64) (io.ReadCloser, fs.FileInfo, error) {
 	rel, err := resolveCtx(ctx, "open", name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	f, fi, err := d.openRegular("open", name, rel)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if offset < 0 || offset > fi.Size() {
 		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: name,
+		return nil, nil, &fs.PathError{Op: "open", Path: name,
 			Err: fmt.Errorf("%w: offset %d, size %d", storage.ErrBadOffset, offset, fi.Size())}
 	}
 	if offset > 0 {
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
 			f.Close()
-			return nil, wrapErr("seek", name, err)
+			return nil, nil, wrapErr("seek", name, err)
 		}
 	}
-	return f, nil
+	return f, fi, nil
 }
 
 // openRegular opens rel read-only (following symlinks inside the root) and

@@ -34,6 +34,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		{"ReadDir", testReadDir},
 		{"OpenDir", testOpenDir},
 		{"Open", testOpen},
+		{"OpenStat", testOpenStat},
 		{"CreateModes", testCreateModes},
 		{"NothingVisibleBeforeCommit", testNothingVisible},
 		{"UploadLifecycle", testUploadLifecycle},
@@ -269,6 +270,48 @@ func testOpen(t *testing.T, d storage.Driver) {
 	}
 	if n, err := rc.Read(buf); n != 0 || err != io.EOF {
 		t.Errorf("read at the end: %d, %v; want 0, io.EOF", n, err)
+	}
+}
+
+// testOpenStat: a driver that is a storage.StatOpener describes what it
+// opened as Stat does, reads as Open does and fails where Open fails.
+func testOpenStat(t *testing.T, d storage.Driver) {
+	so, ok := d.(storage.StatOpener)
+	if !ok {
+		t.Skip("the driver is not a storage.StatOpener")
+	}
+	put(t, d, "/f.txt", "0123456789")
+	mkdir(t, d, "/dir")
+	rc, fi, err := so.OpenStat(ctx, "/f.txt", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(got) != "456789" {
+		t.Errorf("OpenStat(/f.txt, 4) read %q, %v; want \"456789\"", got, err)
+	}
+	st, err := d.Stat(ctx, "/f.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != 10 || fi.IsDir() || !fi.ModTime().Equal(st.ModTime()) || fi.Name() != st.Name() {
+		t.Errorf("OpenStat described %s %d bytes %v dir=%v; Stat %s %d bytes %v", fi.Name(), fi.Size(), fi.ModTime(), fi.IsDir(), st.Name(), st.Size(), st.ModTime())
+	}
+	for _, tt := range []struct {
+		name   string
+		offset int64
+		err    error
+	}{
+		{"/f.txt", 11, storage.ErrBadOffset},
+		{"/dir", 0, storage.ErrIsDir},
+		{"/missing", 0, fs.ErrNotExist},
+	} {
+		rc, _, err := so.OpenStat(ctx, tt.name, tt.offset)
+		if err == nil {
+			rc.Close()
+		}
+		wantErr(t, "OpenStat("+tt.name+")", err, tt.err)
 	}
 }
 
