@@ -184,7 +184,10 @@ func (p *parker) expire() {
 	now := time.Now()
 	for len(p.deadlines) > 0 && !now.Before(p.deadlines[0].park.until) {
 		s := p.deadlines[0]
-		p.unparkLocked(s)
+		if !p.unparkLocked(s) {
+			heap.Pop(&p.deadlines) // not parked: never expected, never looped on
+			continue
+		}
 		due = append(due, s)
 	}
 	p.armTimerLocked()
