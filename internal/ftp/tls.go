@@ -238,6 +238,9 @@ func (s *session) handleAUTH(arg string) {
 	if !s.reply(234, "AUTH "+mech+" successful") {
 		return
 	}
+	// The read deadline armed for the AUTH line may be the parking one
+	// (ParkIdleAfter from then): the handshake has its own bound.
+	s.conn.SetReadDeadline(time.Time{})
 	err = st.handshake()
 	s.observeHandshake(true, err)
 	if err != nil {

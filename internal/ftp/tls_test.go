@@ -599,6 +599,42 @@ func TestTLSPipelinedHandshake(t *testing.T) {
 	r.Must(221, "QUIT")
 }
 
+// TestTLSSlowHandshakeAfterAUTH: AUTH TLS comes at once, the client's
+// handshake only after the session would have parked (a loaded client
+// machine: lftp's GnuTLS start-up took longer than ParkIdleAfter in CI).
+// The read deadline armed for the AUTH line, the parking one, must not cut
+// the handshake off.
+func TestTLSSlowHandshakeAfterAUTH(t *testing.T) {
+	ts := startTLSServer(t, ftp.TLSOptions{}, func(s *ftp.Server) { s.ParkIdleAfter = 30 * time.Millisecond })
+	conn, err := net.DialTimeout("tcp", ts.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	lc := &lineSkipConn{Conn: conn, skip: 2} // the 220 greeting, then the 234
+	if _, err := conn.Write([]byte("AUTH TLS\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	for lc.skip > 0 { // read both lines now; the handshake starts later
+		if _, err := conn.Read(b[:]); err != nil {
+			t.Fatalf("reading the replies to AUTH: %v\n%s", err, ts.logs.String())
+		}
+		if b[0] == '\n' {
+			lc.skip--
+		}
+	}
+	time.Sleep(150 * time.Millisecond)
+	tc := tls.Client(lc, ts.clientConfig(false))
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("handshake %v after AUTH TLS: %v\n%s", 150*time.Millisecond, err, ts.logs.String())
+	}
+	r := ftptest.Wrap(t, tc)
+	r.Login("u", "p")
+	r.Must(221, "QUIT")
+}
+
 // lineSkipConn writes first together with the first write, and hides skip
 // clear-text reply lines from the reader.
 type lineSkipConn struct {
