@@ -469,7 +469,33 @@ func (s *session) secureData(ctx context.Context, c net.Conn) net.Conn {
 // on tls-require-session-reuse applies to the next data connection of every
 // session.
 func (s *session) newTLSDataConn(c net.Conn, hsCtx context.Context) *tlsDataConn {
-	return &tlsDataConn{Conn: tls.Server(c, s.tls.config), hsCtx: hsCtx, s: s, opts: s.srv.settings().tls}
+	b := &batchConn{Conn: c}
+	return &tlsDataConn{Conn: tls.Server(b, s.tls.config), batch: b, hsCtx: hsCtx, s: s, opts: s.srv.settings().tls}
+}
+
+// batchConn is the TCP connection under a TLS data connection. crypto/tls
+// writes each record (16 KiB at most) with a write of its own; between
+// startBatch and flush, batchConn gathers them instead, so that a large
+// Write of the TLS connection leaves in one system call.
+type batchConn struct {
+	net.Conn
+	buf []byte // non-nil while batching
+}
+
+func (b *batchConn) Write(p []byte) (int, error) {
+	if b.buf == nil {
+		return b.Conn.Write(p)
+	}
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+// flush writes what was gathered and ends the batch; buf is kept for the
+// next one.
+func (b *batchConn) flush(buf []byte) ([]byte, error) {
+	_, err := b.Conn.Write(b.buf)
+	buf, b.buf = b.buf[:0], nil
+	return buf, err
 }
 
 // tlsDataConn is a TLS data connection whose handshake is bounded by the
@@ -482,9 +508,10 @@ type tlsDataConn struct {
 	// ctx is the transfer's context; set by the transfer goroutine before
 	// it uses the connection and read only by it (and by abort, under the
 	// transfer's lock).
-	ctx  context.Context
-	s    *session
-	opts TLSOptions
+	ctx   context.Context
+	s     *session
+	opts  TLSOptions
+	batch *batchConn
 
 	mu   sync.Mutex
 	done bool
@@ -541,6 +568,26 @@ func (c *tlsDataConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.Conn.Write(p)
+}
+
+// writeBatched writes p through TLS in one system call (its records
+// gathered in buf, which it returns for the next call) instead of one per
+// record. A failed write fails the transfer: the TLS connection cannot be
+// used after it.
+func (c *tlsDataConn) writeBatched(p, buf []byte) ([]byte, error) {
+	if err := c.handshake(); err != nil {
+		return buf, err
+	}
+	if buf == nil {
+		buf = make([]byte, 0, len(p)+len(p)/256+1024) // records add 22 bytes per 16 KiB
+	}
+	c.batch.buf = buf[:0]
+	_, err := c.Conn.Write(p)
+	buf, ferr := c.batch.flush(buf)
+	if err == nil {
+		err = ferr
+	}
+	return buf, err
 }
 
 // Close ends the transfer's TLS session with close_notify, which tells the
