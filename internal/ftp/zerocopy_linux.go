@@ -95,7 +95,7 @@ func (t *transfer) release(sock int) {
 // sendfile returns EAGAIN and the goroutine waits for the poller, a round
 // trip through the scheduler per buffer's worth. Blocking, the kernel
 // sleeps in sendfile and goes on as soon as there is room: one system call
-// for the file (BENCHMARKS.md has the figures). The socket leaves Go's
+// per sendFileChunk, no wait in the poller (BENCHMARKS.md has the figures). The socket leaves Go's
 // poller for the transfer (t.detach), and c is closed when it returns
 // handled.
 //
@@ -247,11 +247,16 @@ func receiveIntoFD(t *transfer, c *net.TCPConn, fileFD int, fileName string, tim
 	}
 }
 
-// sendFileChunk is the most one sendfile call sends: a transfer reports
-// its progress (the status page, metrics) between calls. 64 MiB is 16
-// calls per GiB, nothing beside the copy, and a progress step of at most
-// a second for a client that reads 64 MB/s.
-const sendFileChunk = 64 << 20
+// sendFileChunk is the most one sendfile call sends: 64 KiB, the size of
+// the kernel's internal pipe for sendfile, so each call's data is pushed
+// to the socket as the call ends. With one call for the whole file (64 MiB
+// calls, as before) the receiver on the other CPU fell behind, most likely
+// because the kernel holds segments back (MSG_MORE) until a call is done.
+// Loopback RETR of a 512 MiB file, three interleaved rounds of 64 KiB /
+// 128 KiB / 256 KiB / 1 MiB calls: 3030/2662/2475/2163, 3001/2581/2576/2571,
+// 2696/2319/2239/2318 MB/s; 32 KiB and 16 KiB were slower again
+// (BENCHMARKS.md). A transfer reports its progress between calls.
+const sendFileChunk = 64 << 10
 
 // spliceSize is the most one splice call moves, and the pipe's size.
 //
