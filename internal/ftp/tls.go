@@ -133,11 +133,8 @@ func hasTag(extra [][]byte, tag []byte) bool {
 
 // startTLS runs the server side of the control connection's handshake over
 // c, whose first bytes may already have been read into pending.
-// Unless the server allows CCC, the TLS layer reads from c directly
-// (recordConn in pass-through): reading one record at a time costs two
-// reads per record, and only CCC needs it.
 func (st *sessionTLS) startTLS(c net.Conn, pending []byte) {
-	st.rec = &recordConn{Conn: c, pending: pending, clear: !st.opts.AllowCCC}
+	st.rec = &recordConn{Conn: c, pending: pending}
 	st.ctl = tls.Server(st.rec, st.config)
 }
 
@@ -164,15 +161,14 @@ func (st *sessionTLS) describe() string {
 // the end of the current record. crypto/tls otherwise reads ahead whatever
 // the socket has, and after CCC (TLS closed, TCP kept) the clear-text
 // commands that follow the client's close_notify would be lost in its
-// buffer. Only control connections use it, and only where CCC is allowed;
-// otherwise (clear set from the start) it only passes on pending first.
+// buffer. Only control connections use it; their records are few and small.
 type recordConn struct {
 	net.Conn
 	pending []byte // read by the session before TLS started
 	hdr     [5]byte
-	hdrLeft int  // header bytes still to pass on
-	bodyN   int  // bytes of the current record's body still to pass on
-	clear   bool // reads pass straight through: after CCC, or CCC not allowed
+	hdrLeft int // header bytes still to pass on
+	bodyN   int // bytes of the current record's body still to pass on
+	clear   bool
 }
 
 // recordHeaderLen is TLS's: type (1), version (2), length (2).
@@ -338,12 +334,6 @@ func (s *session) handleCCC(arg string) {
 		return
 	case !s.srv.settings().tls.AllowCCC:
 		s.reply(534, "CCC refused by server policy (--tls-allow-ccc is off)")
-		return
-	case !s.tls.opts.AllowCCC:
-		// TLS started while CCC was off: its reads were not kept to
-		// record boundaries, so the clear text after close_notify could
-		// already be inside the TLS layer.
-		s.reply(534, "CCC refused: TLS on this connection started before the server allowed CCC; reconnect to use it")
 		return
 	}
 	if !s.reply(200, "Control connection will be in clear text") {

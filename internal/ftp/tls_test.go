@@ -740,24 +740,6 @@ func TestTLSCCC(t *testing.T) {
 	r.Must(533, "CCC")
 }
 
-// TestTLSCCCAllowedAfterTLSStarted: a reload that allows CCC applies to
-// sessions that start TLS after it. One that started TLS before it gets
-// 534 for CCC and keeps working in TLS: its control reads were not kept to
-// record boundaries (that costs two reads per record, and only CCC needs
-// it), so clear text after its close_notify could be lost.
-func TestTLSCCCAllowedAfterTLSStarted(t *testing.T) {
-	ts := startTLSServer(t, ftp.TLSOptions{}, nil)
-	before := tlsDataSession(t, ts, 0)
-	before.Must(534, "CCC")
-	ts.srv.Update(func(s *ftp.Server) { s.TLS.AllowCCC = true })
-	if text := before.Must(534, "CCC"); !strings.Contains(text, "reconnect") {
-		t.Fatalf("CCC on a session that started TLS before the reload: %q", text)
-	}
-	before.Must(200, "NOOP")
-	after := tlsDataSession(t, ts, 0)
-	after.Must(200, "CCC")
-}
-
 func TestTLSActiveMode(t *testing.T) {
 	ts := startTLSServer(t, ftp.TLSOptions{}, nil)
 	r := tlsDataSession(t, ts, 0)
