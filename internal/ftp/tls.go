@@ -474,9 +474,9 @@ func (s *session) newTLSDataConn(c net.Conn, hsCtx context.Context) *tlsDataConn
 }
 
 // batchConn is the TCP connection under a TLS data connection. crypto/tls
-// writes each record (16 KiB at most) with a write of its own; between
-// startBatch and flush, batchConn gathers them instead, so that a large
-// Write of the TLS connection leaves in one system call.
+// writes each record (16 KiB at most) with a write of its own; while buf
+// is set (writeBatched, until flush) batchConn gathers them instead, so
+// that a large Write of the TLS connection leaves in one system call.
 type batchConn struct {
 	net.Conn
 	buf []byte // non-nil while batching
@@ -579,7 +579,7 @@ func (c *tlsDataConn) writeBatched(p, buf []byte) ([]byte, error) {
 		return buf, err
 	}
 	if buf == nil {
-		buf = make([]byte, 0, len(p)+len(p)/256+1024) // records add 22 bytes per 16 KiB
+		buf = make([]byte, 0, recordsSize(len(p)))
 	}
 	c.batch.buf = buf[:0]
 	_, err := c.Conn.Write(p)
@@ -589,6 +589,12 @@ func (c *tlsDataConn) writeBatched(p, buf []byte) ([]byte, error) {
 	}
 	return buf, err
 }
+
+// recordsSize is room for n bytes of data as TLS records: each record of
+// at most 16 KiB adds a header and a tag (22 bytes in TLS 1.3, less than
+// 1/256 of a full record), and the records at the start of a connection
+// are smaller (dynamic record sizing), hence the slack.
+func recordsSize(n int) int { return n + n/256 + 1024 }
 
 // Close ends the transfer's TLS session with close_notify, which tells the
 // client a download is complete. A transfer that moved no bytes still owes

@@ -128,7 +128,7 @@ func TestBatchConnOneWritePerChunk(t *testing.T) {
 	for _, chunk := range [][]byte{data[:tlsSendChunk], data[tlsSendChunk : 2*tlsSendChunk], data[2*tlsSendChunk:]} {
 		before := counter.writes
 		if buf == nil {
-			buf = make([]byte, 0, len(chunk)+len(chunk)/256+1024)
+			buf = make([]byte, 0, recordsSize(len(chunk)))
 		}
 		b.buf = buf[:0]
 		if _, err := sc.Write(chunk); err != nil {

@@ -383,6 +383,31 @@ func tlsDataSession(t *testing.T, ts *tlsServer, size int) *rawConn {
 	return r
 }
 
+// TestTLSStalledDownload: a TLS download (sendTLS) to a client that stops
+// reading ends after the data timeout with 426, and the client saw only
+// the start of the file, intact.
+func TestTLSStalledDownload(t *testing.T) {
+	ts := startTLSServer(t, ftp.TLSOptions{}, func(s *ftp.Server) { s.DataTimeout = 300 * time.Millisecond })
+	r := tlsDataSession(t, ts, 0)
+	data := randomBytes(64 << 20)
+	writeFile(t, filepath.Join(ts.root, "big.bin"), data)
+	d := r.EPSV()
+	r.Must(150, "RETR big.bin")
+	td := tls.Client(d, ts.clientConfig(true))
+	got := make([]byte, 1<<20)
+	if _, err := io.ReadFull(td, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data[:len(got)]) {
+		t.Fatal("the first MiB read over TLS differs from the file")
+	}
+	if code, msg := r.Read(); code != 426 || !strings.Contains(msg, "timed out") {
+		t.Fatalf("stalled TLS download: %d %q, want 426 timed out\n%s", code, msg, ts.logs.String())
+	}
+	// The transfer's log line may follow its reply.
+	waitFor(t, "the stall in the log", func() bool { return strings.Contains(ts.logs.String(), "result=stalled") })
+}
+
 func TestTLSAbort(t *testing.T) {
 	ts := startTLSServer(t, ftp.TLSOptions{}, nil)
 	r := tlsDataSession(t, ts, 256<<20)
@@ -582,13 +607,7 @@ func clientHello(t *testing.T) []byte {
 // reader.
 func TestTLSPipelinedHandshake(t *testing.T) {
 	ts := startTLSServer(t, ftp.TLSOptions{}, nil)
-	conn, err := net.DialTimeout("tcp", ts.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	lc := &lineSkipConn{Conn: conn, skip: 2} // the 220 greeting, then the 234
+	lc := dialAUTH(t, ts)
 	lc.first = []byte("AUTH TLS\r\n")
 	tc := tls.Client(lc, ts.clientConfig(false))
 	if err := tc.Handshake(); err != nil {
@@ -606,24 +625,13 @@ func TestTLSPipelinedHandshake(t *testing.T) {
 // the handshake off.
 func TestTLSSlowHandshakeAfterAUTH(t *testing.T) {
 	ts := startTLSServer(t, ftp.TLSOptions{}, func(s *ftp.Server) { s.ParkIdleAfter = 30 * time.Millisecond })
-	conn, err := net.DialTimeout("tcp", ts.addr, 5*time.Second)
-	if err != nil {
+	lc := dialAUTH(t, ts)
+	if _, err := lc.Conn.Write([]byte("AUTH TLS\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	lc := &lineSkipConn{Conn: conn, skip: 2} // the 220 greeting, then the 234
-	if _, err := conn.Write([]byte("AUTH TLS\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	var b [1]byte
-	for lc.skip > 0 { // read both lines now; the handshake starts later
-		if _, err := conn.Read(b[:]); err != nil {
-			t.Fatalf("reading the replies to AUTH: %v\n%s", err, ts.logs.String())
-		}
-		if b[0] == '\n' {
-			lc.skip--
-		}
+	// Both reply lines now (an empty read skips them); the handshake later.
+	if _, err := lc.Read(nil); err != nil {
+		t.Fatalf("reading the replies to AUTH: %v\n%s", err, ts.logs.String())
 	}
 	time.Sleep(150 * time.Millisecond)
 	tc := tls.Client(lc, ts.clientConfig(false))
@@ -633,6 +641,19 @@ func TestTLSSlowHandshakeAfterAUTH(t *testing.T) {
 	r := ftptest.Wrap(t, tc)
 	r.Login("u", "p")
 	r.Must(221, "QUIT")
+}
+
+// dialAUTH dials the explicit port for a client that says AUTH TLS itself:
+// its reads skip the 220 greeting and the 234.
+func dialAUTH(t *testing.T, ts *tlsServer) *lineSkipConn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", ts.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	return &lineSkipConn{Conn: conn, skip: 2}
 }
 
 // lineSkipConn writes first together with the first write, and hides skip

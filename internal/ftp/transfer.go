@@ -660,7 +660,7 @@ const tlsSendChunk = 256 << 10
 // tlsSendBuffers holds sendTLS's two buffers (the file's bytes, the
 // records), kept between transfers.
 var tlsSendBuffers = sync.Pool{New: func() any {
-	return &[2][]byte{make([]byte, tlsSendChunk), make([]byte, 0, tlsSendChunk+tlsSendChunk/256+1024)}
+	return &[2][]byte{make([]byte, tlsSendChunk), make([]byte, 0, recordsSize(tlsSendChunk))}
 }}
 
 // sendTLS sends f on a TLS data connection in chunks of tlsSendChunk,

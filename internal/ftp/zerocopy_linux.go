@@ -95,9 +95,9 @@ func (t *transfer) release(sock int) {
 // sendfile returns EAGAIN and the goroutine waits for the poller, a round
 // trip through the scheduler per buffer's worth. Blocking, the kernel
 // sleeps in sendfile and goes on as soon as there is room: one system call
-// per sendFileChunk, no wait in the poller (BENCHMARKS.md has the figures). The socket leaves Go's
-// poller for the transfer (t.detach), and c is closed when it returns
-// handled.
+// per sendFileChunk, no wait in the poller (BENCHMARKS.md has the
+// figures). The socket leaves Go's poller for the transfer (t.detach), and
+// c is closed when it returns handled.
 //
 // The data timeout becomes SO_SNDTIMEO: the kernel gives each send the
 // whole timeout, so a slow client that keeps reading never times out and
