@@ -188,6 +188,95 @@ func TestSendFileBlocking(t *testing.T) {
 	}
 }
 
+// sendFileBlocking corks the socket while it sends, so that only full
+// segments go out, and uncorks it when the file is sent, which pushes the
+// last, partial segment at once instead of at the kernel's 200 ms cork
+// limit. The test keeps a descriptor of its own for the socket to see
+// TCP_CORK during the send (the client reads nothing until then) and after
+// it (the transfer's close does not end the connection while it is held).
+func TestSendFileBlockingCorks(t *testing.T) {
+	const size = 32<<20 + 1001 // more than the socket buffers hold, and a partial last segment
+	name := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(name, make([]byte, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	server, client := tcpPair(t)
+	own := dupSocket(t, server)
+	defer func() {
+		if own >= 0 {
+			syscall.Close(own)
+		}
+	}()
+	corked := func() int {
+		v, err := syscall.GetsockoptInt(own, syscall.IPPROTO_TCP, syscall.TCP_CORK)
+		if err != nil {
+			t.Fatalf("getsockopt TCP_CORK: %v", err)
+		}
+		return v
+	}
+	tr := newTestTransfer()
+	type result struct {
+		n   int64
+		err error
+	}
+	sent := make(chan result, 1)
+	go func() {
+		n, err, _ := sendFileBlocking(tr, server.(*net.TCPConn), f, size, 10*time.Second)
+		sent <- result{n, err}
+	}()
+	for deadline := time.Now().Add(5 * time.Second); corked() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the socket was not corked during the send")
+		}
+	}
+	received := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(io.Discard, client)
+		received <- n
+	}()
+	select {
+	case r := <-sent:
+		if r.err != nil || r.n != size {
+			t.Fatalf("sent %d, %v; want %d", r.n, r.err, size)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the send did not end")
+	}
+	if v := corked(); v != 0 {
+		t.Errorf("TCP_CORK is %d after the send, want 0", v)
+	}
+	syscall.Close(own)
+	own = -1
+	select {
+	case got := <-received:
+		if got != size {
+			t.Errorf("client read %d bytes, want %d", got, size)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client saw no end of data")
+	}
+}
+
+// dupSocket gives the test a descriptor of its own for c's socket.
+func dupSocket(t *testing.T, c net.Conn) int {
+	t.Helper()
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := -1
+	var dupErr error
+	if err := raw.Control(func(s uintptr) { fd, dupErr = syscall.Dup(int(s)) }); err != nil || dupErr != nil {
+		t.Fatalf("dup: %v %v", err, dupErr)
+	}
+	return fd
+}
+
 // runBlocking runs a blocking transfer, aborting tr after 100 ms when abort
 // is set, and fails the test if the transfer has not ended within 10 s.
 func runBlocking(t *testing.T, tr *transfer, abort bool, what string, transfer func()) {
