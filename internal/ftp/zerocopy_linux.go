@@ -254,18 +254,16 @@ func receiveIntoFD(t *transfer, c *net.TCPConn, fileFD int, fileName string, tim
 	}
 }
 
-// sendFileChunk is the most one sendfile call sends: 64 KiB, the size of
-// the kernel's internal pipe for sendfile, so each call's data is pushed
-// to the socket as the call ends. With one call for the whole file (64 MiB
-// calls, as before) the receiver on the other CPU fell behind, most likely
-// because the kernel holds segments back (MSG_MORE) until a call is done.
-// Loopback RETR of a 512 MiB file, three interleaved rounds of 64 KiB /
-// 128 KiB / 256 KiB / 1 MiB calls: 3030/2662/2475/2163, 3001/2581/2576/2571,
-// 2696/2319/2239/2318 MB/s; 32 KiB and 16 KiB were slower again
-// (BENCHMARKS.md). A transfer reports its progress between calls. With the
-// socket corked (sendFileBlocking), 64 KiB, 64 MiB and 1 GiB calls measured
-// the same within the noise; 64 KiB keeps the progress reports frequent.
-const sendFileChunk = 64 << 10
+// sendFileChunk is the most one sendfile call sends: 64 MiB. The socket is
+// corked for the send (sendFileBlocking), so a long call no longer holds
+// the receiver back as it did uncorked, when 64 KiB calls were fastest
+// (3030/3001/2696 MB/s against 2077/2637/2257 for 64 MiB, 512 MiB file).
+// Corked, 1 GiB file, four interleaved rounds of 8 MiB / 64 MiB / 1 GiB
+// calls: 4719/5194/5141, 4608/4011/4741, 4089/4284/4593, 3731/4259/4465
+// MB/s, and 64 KiB calls 3500-3781 (BENCHMARKS.md). A transfer reports its
+// progress between calls, so calls bigger than 64 MiB would leave STAT and
+// the metrics without news for too long on a slow link.
+const sendFileChunk = 64 << 20
 
 // spliceSize is the most one splice call moves, and the pipe's size.
 //
