@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"testing"
 	"time"
+
+	"github.com/rotary-ftp/rotary/internal/storage/local"
 )
 
 // Micro-benchmarks for issue 6: the command parser and listing formatting.
@@ -54,7 +56,12 @@ func benchEntries(n int) []listEntry {
 // MLSD facts; one op is the whole listing.
 func BenchmarkListingFormat(b *testing.B) {
 	entries := benchEntries(10000)
-	s := &session{acct: &Account{Perm: PermAll}, mlstFacts: defaultFacts}
+	drv, err := local.New(b.TempDir()) // MLSD's perm fact asks the driver what it can do
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer drv.Close()
+	s := &session{acct: &Account{Perm: PermAll, FS: drv}, mlstFacts: defaultFacts}
 	for _, f := range []struct {
 		name   string
 		format lineFormatter
