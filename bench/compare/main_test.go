@@ -183,3 +183,32 @@ func TestReportSmallCeiling(t *testing.T) {
 		})
 	}
 }
+
+// TestReportKeepsAnalysis: a rewrite keeps the previous report's analysis,
+// and the sections written after its end marker, and replaces the tables.
+func TestReportKeepsAnalysis(t *testing.T) {
+	o := &options{out: filepath.Join(t.TempDir(), "BENCHMARKS.md"), rounds: 1, slices: 1, duration: 5 * time.Second,
+		size: "1GiB", clients: 32, loginClients: 16, listEntries: 10000, sessions: 10000, forkSessions: 500, rev: "test"}
+	kept := analysisStart + "\n## Analysis\n\nFirst finding.\n" + analysisEnd + "\n\n## A later measurement\n\nSecond finding.\n"
+	old := "# Benchmarks\n\n| stale table |\n\n" + kept
+	if err := os.WriteFile(o.out, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeReport(o, []*server{{name: "rotary"}}, nil, nil, "", time.Minute, [2]string{"0", "0"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(o.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	if !strings.HasSuffix(got, "\n"+kept) {
+		t.Errorf("the report does not end with the previous analysis and what followed it:\n%s", got)
+	}
+	if strings.Contains(got, "stale table") {
+		t.Error("the previous report's tables were kept")
+	}
+	if strings.Count(got, analysisStart) != 1 {
+		t.Errorf("%d analysis markers, want 1", strings.Count(got, analysisStart))
+	}
+}

@@ -438,14 +438,12 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 		p("```\n%s\n```\n", strings.TrimSpace(micro))
 	}
 
-	// Keep the hand-written analysis from the previous report.
+	// Keep the hand-written analysis from the previous report: everything
+	// from its start marker on, sections added after its end marker too.
 	analysis := analysisStart + "\n## Analysis\n\n(Not written yet.)\n" + analysisEnd
 	if old, err := os.ReadFile(o.out); err == nil {
-		s := string(old)
-		if i := strings.Index(s, analysisStart); i >= 0 {
-			if k := strings.Index(s[i:], analysisEnd); k >= 0 {
-				analysis = s[i : i+k+len(analysisEnd)]
-			}
+		if i := strings.Index(string(old), analysisStart); i >= 0 {
+			analysis = strings.TrimRight(string(old[i:]), "\n")
 		}
 	}
 	p("\n%s\n", analysis)
