@@ -175,14 +175,7 @@ func TestSendFileBlocking(t *testing.T) {
 			if c.read {
 				// The transfer's own descriptor was the last: its close
 				// ends the client's read.
-				select {
-				case got := <-received:
-					if got != size {
-						t.Errorf("client read %d bytes, want %d", got, size)
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatal("the client saw no end of data")
-				}
+				checkReceived(t, received, size)
 			}
 		})
 	}
@@ -252,6 +245,13 @@ func TestSendFileBlockingCorks(t *testing.T) {
 	}
 	syscall.Close(own)
 	own = -1
+	checkReceived(t, received, size)
+}
+
+// checkReceived waits up to 10 s for the client's read to end and checks
+// that it got size bytes.
+func checkReceived(t *testing.T, received <-chan int64, size int64) {
+	t.Helper()
 	select {
 	case got := <-received:
 		if got != size {
