@@ -5,6 +5,7 @@ package ftp
 import (
 	"io"
 	"net"
+	"sync"
 	"syscall"
 )
 
@@ -16,24 +17,12 @@ const rawReads = true
 // goroutine waits in the poller without a buffer.
 func (c *ctlReader) fillRaw() error {
 	c.releaseIfEmpty()
-	var n int
-	var rerr error
-	err := c.raw.Read(func(fd uintptr) bool {
-		if c.buf == nil {
-			c.buf = ctlBufPool.Get().(*[readBufferSize]byte)
-		}
-		for {
-			n, rerr = syscall.Read(int(fd), c.buf[c.w:])
-			if rerr != syscall.EINTR {
-				break
-			}
-		}
-		if rerr == syscall.EAGAIN {
-			c.releaseIfEmpty()
-			return false // wait for data
-		}
-		return true
-	})
+	op := rawReadPool.Get().(*rawRead)
+	op.c = c
+	err := c.raw.Read(op.read)
+	n, rerr := op.n, op.err
+	op.c, op.n, op.err = nil, 0, nil
+	rawReadPool.Put(op)
 	switch {
 	case err != nil:
 		return err // a deadline, or the connection closed
@@ -44,4 +33,41 @@ func (c *ctlReader) fillRaw() error {
 	}
 	c.w += n
 	return nil
+}
+
+// rawRead is one fillRaw: the callback RawConn.Read calls, and what the
+// read got. A closure made for each read would escape to the heap with
+// its results (72 bytes of garbage a command), so fillRaw takes one from
+// rawReadPool, whose read method value is made once per rawRead.
+type rawRead struct {
+	c    *ctlReader
+	n    int
+	err  error
+	read func(fd uintptr) bool
+}
+
+var rawReadPool = sync.Pool{New: func() any {
+	op := &rawRead{}
+	op.read = op.readFD
+	return op
+}}
+
+// readFD reads what the socket has into c's buffer, taking one from the
+// pool first; it returns false (wait for data) when there is nothing yet.
+func (op *rawRead) readFD(fd uintptr) bool {
+	c := op.c
+	if c.buf == nil {
+		c.buf = ctlBufPool.Get().(*[readBufferSize]byte)
+	}
+	for {
+		op.n, op.err = syscall.Read(int(fd), c.buf[c.w:])
+		if op.err != syscall.EINTR {
+			break
+		}
+	}
+	if op.err == syscall.EAGAIN {
+		c.releaseIfEmpty()
+		return false
+	}
+	return true
 }

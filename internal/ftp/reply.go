@@ -14,13 +14,13 @@ import (
 // starts with "code-" and ends with "code "; lines in between are sent with a
 // leading space so that none of them can be mistaken for the last line.
 func appendReply(b []byte, code int, text string) []byte {
-	c := strconv.Itoa(code)
 	if !strings.Contains(text, "\n") {
-		b = append(b, c...)
+		b = strconv.AppendInt(b, int64(code), 10)
 		b = append(b, ' ')
 		b = append(b, text...)
 		return append(b, '\r', '\n')
 	}
+	c := strconv.Itoa(code)
 	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
 	if len(lines) == 1 {
 		// "text\n" is one line: as "code-text" alone it would open a

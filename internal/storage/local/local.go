@@ -38,13 +38,14 @@ type Driver struct {
 	// dir is the root's absolute host path: it names the root in the
 	// process-wide reservations of Exclusive uploads (reserve).
 	dir string
-	// release, when set, gives a shared root back to its Roots instead of
-	// closing it.
-	release func()
+	// shared, when set, is the Roots entry of root: Close gives the root
+	// back to it (roots) instead of closing it.
+	roots  *Roots
+	shared *sharedRoot
 
 	mu      sync.Mutex
 	closed  bool
-	uploads map[*Upload]struct{} // in flight, aborted by Close
+	uploads map[*Upload]struct{} // in flight, aborted by Close; nil until the first
 }
 
 // New returns a Driver rooted at dir (dir is created with MkdirAll if
@@ -65,7 +66,7 @@ func New(dir string) (*Driver, error) {
 		return nil, fmt.Errorf("local storage: %w", err)
 	}
 	captureEscapeErr(root)
-	return &Driver{root: root, dir: abs, uploads: make(map[*Upload]struct{})}, nil
+	return &Driver{root: root, dir: abs}, nil
 }
 
 // Capabilities reports every storage capability: a local file system can
@@ -93,8 +94,8 @@ func (d *Driver) Close() error {
 	for _, u := range pending {
 		errs = append(errs, u.Abort())
 	}
-	if d.release != nil {
-		d.release()
+	if d.shared != nil {
+		d.roots.put(d.shared)
 	} else {
 		errs = append(errs, d.root.Close())
 	}
@@ -125,6 +126,7 @@ var _ storage.Provider = (*Roots)(nil)
 type sharedRoot struct {
 	root *os.Root
 	dir  string
+	key  string // in Roots.m
 	refs int
 }
 
@@ -154,24 +156,23 @@ func (rs *Roots) open(dir string) (*Driver, error) {
 		if err != nil {
 			return nil, err
 		}
-		sr = &sharedRoot{root: d.root, dir: d.dir}
+		sr = &sharedRoot{root: d.root, dir: d.dir, key: key}
 		if rs.m == nil {
 			rs.m = make(map[string]*sharedRoot)
 		}
 		rs.m[key] = sr
 	}
 	sr.refs++
-	var once sync.Once
-	return &Driver{SyncUploads: rs.SyncUploads, root: sr.root, dir: sr.dir, uploads: make(map[*Upload]struct{}), release: func() {
-		once.Do(func() { rs.put(key, sr) })
-	}}, nil
+	return &Driver{SyncUploads: rs.SyncUploads, root: sr.root, dir: sr.dir, roots: rs, shared: sr}, nil
 }
 
-func (rs *Roots) put(key string, sr *sharedRoot) {
+// put gives back a Driver's reference to sr (once: Driver.Close runs it
+// only the first time), closing the root with the last one.
+func (rs *Roots) put(sr *sharedRoot) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if sr.refs--; sr.refs == 0 {
-		delete(rs.m, key)
+		delete(rs.m, sr.key)
 		sr.root.Close()
 	}
 }

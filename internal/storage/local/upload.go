@@ -137,6 +137,9 @@ func (d *Driver) Create(ctx context.Context, name string, mode storage.CreateMod
 		u.discard()
 		return nil, &fs.PathError{Op: "create", Path: name, Err: os.ErrClosed}
 	}
+	if d.uploads == nil {
+		d.uploads = make(map[*Upload]struct{})
+	}
 	d.uploads[u] = struct{}{}
 	d.mu.Unlock()
 	return u, nil
