@@ -1,6 +1,7 @@
 package ftp
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -42,21 +43,7 @@ func TestRawControlReadDoesNotAllocate(t *testing.T) {
 	if !rawReads {
 		t.Skip("control reads go through net.Conn.Read here")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	server, client := tcpPair(t)
 	r := newCtlReader(server)
 	if r.raw == nil {
 		t.Fatal("no raw reads on a TCP connection")
@@ -66,13 +53,8 @@ func TestRawControlReadDoesNotAllocate(t *testing.T) {
 	read := func() {
 		if _, err := client.Write(line); err != nil {
 			failed = err
-			return
-		}
-		if got, err := r.readSlice(); err != nil || string(got) != string(line) {
-			failed = err
-			if failed == nil {
-				failed = &net.OpError{Op: "read " + string(got)}
-			}
+		} else if got, err := r.readSlice(); err != nil || string(got) != string(line) {
+			failed = fmt.Errorf("read %q, %v; want %q", got, err, line)
 		}
 	}
 	read()
