@@ -1481,6 +1481,55 @@ func TestSweepTemp(t *testing.T) {
 	}
 }
 
+// TestSweepTempLeavesLiveUploads: rotary serve sweeps its homes in the
+// background while it already serves them, so the sweep removes orphans but
+// not the temporary files of this process's uploads in flight (a sweep that
+// did failed an upload begun at start with "commit: no such file", seen in
+// TestStatusPageInChromium). Once an upload ends, its name is let go.
+func TestSweepTempLeavesLiveUploads(t *testing.T) {
+	dir := t.TempDir()
+	d, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	orphan := filepath.Join(dir, newTempName())
+	os.WriteFile(orphan, []byte("partial"), 0o644)
+	committed, err := createBegun(d, "/committed.bin", storage.Truncate, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aborted, err := createBegun(d, "/aborted.bin", storage.Exclusive, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(committed, "data")
+	if n, err := SweepTemp(dir); err != nil || n != 1 {
+		t.Fatalf("SweepTemp = %d, %v; want the orphan alone removed", n, err)
+	}
+	if _, err := os.Stat(orphan); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the orphan is still there: %v", err)
+	}
+	if err := committed.Commit(ctx); err != nil {
+		t.Fatalf("commit after the sweep: %v", err)
+	}
+	if got := readAll(t, d, "/committed.bin", 0); got != "data" {
+		t.Errorf("committed.bin = %q, want %q", got, "data")
+	}
+	if err := aborted.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	liveTemps.Lock()
+	left := len(liveTemps.names)
+	liveTemps.Unlock()
+	if left != 0 {
+		t.Errorf("%d temporary names still held after the uploads ended", left)
+	}
+	if n, err := SweepTemp(dir); err != nil || n != 0 {
+		t.Errorf("SweepTemp after the uploads = %d, %v; want nothing left to remove", n, err)
+	}
+}
+
 // BenchmarkUpload1GiB writes 1 GiB uploads through the driver, with no FTP
 // and no network: to fresh names (each removed outside the timer), and
 // over one name again and again, as a nightly export does (issue 22: does

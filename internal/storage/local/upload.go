@@ -37,6 +37,34 @@ func newTempName() string {
 	return tempPrefix + hex.EncodeToString(b[:]) + tempSuffix
 }
 
+// liveTemps holds the temporary names (random, so unique in the process)
+// of this process's uploads from before their files are created until
+// they are renamed or removed: SweepTemp, which runs while the homes are
+// already served, leaves them alone.
+var liveTemps = struct {
+	sync.Mutex
+	names map[string]struct{}
+}{names: make(map[string]struct{})}
+
+func holdTemp(name string) {
+	liveTemps.Lock()
+	liveTemps.names[name] = struct{}{}
+	liveTemps.Unlock()
+}
+
+func dropTemp(name string) {
+	liveTemps.Lock()
+	delete(liveTemps.names, name)
+	liveTemps.Unlock()
+}
+
+func tempLive(name string) bool {
+	liveTemps.Lock()
+	defer liveTemps.Unlock()
+	_, ok := liveTemps.names[name]
+	return ok
+}
+
 // Upload is an upload in progress, writing to a temporary file next to its
 // destination. Write and ReadFrom go straight to the *os.File (ReadFrom keeps
 // Linux splice from a TCP connection and copy_file_range from a file).
@@ -61,6 +89,8 @@ type Upload struct {
 	// reserved is the name an Exclusive upload holds in reservations
 	// until it ends ("" for other modes).
 	reserved string
+	// tempHeld: tmp's name is in liveTemps, out of SweepTemp's reach.
+	tempHeld bool
 
 	// begun is set once Begin succeeded: Write and ReadFrom check it
 	// without the lock, which Abort must be able to take while they block.
@@ -120,8 +150,15 @@ func (d *Driver) Create(ctx context.Context, name string, mode storage.CreateMod
 
 	dir := filepath.Dir(rel)
 	for range 10 {
-		u.tmp = filepath.Join(dir, newTempName())
+		tmp := newTempName()
+		holdTemp(tmp)
+		u.tmp = filepath.Join(dir, tmp)
 		u.f, err = d.root.OpenFile(u.tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, filePerm)
+		if err == nil {
+			u.tempHeld = true
+			break
+		}
+		dropTemp(tmp)
 		if !errors.Is(err, fs.ErrExist) {
 			break
 		}
@@ -222,9 +259,14 @@ func (u *Upload) reserve() error {
 	return nil
 }
 
-// release gives back an Exclusive upload's name and closes the copy source.
+// release gives back an Exclusive upload's name and the temporary name,
+// and closes the copy source.
 func (u *Upload) release() {
 	u.closeSrc()
+	if u.tempHeld {
+		dropTemp(filepath.Base(u.tmp))
+		u.tempHeld = false
+	}
 	if u.reserved == "" {
 		return
 	}
@@ -479,9 +521,11 @@ func (d *Driver) forget(u *Upload) {
 
 // SweepTemp removes the temporary files of interrupted uploads (a server
 // killed mid-upload leaves them) under dir, at any depth, and returns how
-// many it removed. Call it at start, before serving dir: one folder is
-// served by one process, so every temporary file found then is an orphan.
-// Symlinks are not followed; dir's own tree is all it touches.
+// many it removed. One folder is served by one process, so every
+// temporary file is an orphan but those of this process's uploads in
+// flight, which it leaves alone: it may run while dir is already served
+// (rotary serve sweeps in the background at start). Symlinks are not
+// followed; dir's own tree is all it touches.
 func SweepTemp(dir string) (int, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -495,7 +539,7 @@ func SweepTemp(dir string) (int, error) {
 			errs = append(errs, err)
 			return nil
 		}
-		if d.Type().IsRegular() && isTempName(d.Name()) {
+		if d.Type().IsRegular() && isTempName(d.Name()) && !tempLive(d.Name()) {
 			if err := root.Remove(filepath.FromSlash(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 				return nil
