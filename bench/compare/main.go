@@ -76,7 +76,7 @@ func main() {
 	fs.StringVar(&o.size, "size", "1GiB", "big transfer size")
 	fs.IntVar(&o.sessions, "sessions", 10000, "idle sessions held on servers that serve sessions in one process")
 	fs.IntVar(&o.forkSessions, "fork-sessions", 500, "idle sessions held on servers that fork per session (the machine has 32768 PIDs for everyone)")
-	fs.IntVar(&o.clients, "clients", 32, "small-retr and raw-small clients")
+	fs.IntVar(&o.clients, "clients", 32, "small-retr, raw-small and raw-ftp-small clients")
 	fs.IntVar(&o.loginClients, "login-clients", 16, "login-storm clients")
 	fs.IntVar(&o.logins, "logins", 100000, "login-storm logins per run (the duration stops it first)")
 	fs.IntVar(&o.listEntries, "list-entries", 10000, "entries in the list-big folder")
@@ -535,8 +535,8 @@ func benchRun(o *options, s *server, j job, duration time.Duration) bench.Result
 	switch j.workload {
 	case bench.LoginStorm:
 		args = append(args, "--clients", strconv.Itoa(o.loginClients))
-	case bench.SmallRetr, bench.RawSmall:
-		// The ceiling with as many clients as the figure set against it.
+	case bench.SmallRetr, bench.RawSmall, bench.RawFTPSmall:
+		// The ceilings with as many clients as the figure set against it.
 		args = append(args, "--clients", strconv.Itoa(o.clients))
 	case bench.IdleSessions:
 		n := o.sessions

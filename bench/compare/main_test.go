@@ -124,12 +124,25 @@ func TestReportSmallCeiling(t *testing.T) {
 			},
 		},
 		{
+			name:    "with the FTP-exchange ceiling",
+			samples: [][]sample{peers, ceiling, rotary(7000, 7000, 7000), {ops(1, "raw", bench.RawFTPSmall, false, 8000), ops(2, "raw", bench.RawFTPSmall, false, 9000), ops(3, "raw", bench.RawFTPSmall, false, 8500)}},
+			want: []string{
+				ceilingLine,
+				"responder in the client with a pre-bound data port, 150 and 226 in one write, no login and no file system): **8500 ops/s** (0.85× raw-small).",
+				"| small-retr ÷ raw-small | 0.70× | 0.50× | 0.56× |",
+				"| small-retr ÷ raw-ftp-small | 0.82× | 0.59× | 0.66× |",
+				"| small-retr+tls ÷ raw-ftp-small (clear-text ceiling) | 0.18× | 0.12× | – |",
+				"| raw-ftp-small | none (in the client) | 8500 ops/s | 1.00 | 3.00 |  |",
+				"| small-retr (32 clients) ≥ 0.8 × raw-small | 7000 ops/s | raw-small 10,000 ops/s (0.70×) | **no** |",
+			},
+		},
+		{
 			name:    "no raw-small run",
 			samples: [][]sample{peers, rotary(8500, 8600, 8400)},
 			want: []string{
 				"| small-retr (32 clients) ≥ 1.5 × best peer | 8500 ops/s | pure-ftpd 5600 ops/s (1.52×) | **yes** |",
 			},
-			notWant: []string{"Small-transfer ceiling", "÷ raw-small |", "× raw-small"},
+			notWant: []string{"Small-transfer ceiling", "FTP-exchange ceiling", "÷ raw-small |", "÷ raw-ftp-small |", "× raw-small"},
 		},
 		{
 			name:    "raw-small failed in every round",
@@ -150,7 +163,7 @@ func TestReportSmallCeiling(t *testing.T) {
 		},
 	}
 	list := []*server{{name: "rotary"}, {name: "vsftpd"}, {name: "pure-ftpd"}}
-	jobs := []job{{workload: bench.RawSmall}, {workload: bench.SmallRetr}, {workload: bench.SmallRetr, tls: true}}
+	jobs := []job{{workload: bench.RawSmall}, {workload: bench.RawFTPSmall}, {workload: bench.SmallRetr}, {workload: bench.SmallRetr, tls: true}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := &options{out: filepath.Join(t.TempDir(), "BENCHMARKS.md"), rounds: 3, slices: 1, duration: 5 * time.Second,

@@ -25,7 +25,7 @@ func metricOf(workload string) metric {
 	switch workload {
 	case bench.Raw, bench.RetrBig, bench.StorBig, bench.StorOverwrite:
 		return metric{"MB/s", true, func(r *bench.Result) float64 { return r.MBps }}
-	case bench.SmallRetr, bench.RawSmall:
+	case bench.SmallRetr, bench.RawSmall, bench.RawFTPSmall:
 		return metric{"ops/s", true, func(r *bench.Result) float64 { return r.OpsPerSec }}
 	case bench.LoginStorm:
 		return metric{"logins/s", true, func(r *bench.Result) float64 { return r.OpsPerSec }}
@@ -254,6 +254,15 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 		p("Small-transfer ceiling (`raw-small`: %d clients, each looping one request and reply on a connection kept open, then a new\n", o.clients)
 		p("TCP connection on which a trivial responder in the client sends 4 KiB from memory and closes): **%s**.\n\n", smallCell.withUnit("ops/s"))
 	}
+	ftpCell := aggregate(samples, job{workload: bench.RawFTPSmall}, "raw")
+	if ftpCell.of > 0 {
+		p("FTP-exchange ceiling (`raw-ftp-small`: small-retr's own client, PASV, connect, RETR, 4 KiB to EOF, 226, against a trivial\n")
+		p("responder in the client with a pre-bound data port, 150 and 226 in one write, no login and no file system): **%s**", ftpCell.withUnit("ops/s"))
+		if smallCell.ok > 0 && ftpCell.ok > 0 {
+			p(" (%.2f× raw-small)", ftpCell.median/smallCell.median)
+		}
+		p(".\n\n")
+	}
 	p("MB = 10⁶ bytes. Big transfers are %s each, repeated for %s per server and round; small-retr uses %d clients on a 4 KiB file,\n", o.size, o.duration, o.clients)
 	p("login-storm %d clients, list-big a folder of %d entries; idle-sessions holds %d sessions on the single-process\n", o.loginClients, o.listEntries, o.sessions)
 	p("servers (Rotary, pyftpdlib) and %d on the forking ones (vsftpd, Pure-FTPd, ProFTPD: one or two processes per\n", o.forkSessions)
@@ -265,9 +274,14 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 	}
 	p("\nRotary ÷ best peer: above 1 is better for MB/s, ops/s and logins/s; below 1 is better for ms and KiB/session.\n")
 	p("¹ n/a: skipped, see the notes below. ² failed: see the notes below. (k/n): only k of n rounds gave a figure.\n\n")
+	var ceilings []ceiling
 	if smallCell.ok > 0 {
-		ceilingTable(p, names, jobs, smallCell.median, cellsOf)
+		ceilings = append(ceilings, ceiling{bench.RawSmall, smallCell.median})
 	}
+	if ftpCell.ok > 0 {
+		ceilings = append(ceilings, ceiling{bench.RawFTPSmall, ftpCell.median})
+	}
+	ceilingTable(p, names, jobs, ceilings, cellsOf)
 
 	// Targets.
 	p("## Targets (issues 6 and 21)\n\n")
@@ -338,7 +352,7 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 		}
 		m := metricOf(j.workload)
 		rows := names
-		if j.workload == bench.RawSmall {
+		if bench.IsCeiling(j.workload) {
 			rows = []string{"raw"} // where the ceilings' samples are filed
 		}
 		for _, n := range rows {
@@ -354,7 +368,7 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 				other = c.verb
 			}
 			p50, p99 := "", ""
-			if j.workload == bench.SmallRetr || j.workload == bench.RawSmall || j.workload == bench.LoginStorm || j.workload == bench.ListBig {
+			if j.workload == bench.SmallRetr || j.workload == bench.RawSmall || j.workload == bench.RawFTPSmall || j.workload == bench.LoginStorm || j.workload == bench.ListBig {
 				p50, p99 = format(c.p50), format(c.p99)
 			}
 			server := n
@@ -451,38 +465,52 @@ func writeReport(o *options, list []*server, jobs []job, samples []sample, micro
 	return os.WriteFile(o.out, []byte(b.String()), 0o644)
 }
 
+// ceiling is a small-transfer ceiling's median: raw-small (the machine's),
+// raw-ftp-small (FTP's exchange's).
+type ceiling struct {
+	workload string
+	median   float64
+}
+
 // ceilingTable sets every server's small-retr figure, clear and FTPS,
-// against ceiling, the raw-small median: the share of the machine's limit
-// for small transfers that each server reaches. The FTPS row is set against
-// the same clear-text ceiling, as there is no TLS ceiling.
-func ceilingTable(p func(string, ...any), names []string, jobs []job, ceiling float64, cellsOf func(job) map[string]cell) {
+// against each ceiling: the share of the machine's limit for small
+// transfers (raw-small), and of the limit of FTP's own exchange
+// (raw-ftp-small), that each server reaches. The FTPS rows are set against
+// the same clear-text ceilings, as there is no TLS ceiling.
+func ceilingTable(p func(string, ...any), names []string, jobs []job, ceilings []ceiling, cellsOf func(job) map[string]cell) {
 	var rows []job
 	for _, j := range jobs {
 		if j.workload == bench.SmallRetr {
 			rows = append(rows, j)
 		}
 	}
-	if len(rows) == 0 {
+	if len(rows) == 0 || len(ceilings) == 0 {
 		return
 	}
-	p("Small transfers against the ceiling: each server's small-retr median ÷ the raw-small median (%s ops/s, the same\n", format(ceiling))
-	p("clients in the same rounds); 1 would be the machine's limit.\n\n")
+	var medians []string
+	for _, c := range ceilings {
+		medians = append(medians, fmt.Sprintf("%s %s ops/s", c.workload, format(c.median)))
+	}
+	p("Small transfers against the ceiling: each server's small-retr median ÷ the ceiling's median (%s; the same\n", strings.Join(medians, ", "))
+	p("clients in the same rounds); 1 would be the limit.\n\n")
 	p("| workload | %s |\n|---|%s\n", strings.Join(names, " | "), strings.Repeat("---:|", len(names)))
-	for _, j := range rows {
-		label := j.name() + " ÷ raw-small"
-		if j.tls {
-			label += " (clear-text ceiling)"
-		}
-		p("| %s |", label)
-		cells := cellsOf(j)
-		for _, n := range names {
-			if c := cells[n]; c.ok > 0 {
-				p(" %.2f× |", c.median/ceiling)
-			} else {
-				p(" – |")
+	for _, c := range ceilings {
+		for _, j := range rows {
+			label := j.name() + " ÷ " + c.workload
+			if j.tls {
+				label += " (clear-text ceiling)"
 			}
+			p("| %s |", label)
+			cells := cellsOf(j)
+			for _, n := range names {
+				if cl := cells[n]; cl.ok > 0 {
+					p(" %.2f× |", cl.median/c.median)
+				} else {
+					p(" – |")
+				}
+			}
+			p("\n")
 		}
-		p("\n")
 	}
 	p("\n")
 }

@@ -32,6 +32,9 @@ runs every one):
                  each looping one request and reply, a new data connection
                  and --small-size bytes from memory for --duration: ops/s,
                  p50/p99 latency
+  raw-ftp-small  the ceiling of FTP's own exchange for small-retr: small-retr's
+                 client (PASV, connect, RETR, data, 226) against a trivial
+                 responder in this process (no server, no login, no files)
   small-retr     --clients sessions log in once, then loop PASV+RETR of a
                  --small-size file for --duration: ops/s, p50/p99 latency
   login-storm    --clients at once connect, log in and QUIT until --logins
@@ -42,7 +45,7 @@ runs every one):
   list-big       MLSD (LIST without MLSD) of --list-dir with --list-entries
                  entries (filled with tiny STORs when short), for --duration
 
-With --tls every workload but raw and raw-small uses explicit FTPS (AUTH TLS,
+With --tls every workload but the ceilings (raw*) uses explicit FTPS (AUTH TLS,
 PROT P; certificates are not checked); a server that refuses AUTH TLS is
 skipped.
 The target must be loopback (127.0.0.0/8 or ::1) unless --allow-remote.
@@ -66,7 +69,7 @@ func runBench(args []string) int {
 	fs.IntVar(&cfg.Warmup, "warmup", 1, "untimed big transfers before the timed ones (raw, retr-big, stor-big, stor-overwrite, which runs one more so that a replacement is among them; at most 10)")
 	fs.StringVar(&cfg.File, "file", "", "retr-big downloads this existing server `FILE` instead of its own")
 	fs.StringVar(&smallSize, "small-size", "4KiB", "small-retr file `SIZE` (and what raw-small sends)")
-	fs.IntVar(&cfg.Clients, "clients", 32, "concurrent sessions for small-retr, raw-small and login-storm (at most 1024)")
+	fs.IntVar(&cfg.Clients, "clients", 32, "concurrent sessions for small-retr, raw-small, raw-ftp-small and login-storm (at most 1024)")
 	fs.IntVar(&cfg.Logins, "logins", 5000, "logins made by login-storm in all")
 	fs.IntVar(&cfg.Sessions, "sessions", 1000, "sessions held by idle-sessions (at most 20000)")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "`PID` of the server, for its memory in idle-sessions (Linux)")
@@ -151,7 +154,7 @@ func runBench(args []string) int {
 	}
 	rep := bench.Report{Target: cfg.Target.String(), Results: results}
 	if target == "" {
-		rep.Target = "(none: raw and raw-small need no server)"
+		rep.Target = "(none: the ceilings need no server)"
 	}
 	if jsonOut {
 		err = bench.WriteJSON(os.Stdout, rep)

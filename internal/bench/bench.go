@@ -27,17 +27,20 @@ const (
 	ListBig       = "list-big"
 	Raw           = "raw"
 	RawSmall      = "raw-small"
+	RawFTPSmall   = "raw-ftp-small"
 )
 
 // Workloads lists every workload in the order "all" runs them. raw-small
-// comes right before small-retr, so that the ceiling and the figure set
-// against it are measured as close together as they can be.
-var Workloads = []string{Raw, RetrBig, StorBig, StorOverwrite, RawSmall, SmallRetr, LoginStorm, IdleSessions, ListBig}
+// and raw-ftp-small come right before small-retr, so that the ceilings and
+// the figure set against them are measured as close together as they can be.
+var Workloads = []string{Raw, RetrBig, StorBig, StorOverwrite, RawSmall, RawFTPSmall, SmallRetr, LoginStorm, IdleSessions, ListBig}
 
 // IsCeiling reports whether workload measures the machine rather than a
-// server (raw, raw-small): it runs inside the bench process, needs no
+// server (raw, raw-small, raw-ftp-small): it runs inside the bench process, needs no
 // target and is always clear text.
-func IsCeiling(workload string) bool { return workload == Raw || workload == RawSmall }
+func IsCeiling(workload string) bool {
+	return workload == Raw || workload == RawSmall || workload == RawFTPSmall
+}
 
 // Limits: every loop is bounded by a count and a duration.
 const (
@@ -60,7 +63,7 @@ const (
 type Config struct {
 	Target      Target
 	AllowRemote bool
-	TLS         bool // explicit FTPS (AUTH TLS, PROT P) for every workload but raw and raw-small
+	TLS         bool // explicit FTPS (AUTH TLS, PROT P) for every workload but the ceilings
 
 	// Duration bounds each timed workload. Big transfers repeat until it has
 	// passed (at least once); small-retr, raw-small and list-big loop for
@@ -308,6 +311,11 @@ func (r *runner) run(ctx context.Context, w string) (res Result) {
 			res.Note = "raw-small is the clear-text ceiling for small-retr; --tls does not apply"
 		}
 		err = r.rawSmall(ctx, &res)
+	case RawFTPSmall:
+		if r.cfg.TLS {
+			res.Note = "raw-ftp-small is the clear-text ceiling of FTP's exchange for small-retr; --tls does not apply"
+		}
+		err = r.rawFTPSmall(ctx, &res)
 	case RetrBig:
 		err = r.retrBig(ctx, &res)
 	case StorBig:

@@ -2,7 +2,8 @@
 // server (Rotary or another) with a handful of workloads (big RETR and STOR,
 // many small RETRs, login storms, idle sessions, big listings) and the
 // machine's own loopback ceilings for big and for small transfers (raw,
-// raw-small).
+// raw-small), and the ceiling of FTP's own exchange for small transfers
+// (raw-ftp-small).
 //
 // It speaks FTP itself over net/textproto and depends on nothing in the
 // server engine, so a peer server is measured by exactly the same code.

@@ -112,13 +112,16 @@ func TestWorkloads(t *testing.T) {
 	if r := byName[SmallRetr]; r.Ops < 1 || r.OpsPerSec <= 0 || r.P50ms <= 0 || r.P99ms < r.P50ms || r.Failures != 0 || r.Clients != 8 {
 		t.Errorf("small-retr: %+v", r)
 	}
-	// raw-small needs no server but runs the same loop with the same clients.
-	rs := byName[RawSmall]
-	if rs.Ops < 1 || rs.OpsPerSec <= 0 || rs.P50ms <= 0 || rs.P99ms < rs.P50ms || rs.Failures != 0 || rs.Clients != 8 || rs.TLS || rs.Note != "" {
-		t.Errorf("raw-small: %+v", rs)
-	}
-	if head, _ := Summary(&rs); !strings.HasSuffix(head, " ops/s") {
-		t.Errorf("raw-small: the table's figure is %q, want ops/s", head)
+	// raw-small and raw-ftp-small need no server but run the same loop
+	// with the same clients.
+	for _, w := range []string{RawSmall, RawFTPSmall} {
+		rs := byName[w]
+		if rs.Ops < 1 || rs.OpsPerSec <= 0 || rs.P50ms <= 0 || rs.P99ms < rs.P50ms || rs.Failures != 0 || rs.Clients != 8 || rs.TLS || rs.Note != "" {
+			t.Errorf("%s: %+v", w, rs)
+		}
+		if head, _ := Summary(&rs); !strings.HasSuffix(head, " ops/s") {
+			t.Errorf("%s: the table's figure is %q, want ops/s", w, head)
+		}
 	}
 	if r := byName[LoginStorm]; r.Ops != 200 || r.Failures != 0 || r.P99ms < r.P50ms {
 		t.Errorf("login-storm: %+v", r)
@@ -207,14 +210,14 @@ func TestTLSRefused(t *testing.T) {
 	}
 }
 
-// TestCeilingsNeedNoServer: raw and raw-small run in the bench process
-// alone: the target is not even resolved (a remote one is no error), --tls
-// gives clear text and a note, and raw-small checks a payload larger than
-// one read.
+// TestCeilingsNeedNoServer: raw, raw-small and raw-ftp-small run in the
+// bench process alone: the target is not even resolved (a remote one is no
+// error), --tls gives clear text and a note, and the small ceilings check
+// a payload larger than one read.
 func TestCeilingsNeedNoServer(t *testing.T) {
 	tg, _ := ParseTarget("ftp://u:p@192.0.2.1:21/")
 	cfg := Config{Target: tg, TLS: true, Duration: 100 * time.Millisecond, Size: 1 << 20, SmallSize: 200 << 10, Clients: 3, TempDir: t.TempDir()}
-	results, err := Run(context.Background(), cfg, []string{Raw, RawSmall})
+	results, err := Run(context.Background(), cfg, []string{Raw, RawSmall, RawFTPSmall})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,8 +226,10 @@ func TestCeilingsNeedNoServer(t *testing.T) {
 			t.Errorf("%s: %+v", r.Workload, r)
 		}
 	}
-	if r := results[1]; r.Ops < 1 || r.Failures != 0 || r.Clients != 3 || r.P99ms < r.P50ms {
-		t.Errorf("raw-small: %+v", r)
+	for _, r := range results[1:] {
+		if r.Ops < 1 || r.Failures != 0 || r.Clients != 3 || r.P99ms < r.P50ms {
+			t.Errorf("%s: %+v", r.Workload, r)
+		}
 	}
 }
 

@@ -31,7 +31,7 @@ import (
 // raw-small, with the same clients in the same run, is the share of the
 // machine's limit a server reaches.
 func (r *runner) rawSmall(ctx context.Context, res *Result) error {
-	resp, err := listenSmallResponder(r.cfg.SmallSize)
+	resp, err := listenSmallResponder(r.cfg.SmallSize, false)
 	if err != nil {
 		return err
 	}
@@ -81,14 +81,50 @@ func (r *runner) rawSmall(ctx context.Context, res *Result) error {
 	return fillOps(res, lat, failures, elapsed, firstErr)
 }
 
+// rawFTPSmall measures the ceiling of FTP's own exchange for a small
+// download: the client is small-retr's (ftpclient's Open: PASV, 227,
+// connect, RETR, 150, read to EOF, 226), the responder a trivial one that
+// answers PASV with its pre-bound data port and RETR by accepting, writing
+// SmallSize bytes from memory, closing, and sending 150 and 226 in one
+// write (what Rotary does when the file fits the socket buffer). Against
+// raw-small it adds the second request and reply FTP needs; against
+// small-retr it leaves out what a server does beyond the protocol: a
+// passive port pool, a file system, sessions, logging. No login.
+func (r *runner) rawFTPSmall(ctx context.Context, res *Result) error {
+	resp, err := listenSmallResponder(r.cfg.SmallSize, true)
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+	prog := r.progress(res.Name())
+	defer prog.stop()
+	nd := net.Dialer{KeepAlive: -1, Timeout: ftpclient.ReplyTimeout}
+	open := func(ctx context.Context) (*ftpclient.Conn, error) {
+		conn, err := nd.DialContext(ctx, "tcp", resp.Addr().String())
+		if err != nil {
+			return nil, fmt.Errorf("raw-ftp-small control connection: %w", err)
+		}
+		return ftpclient.NewConn(conn), nil
+	}
+	lat, failures, elapsed, firstErr := r.loop(ctx, r.cfg.Clients, open, func(c *ftpclient.Conn, buf []byte) error {
+		return retrOnce(ctx, c, buf, "small", r.cfg.SmallSize, prog)
+	})
+	res.Clients = r.cfg.Clients
+	return fillOps(res, lat, failures, elapsed, firstErr)
+}
+
 // smallResponder is raw-small's server on 127.0.0.1. Each control
 // connection gets a data listener of its own, bound when the connection
 // comes and kept for its whole life: a server with a pre-bound passive port,
 // so no bind(2) or listen(2) per transfer. Each request line gets the reply
 // "150 (|||port|)", one accepted data connection, the payload, and close.
+// With ftp (raw-ftp-small) it speaks the least of FTP instead: PASV gets
+// "227 (h1,h2,h3,h4,p1,p2)", RETR the accepted connection, the payload,
+// close, then "150" and "226" in one write.
 type smallResponder struct {
 	l       net.Listener
 	payload []byte
+	ftp     bool
 
 	mu     sync.Mutex
 	open   map[io.Closer]struct{} // control connections and data listeners
@@ -96,12 +132,12 @@ type smallResponder struct {
 	wg     sync.WaitGroup
 }
 
-func listenSmallResponder(size int64) (*smallResponder, error) {
+func listenSmallResponder(size int64, ftp bool) (*smallResponder, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("raw-small responder: %w", err)
 	}
-	s := &smallResponder{l: l, payload: make([]byte, size), open: make(map[io.Closer]struct{})}
+	s := &smallResponder{l: l, payload: make([]byte, size), ftp: ftp, open: make(map[io.Closer]struct{})}
 	for i := 0; i < len(s.payload); {
 		i += copy(s.payload[i:], pattern())
 	}
@@ -178,15 +214,26 @@ func (s *smallResponder) session(c net.Conn) {
 		return
 	}
 	defer s.untrack(c, dl)
-	reply := fmt.Appendf(nil, "150 (|||%d|)\r\n", dl.Addr().(*net.TCPAddr).Port)
+	port := dl.Addr().(*net.TCPAddr).Port
+	reply := fmt.Appendf(nil, "150 (|||%d|)\r\n", port)
+	if s.ftp {
+		reply = fmt.Appendf(nil, "227 Entering Passive Mode (127,0,0,1,%d,%d).\r\n", port>>8, port&0xff)
+	}
+	final := []byte("150 Opening data connection.\r\n226 Transfer complete.\r\n")
 	br := bufio.NewReaderSize(c, 512)
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil || bytes.HasPrefix(line, []byte("QUIT")) {
 			return
 		}
-		if _, err := c.Write(reply); err != nil {
-			return
+		isRETR := s.ftp && bytes.HasPrefix(line, []byte("RETR"))
+		if !isRETR {
+			if _, err := c.Write(reply); err != nil {
+				return
+			}
+			if s.ftp {
+				continue // PASV: the data connection comes with RETR
+			}
 		}
 		// A client that fails to connect is waited for no longer than
 		// any reply.
@@ -199,6 +246,11 @@ func (s *smallResponder) session(c net.Conn) {
 		d.Close()
 		if err != nil {
 			return
+		}
+		if isRETR {
+			if _, err := c.Write(final); err != nil {
+				return
+			}
 		}
 	}
 }

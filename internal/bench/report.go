@@ -54,7 +54,7 @@ func Summary(r *Result) (head, details string) {
 		if r.GoMBps > 0 {
 			d = append(d, fmt.Sprintf("sendfile blocking %.0f MB/s, through Go's netpoller %.0f MB/s", r.BlockingMBps, r.GoMBps))
 		}
-	case SmallRetr, RawSmall:
+	case SmallRetr, RawSmall, RawFTPSmall:
 		head = fmt.Sprintf("%.0f ops/s", r.OpsPerSec)
 		d = append(d, fmt.Sprintf("%d clients, %d ops in %.1fs, p50 %.2f ms, p99 %.2f ms", r.Clients, r.Ops, r.Seconds, r.P50ms, r.P99ms))
 	case LoginStorm:

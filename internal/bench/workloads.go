@@ -287,28 +287,34 @@ func (r *runner) smallRetr(ctx context.Context, res *Result) error {
 	prog := r.progress(res.Name())
 	defer prog.stop()
 	lat, failures, elapsed, firstErr := r.loop(ctx, r.cfg.Clients, r.session, func(c *ftpclient.Conn, buf []byte) error {
-		d, err := c.Open(ctx, "RETR "+name)
-		if err != nil {
-			return err
-		}
-		d.TCP().SetDeadline(time.Now().Add(ftpclient.ReplyTimeout))
-		n, err := d.Drain(nil, buf, nil)
-		d.Close()
-		if err != nil {
-			c.Read("RETR")
-			return err
-		}
-		if err := c.Finish("RETR " + name); err != nil {
-			return err
-		}
-		if n != r.cfg.SmallSize {
-			return fmt.Errorf("RETR %s: got %d bytes, want %d", name, n, r.cfg.SmallSize)
-		}
-		prog.op()
-		return nil
+		return retrOnce(ctx, c, buf, name, r.cfg.SmallSize, prog)
 	})
 	res.Clients = r.cfg.Clients
 	return fillOps(res, lat, failures, elapsed, firstErr)
+}
+
+// retrOnce is one small-retr (and raw-ftp-small) operation: PASV, RETR of
+// name, the data read to EOF and checked against size, the 226.
+func retrOnce(ctx context.Context, c *ftpclient.Conn, buf []byte, name string, size int64, prog *progress) error {
+	d, err := c.Open(ctx, "RETR "+name)
+	if err != nil {
+		return err
+	}
+	d.TCP().SetDeadline(time.Now().Add(ftpclient.ReplyTimeout))
+	n, err := d.Drain(nil, buf, nil)
+	d.Close()
+	if err != nil {
+		c.Read("RETR")
+		return err
+	}
+	if err := c.Finish("RETR " + name); err != nil {
+		return err
+	}
+	if n != size {
+		return fmt.Errorf("RETR %s: got %d bytes, want %d", name, n, size)
+	}
+	prog.op()
+	return nil
 }
 
 // loop opens clients sessions with open (r.session: logged in) and runs op
