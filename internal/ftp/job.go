@@ -84,7 +84,9 @@ func (s *session) endTransfer(t *transfer) {
 	s.xfer = nil
 	s.xferMu.Unlock()
 	close(t.done)
-	s.conn.SetReadDeadline(time.Now())
+	if !t.inline { // an inline transfer ran in the command loop itself
+		s.conn.SetReadDeadline(time.Now())
+	}
 	if s.srv.closing.Load() {
 		s.reply(421, "Server shutting down")
 		s.conn.Close()

@@ -78,7 +78,24 @@ type transfer struct {
 	// goroutine uses them.
 	opener     string
 	lazyOpener bool
+
+	// inline is set while the transfer runs in the command goroutine: a
+	// small RETR whose data connection had arrived before the command
+	// (startTransferSized). Its body must not wait on the client then: it
+	// returns errWouldWait, and the rest runs in a goroutine of its own.
+	inline bool
 }
+
+// inlineWait is how long a small RETR waits for its data connection to be
+// accepted before it runs inline. The client connects before it sends
+// RETR, but the pool's accept may run a moment after the command: without
+// the wait, 60% of small RETRs took a goroutine of their own (BENCHMARKS.md).
+// A client that connects later gets the goroutine after this wait.
+const inlineWait = time.Millisecond
+
+// errWouldWait is an inline body's way to say that what is left of the
+// transfer may wait on the client, so it goes on in its own goroutine.
+var errWouldWait = errors.New("the transfer would wait: it goes on in its own goroutine")
 
 // sendOpener writes the 150 reply if it is not written yet. A lazy body
 // calls it before anything that may wait on the client.
@@ -230,7 +247,17 @@ func (s *session) startTransferSized(verb, p string, size int64, opener string, 
 	s.xferMu.Lock()
 	s.xfer = t
 	s.xferMu.Unlock()
-	go s.runTransfer(t, res, early, target, opener, body, finish)
+	if lazyOpener && res != nil && early == nil && !s.protP && res.WaitReady(inlineWait) {
+		// A small RETR whose data connection is there already: one
+		// non-blocking sendfile usually sends all of it, so it runs here,
+		// without a goroutine, a context switch and a wake-up of the
+		// command loop per file; what would wait goes on in a goroutine
+		// (errWouldWait).
+		t.inline = true
+		s.runTransfer(t, res, early, target, nil, opener, body, finish)
+		return
+	}
+	go s.runTransfer(t, res, early, target, nil, opener, body, finish)
 }
 
 var (
@@ -238,11 +265,15 @@ var (
 	errPanic      = errors.New("internal error in transfer")
 )
 
-func (s *session) runTransfer(t *transfer, res *passive.Reservation, early *earlyTLS, target *net.TCPAddr, opener string, body transferBody, finish transferFinish) {
+// runTransfer runs t: it opens the data connection (data nil) or goes on
+// with data (an inline transfer handed over), runs body, and gives the
+// final reply.
+func (s *session) runTransfer(t *transfer, res *passive.Reservation, early *earlyTLS, target *net.TCPAddr, data net.Conn, opener string, body transferBody, finish transferFinish) {
 	var (
-		n      int64
-		err    error
-		result string
+		n         int64
+		err       error
+		result    string
+		handedOff bool // the rest runs in another call, which ends t
 	)
 	// finish runs exactly once, even when the body panics: it closes the
 	// file or discards the upload, which must not wait for the session's end.
@@ -257,6 +288,9 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, early *earl
 		}
 	}
 	defer func() {
+		if handedOff {
+			return
+		}
 		if v := recover(); v != nil {
 			s.log.Error("panic in transfer", "panic", v, "stack", string(debug.Stack()))
 			t.abort() // closes the data connection
@@ -287,43 +321,19 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, early *earl
 		s.endTransfer(t)
 	}()
 
-	data, err := s.openData(t.ctx, res, early, target)
-	if err != nil {
-		if finish != nil {
-			finish(err)
+	if data == nil {
+		if data, result = s.openTransferData(t, res, early, target, opener, finish); data == nil {
+			return
 		}
-		switch {
-		case t.aborted.Load():
-			result = "aborted"
-			s.reply(426, "Transfer aborted")
-		case errors.Is(err, passive.ErrTimeout):
-			result = "no data connection"
-			s.reply(425, "Can't open data connection: none arrived in time")
-		default:
-			result = "no data connection"
-			s.reply(425, "Can't open data connection")
-		}
-		s.log.Debug("data connection failed", "err", err)
-		return
-	}
-	if !t.setData(data) {
-		data.Close()
-		if finish != nil {
-			finish(context.Canceled)
-		}
-		result = "aborted"
-		s.reply(426, "Transfer aborted")
-		return
-	}
-	if o := s.observer(); o != nil {
-		o.TransferStarted(t.info())
-	}
-	t.opener = opener
-	if !t.lazyOpener {
-		t.sendOpener()
 	}
 
 	n, err = body(t, data)
+	if err == errWouldWait && t.inline {
+		handedOff = true
+		t.inline = false
+		go s.runTransfer(t, res, early, target, data, opener, body, finish)
+		return
+	}
 	// The copy loops report their chunks; what they did not report (a
 	// copy that ended with an error mid-chunk) is added now.
 	t.progress(n - t.moved.Load())
@@ -360,6 +370,46 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, early *earl
 		result = "failed: " + err.Error()
 		t.finalReply(code, text)
 	}
+}
+
+// openTransferData opens t's data connection and sends the 150 reply
+// unless t's body does (lazyOpener). When it cannot, it gives the reply,
+// runs finish, and returns nil and the transfer's result for the log.
+func (s *session) openTransferData(t *transfer, res *passive.Reservation, early *earlyTLS, target *net.TCPAddr, opener string, finish transferFinish) (net.Conn, string) {
+	data, err := s.openData(t.ctx, res, early, target)
+	if err != nil {
+		if finish != nil {
+			finish(err)
+		}
+		result := "no data connection"
+		switch {
+		case t.aborted.Load():
+			result = "aborted"
+			s.reply(426, "Transfer aborted")
+		case errors.Is(err, passive.ErrTimeout):
+			s.reply(425, "Can't open data connection: none arrived in time")
+		default:
+			s.reply(425, "Can't open data connection")
+		}
+		s.log.Debug("data connection failed", "err", err)
+		return nil, result
+	}
+	if !t.setData(data) {
+		data.Close()
+		if finish != nil {
+			finish(context.Canceled)
+		}
+		s.reply(426, "Transfer aborted")
+		return nil, "aborted"
+	}
+	if o := s.observer(); o != nil {
+		o.TransferStarted(t.info())
+	}
+	t.opener = opener
+	if !t.lazyOpener {
+		t.sendOpener()
+	}
+	return data, ""
 }
 
 func isNetError(err error) bool {
@@ -400,15 +450,22 @@ func (s *session) handleRETR(arg string) {
 	// A file under blockingSendMin may fit the socket buffer: it is tried
 	// in one non-blocking sendfile before the 150 reply (lazyOpener).
 	lazy := !ascii && rate <= 0 && size < blockingSendMin
+	var (
+		sent  int64 // by sendFileOnce; runTransfer reports it as progress
+		tried bool  // sendFileOnce ran (an inline body that handed over)
+	)
 	s.startTransferSized("RETR", p, known, opener, lazy, func(t *transfer, data net.Conn) (int64, error) {
 		of, isFile := f.(*os.File)
-		var sent int64 // by sendFileOnce; runTransfer reports it as progress
-		if tc, plain := data.(*net.TCPConn); plain && isFile && lazy {
+		if tc, plain := data.(*net.TCPConn); plain && isFile && lazy && !tried {
+			tried = true
 			n, err := sendFileOnce(tc, of, size)
 			if err != nil || n == size {
 				return n, err
 			}
 			sent = n // the rest follows from f's position
+		}
+		if t.inline {
+			return sent, errWouldWait
 		}
 		t.sendOpener()
 		n, err := s.sendRETR(t, data, f, size, ascii, rate)

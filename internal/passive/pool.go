@@ -650,6 +650,28 @@ func (r *Reservation) Accept(ctx context.Context) (net.Conn, error) {
 	}
 }
 
+// WaitReady waits at most d for Accept to be able to return at once: a
+// connection delivered, or r ended (timed out, released, the pool closed).
+// It reports whether it can.
+func (r *Reservation) WaitReady(d time.Duration) bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+	}
+	if d <= 0 {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
 // expireIfDue ends r with ErrTimeout if its accept timeout has passed but
 // the timer has not run yet (a busy machine can run it late).
 func (r *Reservation) expireIfDue() {

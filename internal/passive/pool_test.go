@@ -900,3 +900,43 @@ func TestReserveIn(t *testing.T) {
 		t.Fatalf("a slice outside the range: %v", err)
 	}
 }
+
+// WaitReady reports false while nothing has come (waiting at most its
+// bound), true once a connection is delivered (Accept then returns it at
+// once), and true for a reservation that has ended (Accept returns the
+// error at once).
+func TestWaitReady(t *testing.T) {
+	rng := freeRange(t, 2)
+	p, _ := newTestPool(t, rng)
+	r := mustReserve(t, p, lo1, lo2)
+	defer r.Release()
+
+	if r.WaitReady(0) {
+		t.Fatal("WaitReady(0) before any connection: true")
+	}
+	start := time.Now()
+	if r.WaitReady(20 * time.Millisecond) {
+		t.Fatal("WaitReady(20ms) before any connection: true")
+	}
+	if el := time.Since(start); el < 20*time.Millisecond || el > 5*time.Second {
+		t.Errorf("WaitReady(20ms) returned after %v", el)
+	}
+	c := mustDial(t, lo2, r)
+	defer c.Close()
+	if !r.WaitReady(5 * time.Second) {
+		t.Fatal("WaitReady after the client connected: false")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Accept must not need to wait
+	sc, err := r.Accept(ctx)
+	if err != nil {
+		t.Fatalf("Accept after WaitReady: %v", err)
+	}
+	sc.Close()
+
+	ended := mustReserve(t, p, lo1, lo2)
+	ended.Release()
+	if !ended.WaitReady(0) {
+		t.Error("WaitReady(0) of a released reservation: false")
+	}
+}
