@@ -21,13 +21,19 @@ type loopObserver struct {
 	ftp.NopObserver
 	mu     sync.Mutex
 	inLoop map[string][]bool // path -> per transfer
+	// onEnd, when set, runs in TransferEnded, before the transfer ends.
+	onEnd func(inLoop bool)
 }
 
 func (o *loopObserver) TransferEnded(rec ftp.TransferRecord) {
 	inLoop := strings.Contains(string(debug.Stack()), ".(*session).commandLoop")
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	o.inLoop[rec.Path] = append(o.inLoop[rec.Path], inLoop)
+	onEnd := o.onEnd
+	o.mu.Unlock()
+	if onEnd != nil {
+		onEnd(inLoop)
+	}
 }
 
 // ended waits (at most 5 s) for n transfers of path to have ended, and
@@ -136,5 +142,62 @@ func TestInlineRETRHandsOverWhatWouldWait(t *testing.T) {
 	r.Expect(226)
 	if ended := obs.ended("/small.txt", 1); len(ended) != 1 || ended[0] {
 		t.Errorf("the waiting RETR ended in the command loop: %v, want once, in its own goroutine", ended)
+	}
+}
+
+// A server that starts shutting down while an inline RETR runs lets it
+// finish: the client gets its file, 226, one 421, and the end of the
+// control connection.
+func TestShutdownDuringInlineRETR(t *testing.T) {
+	obs := &loopObserver{inLoop: make(map[string][]bool)}
+	ts := startServer(t, 2, func(s *ftp.Server) { s.Observer = obs })
+	small := bytes.Repeat([]byte("last file "), 200)
+	writeFile(t, filepath.Join(ts.root, "small.txt"), small)
+	idle := ts.raw(t)
+	busy := ts.raw(t)
+	busy.Login("u", "p")
+	busy.Must(200, "TYPE I")
+	shut := make(chan error, 1)
+	obs.mu.Lock()
+	obs.onEnd = func(inLoop bool) {
+		if !inLoop {
+			return // retried below until one runs inline
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			shut <- ts.srv.Shutdown(ctx)
+		}()
+		// The idle session's 421 says the shutdown has begun; the
+		// transfer is still running (this is its TransferEnded).
+		if code, msg, err := idle.Conn.Read("reply"); code != 421 {
+			t.Errorf("idle session got %d %q (%v), want 421", code, msg, err)
+		}
+	}
+	obs.mu.Unlock()
+	for i := 0; ; i++ {
+		data := busy.PASV()
+		busy.Send("RETR small.txt")
+		busy.Expect(150)
+		got, err := io.ReadAll(data)
+		data.Close()
+		if err != nil || !bytes.Equal(got, small) {
+			t.Fatalf("RETR small.txt: %d bytes (%v), want %d", len(got), err, len(small))
+		}
+		busy.Expect(226)
+		if ended := obs.ended("/small.txt", i+1); ended[len(ended)-1] {
+			break
+		}
+		if i == 20 {
+			t.Skip("no RETR ran inline in 20 tries (a loaded machine)")
+		}
+	}
+	busy.Expect(421)
+	busy.Net().SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, err := busy.Conn.ReadLine(); err == nil {
+		t.Errorf("after 421: %q, want the end of the connection", line)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
 	}
 }

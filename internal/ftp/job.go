@@ -84,9 +84,12 @@ func (s *session) endTransfer(t *transfer) {
 	s.xfer = nil
 	s.xferMu.Unlock()
 	close(t.done)
-	if !t.inline { // an inline transfer ran in the command loop itself
-		s.conn.SetReadDeadline(time.Now())
+	if t.inline {
+		// It ran in the command loop itself, which goes on from here (and
+		// says 421 if the server is shutting down).
+		return
 	}
+	s.conn.SetReadDeadline(time.Now())
 	if s.srv.closing.Load() {
 		s.reply(421, "Server shutting down")
 		s.conn.Close()
