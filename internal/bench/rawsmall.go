@@ -31,7 +31,26 @@ import (
 // raw-small, with the same clients in the same run, is the share of the
 // machine's limit a server reaches.
 func (r *runner) rawSmall(ctx context.Context, res *Result) error {
-	resp, err := listenSmallResponder(r.cfg.SmallSize, false)
+	return r.smallCeiling(ctx, res, false)
+}
+
+// rawFTPSmall measures the ceiling of FTP's own exchange for a small
+// download: the client is small-retr's (ftpclient's Open: PASV, 227,
+// connect, RETR, 150, read to EOF, 226), the responder a trivial one that
+// answers PASV with its pre-bound data port and RETR by accepting, writing
+// SmallSize bytes from memory, closing, and sending 150 and 226 in one
+// write (what Rotary does when the file fits the socket buffer). Against
+// raw-small it adds the second request and reply FTP needs; against
+// small-retr it leaves out what a server does beyond the protocol: a
+// passive port pool, a file system, sessions, logging. No login.
+func (r *runner) rawFTPSmall(ctx context.Context, res *Result) error {
+	return r.smallCeiling(ctx, res, true)
+}
+
+// smallCeiling runs raw-small or (ftp) raw-ftp-small: Clients connections
+// to a smallResponder in this process, in the loop small-retr runs in.
+func (r *runner) smallCeiling(ctx context.Context, res *Result, ftp bool) error {
+	resp, err := listenSmallResponder(r.cfg.SmallSize, ftp)
 	if err != nil {
 		return err
 	}
@@ -45,72 +64,52 @@ func (r *runner) rawSmall(ctx context.Context, res *Result) error {
 	open := func(ctx context.Context) (*ftpclient.Conn, error) {
 		conn, err := nd.DialContext(ctx, "tcp", resp.Addr().String())
 		if err != nil {
-			return nil, fmt.Errorf("raw-small control connection: %w", err)
+			return nil, fmt.Errorf("%s control connection: %w", res.Workload, err)
 		}
 		return ftpclient.NewConn(conn), nil
 	}
-	lat, failures, elapsed, firstErr := r.loop(ctx, r.cfg.Clients, open, func(c *ftpclient.Conn, buf []byte) error {
-		code, msg, err := c.Cmd("RETR small")
-		if err != nil {
-			return err
+	op := func(c *ftpclient.Conn, buf []byte) error {
+		return r.rawSmallOnce(ctx, &nd, c, buf, prog)
+	}
+	if ftp {
+		op = func(c *ftpclient.Conn, buf []byte) error {
+			return retrOnce(ctx, c, buf, "small", r.cfg.SmallSize, prog)
 		}
-		if code != 150 {
-			return &ftpclient.ReplyError{Cmd: "RETR small", Code: code, Msg: msg}
-		}
-		port, err := ftpclient.ParseEPSV(msg)
-		if err != nil {
-			return err
-		}
-		tcp, err := nd.DialContext(ctx, "tcp", netip.AddrPortFrom(c.Host(), uint16(port)).String())
-		if err != nil {
-			return fmt.Errorf("data connection: %w", err)
-		}
-		tcp.SetDeadline(time.Now().Add(ftpclient.ReplyTimeout))
-		n, err := ftpclient.NewData(tcp).Drain(nil, buf, nil)
-		tcp.Close()
-		if err != nil {
-			return fmt.Errorf("raw-small data: %w", err)
-		}
-		if n != r.cfg.SmallSize {
-			return fmt.Errorf("raw-small: got %d bytes, want %d", n, r.cfg.SmallSize)
-		}
-		prog.op()
-		return nil
-	})
+	}
+	lat, failures, elapsed, firstErr := r.loop(ctx, r.cfg.Clients, open, op)
 	res.Clients = r.cfg.Clients
 	return fillOps(res, lat, failures, elapsed, firstErr)
 }
 
-// rawFTPSmall measures the ceiling of FTP's own exchange for a small
-// download: the client is small-retr's (ftpclient's Open: PASV, 227,
-// connect, RETR, 150, read to EOF, 226), the responder a trivial one that
-// answers PASV with its pre-bound data port and RETR by accepting, writing
-// SmallSize bytes from memory, closing, and sending 150 and 226 in one
-// write (what Rotary does when the file fits the socket buffer). Against
-// raw-small it adds the second request and reply FTP needs; against
-// small-retr it leaves out what a server does beyond the protocol: a
-// passive port pool, a file system, sessions, logging. No login.
-func (r *runner) rawFTPSmall(ctx context.Context, res *Result) error {
-	resp, err := listenSmallResponder(r.cfg.SmallSize, true)
+// rawSmallOnce is one raw-small operation: the request, the data port in
+// its reply, the data connection read to EOF and its count checked.
+func (r *runner) rawSmallOnce(ctx context.Context, nd *net.Dialer, c *ftpclient.Conn, buf []byte, prog *progress) error {
+	code, msg, err := c.Cmd("RETR small")
 	if err != nil {
 		return err
 	}
-	defer resp.Close()
-	prog := r.progress(res.Name())
-	defer prog.stop()
-	nd := net.Dialer{KeepAlive: -1, Timeout: ftpclient.ReplyTimeout}
-	open := func(ctx context.Context) (*ftpclient.Conn, error) {
-		conn, err := nd.DialContext(ctx, "tcp", resp.Addr().String())
-		if err != nil {
-			return nil, fmt.Errorf("raw-ftp-small control connection: %w", err)
-		}
-		return ftpclient.NewConn(conn), nil
+	if code != 150 {
+		return &ftpclient.ReplyError{Cmd: "RETR small", Code: code, Msg: msg}
 	}
-	lat, failures, elapsed, firstErr := r.loop(ctx, r.cfg.Clients, open, func(c *ftpclient.Conn, buf []byte) error {
-		return retrOnce(ctx, c, buf, "small", r.cfg.SmallSize, prog)
-	})
-	res.Clients = r.cfg.Clients
-	return fillOps(res, lat, failures, elapsed, firstErr)
+	port, err := ftpclient.ParseEPSV(msg)
+	if err != nil {
+		return err
+	}
+	tcp, err := nd.DialContext(ctx, "tcp", netip.AddrPortFrom(c.Host(), uint16(port)).String())
+	if err != nil {
+		return fmt.Errorf("data connection: %w", err)
+	}
+	tcp.SetDeadline(time.Now().Add(ftpclient.ReplyTimeout))
+	n, err := ftpclient.NewData(tcp).Drain(nil, buf, nil)
+	tcp.Close()
+	if err != nil {
+		return fmt.Errorf("raw-small data: %w", err)
+	}
+	if n != r.cfg.SmallSize {
+		return fmt.Errorf("raw-small: got %d bytes, want %d", n, r.cfg.SmallSize)
+	}
+	prog.op()
+	return nil
 }
 
 // smallResponder is raw-small's server on 127.0.0.1. Each control
