@@ -49,6 +49,21 @@ func (o *loopObserver) ended(path string, n int) []bool {
 	}
 }
 
+// retrWhole downloads name in passive mode and checks that 150, want and
+// 226 arrive.
+func retrWhole(t *testing.T, r *rawConn, name string, want []byte) {
+	t.Helper()
+	data := r.PASV()
+	r.Send("RETR %s", name)
+	r.Expect(150)
+	got, err := io.ReadAll(data)
+	data.Close()
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("RETR %s: %d bytes (%v), want %d", name, len(got), err, len(want))
+	}
+	r.Expect(226)
+}
+
 // A small RETR whose data connection came before the command runs in the
 // command loop, with no goroutine of its own, and every byte arrives.
 // (Linux: elsewhere there is no non-blocking sendfile, and every RETR hands
@@ -66,15 +81,7 @@ func TestSmallRETRRunsInline(t *testing.T) {
 	// for it is short): of ten, at least one must have run inline.
 	const tries = 10
 	for range tries {
-		data := r.PASV()
-		r.Send("RETR small.txt")
-		r.Expect(150)
-		got, err := io.ReadAll(data)
-		data.Close()
-		if err != nil || !bytes.Equal(got, small) {
-			t.Fatalf("RETR small.txt: %d bytes (%v), want %d", len(got), err, len(small))
-		}
-		r.Expect(226)
+		retrWhole(t, r, "small.txt", small)
 	}
 	ended := obs.ended("/small.txt", tries)
 	inline := 0
@@ -176,15 +183,7 @@ func TestShutdownDuringInlineRETR(t *testing.T) {
 	}
 	obs.mu.Unlock()
 	for i := 0; ; i++ {
-		data := busy.PASV()
-		busy.Send("RETR small.txt")
-		busy.Expect(150)
-		got, err := io.ReadAll(data)
-		data.Close()
-		if err != nil || !bytes.Equal(got, small) {
-			t.Fatalf("RETR small.txt: %d bytes (%v), want %d", len(got), err, len(small))
-		}
-		busy.Expect(226)
+		retrWhole(t, busy, "small.txt", small)
 		if ended := obs.ended("/small.txt", i+1); ended[len(ended)-1] {
 			break
 		}

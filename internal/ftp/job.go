@@ -90,8 +90,7 @@ func (s *session) endTransfer(t *transfer) {
 		return
 	}
 	s.conn.SetReadDeadline(time.Now())
-	if s.srv.closing.Load() {
-		s.reply(421, "Server shutting down")
+	if s.srv.closing.Load() && s.sayShuttingDown() {
 		s.conn.Close()
 	}
 }

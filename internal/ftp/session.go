@@ -74,6 +74,8 @@ type session struct {
 	xferMu sync.Mutex
 	xfer   *transfer
 	quit   atomic.Bool
+	// byeSaid: the shutdown's 421 has been written (sayShuttingDown).
+	byeSaid atomic.Bool
 
 	// The one-byte fields sit together, after quit, so that the session
 	// fits a smaller allocation size class (576 bytes instead of 640; issue
@@ -306,7 +308,7 @@ func (s *session) runQueued() {
 //go:noinline
 func (s *session) armReadDeadline() (time.Time, bool) {
 	if s.srv.closing.Load() && !s.transferRunning() {
-		s.reply(421, "Server shutting down")
+		s.sayShuttingDown()
 		return time.Time{}, false
 	}
 	st := s.srv.settings()
@@ -550,9 +552,23 @@ func (s *session) closeIfIdle() {
 	if s.transferRunning() {
 		return
 	}
-	s.reply(421, "Server shutting down")
-	s.conn.Close()
+	if s.sayShuttingDown() {
+		s.conn.Close()
+	}
 	unpark(s)
+}
+
+// sayShuttingDown writes the shutdown's 421 once: Shutdown (closeIfIdle),
+// the end of a transfer and the command loop may each find the session
+// done with its last command at the same moment. Only the caller that
+// wrote it (true) closes the connection, so no 421 is cut off by another's
+// close; the others leave the end to it.
+func (s *session) sayShuttingDown() bool {
+	if !s.byeSaid.CompareAndSwap(false, true) {
+		return false
+	}
+	s.reply(421, "Server shutting down")
+	return true
 }
 
 // releaseData forgets the data connection set up by PASV/EPSV/PORT/EPRT.
