@@ -338,17 +338,14 @@ func TestPassiveRefusesOtherClientIP(t *testing.T) {
 	msg := r.Must(229, "EPSV")
 	var port int
 	fmt.Sscanf(msg[strings.Index(msg, "(|||"):], "(|||%d|)", &port)
-	// A connection from 127.0.0.2 (not the control connection's client) is
-	// closed without data.
+	// A connection from 127.0.0.2 (not the control connection's client),
+	// first in the port's queue, is closed without data.
 	thief, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}).
 		Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
 	}
-	thief.SetDeadline(time.Now().Add(5 * time.Second))
-	if n, _ := io.ReadAll(thief); len(n) != 0 {
-		t.Fatalf("thief received %q", n)
-	}
+	defer thief.Close()
 	// The legitimate client still gets its transfer.
 	d, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
 	if err != nil {
@@ -360,6 +357,10 @@ func TestPassiveRefusesOtherClientIP(t *testing.T) {
 	r.Expect(226)
 	if string(got) != "secret" {
 		t.Fatalf("got %q", got)
+	}
+	thief.SetDeadline(time.Now().Add(5 * time.Second))
+	if n, err := io.ReadAll(thief); len(n) != 0 || os.IsTimeout(err) {
+		t.Fatalf("thief received %q, %v; want its connection closed without data", n, err)
 	}
 }
 

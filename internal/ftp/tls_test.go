@@ -980,8 +980,7 @@ func TestTLSEarlyDataSetupDropped(t *testing.T) {
 }
 
 // earlyWaits waits until n goroutines wait for or handshake an early TLS
-// data connection (others, such as the passive pool's accept loops, come
-// and go with linger timers and are not counted).
+// data connection (other goroutines are not counted).
 func earlyWaits(t *testing.T, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)

@@ -7,7 +7,7 @@ import (
 )
 
 // BenchmarkReserveRelease measures Reserve + Release without a connection:
-// each cycle binds a listener, starts its accept loop, and closes it again.
+// each cycle binds a listener and closes it again.
 func BenchmarkReserveRelease(b *testing.B) {
 	p, _ := newTestPool(b, freeRange(b, 21))
 	b.ReportAllocs()

@@ -27,19 +27,35 @@
 // from other client IPs.
 //
 // A connection from an IP that has no pending reservation on the port is
-// closed at once and logged; it does not disturb the reservations that are
-// pending there. This also keeps the classic "port theft" attack (a third
-// party at another IP racing the real client to the announced port) from
-// getting at the data.
+// closed and logged; it does not disturb the reservations that are pending
+// there. This also keeps the classic "port theft" attack (a third party at
+// another IP racing the real client to the announced port) from getting at
+// the data.
+//
+// # Who accepts
+//
+// Connections are accepted by the goroutine that waits for one, in
+// [Reservation.Accept] or [Reservation.WaitReady], not by a goroutine of the
+// pool: the client connects right after the PASV reply, so when its RETR
+// comes the connection usually waits in the listen queue and the accept
+// returns at once, in the goroutine that needs it, with no hand-over from
+// another goroutine. Until then the connection waits in the kernel, and so
+// does a thief's: it is refused when a waiter comes to it in the queue,
+// before the client's own. One waiter per listener is in its Accept; the
+// waiters of other clients of a shared port wait for the connection it
+// hands them, or take the accept over when it returns. A reservation that
+// ends without its connection (released, timed out) may leave one in the
+// queue, so its listener takes no new reservation of that client and
+// closes instead of lingering.
 //
 // A reservation stops being pending when it receives its connection, when it
 // is released, when its accept timeout (counted from Reserve, implemented
 // with [time.AfterFunc] so that waiting costs no goroutine) expires, or when
 // the pool is closed. A listener whose last pending reservation goes away is
 // closed, so ports are not held open needlessly; SO_REUSEADDR (Go's default
-// on Unix) lets it be bound again at once. The only goroutines are one accept
-// loop per open listener and, when [Pool.ClientAddr] is set, one short-lived
-// goroutine per accepted connection.
+// on Unix) lets it be bound again at once. The pool's only goroutines are,
+// when [Pool.ClientAddr] is set, one short-lived goroutine per accepted
+// connection, which reads its PROXY header.
 //
 // # Why listeners bind the control connection's local address
 //

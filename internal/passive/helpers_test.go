@@ -291,6 +291,24 @@ func (c *fakeClock) Skip(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// mustWaitReady waits for r's connection to be accepted (from the listen
+// queue: nothing accepts while nobody waits) and delivered, or r to end.
+func mustWaitReady(tb testing.TB, r *Reservation) {
+	tb.Helper()
+	if !r.WaitReady(5 * time.Second) {
+		tb.Fatalf("no connection delivered to %v", r)
+	}
+}
+
+// expectNotReady: waiting a while on r delivers nothing (a connection of
+// another client that came is refused meanwhile).
+func expectNotReady(tb testing.TB, r *Reservation) {
+	tb.Helper()
+	if r.WaitReady(100 * time.Millisecond) {
+		tb.Fatalf("%v delivered or ended, want it pending", r)
+	}
+}
+
 // waitAccepting waits until an Accept on r is blocked.
 func waitAccepting(t *testing.T, r *Reservation) {
 	t.Helper()

@@ -28,11 +28,13 @@ func TestLinger(t *testing.T) {
 	if r2.Port() != r1.Port() {
 		t.Fatalf("second reservation on port %d, want the lingering %d", r2.Port(), r1.Port())
 	}
-	// A connection to it from another client is still refused.
+	// A connection to it from another client is still refused (when the
+	// transfer's Accept comes to it, before its own).
 	other := loClient(2)
-	expectClosedByPeer(t, mustDial(t, other, r2))
+	thief := mustDial(t, other, r2)
 	c = mustDial(t, client, r2)
 	mustAccept(t, r2).Close()
+	expectClosedByPeer(t, thief)
 	c.Close()
 	r2.Release()
 	clk.Advance(299 * time.Millisecond)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -43,7 +44,7 @@ type Pool struct {
 	// client IP). nil means slog.Default().
 	Logger *slog.Logger
 	// ClientAddr, if set, is called (in its own goroutine, never blocking
-	// the accept loop) for each accepted connection and returns the
+	// the accepting waiter) for each accepted connection and returns the
 	// connection to use and the client address it speaks for. This is the
 	// hook for PROXY protocol on data connections. nil means: the conn
 	// itself and its RemoteAddr's IP. The connection has a deadline of
@@ -76,7 +77,7 @@ type Pool struct {
 	delivered uint64
 	refused   uint64
 
-	wg sync.WaitGroup // accept loops and ClientAddr goroutines
+	wg sync.WaitGroup // ClientAddr goroutines
 }
 
 // Stats is a snapshot of a Pool's state.
@@ -100,12 +101,19 @@ type listenKey struct {
 // All fields but ln, key and the constant ones are guarded by Pool.mu.
 type listener struct {
 	key     listenKey
-	ln      net.Listener
+	ln      *net.TCPListener
 	pending map[netip.Addr]*Reservation // by client IP
 	closed  bool
 	linger  stopper // closes the listener when it stays unused
 	idleGen int     // which linger period the timer belongs to
 	idleAt  int     // index in Pool.idle[key.local] while lingering, else -1
+	// accepting is the reservation whose waiter is in ln.Accept now, if
+	// any (or drainer): only one at a time, as the others could not be
+	// woken from it.
+	accepting *Reservation
+	// free, if not nil, is closed when accepting becomes nil again: the
+	// other waiters of a shared port wait on it to take the accept over.
+	free chan struct{}
 }
 
 type resState uint8
@@ -293,7 +301,7 @@ func (p *Pool) reserve(local, client netip.Addr, rng Range) (*Reservation, error
 	return nil, fmt.Errorf("%w in %s on %s for client %s", ErrExhausted, rng, local, client)
 }
 
-// listenLocked binds key and starts its accept loop.
+// listenLocked binds key. Nothing accepts on it until a reservation waits.
 func (p *Pool) listenLocked(key listenKey) (*listener, error) {
 	network := "tcp4"
 	if key.local.Is6() {
@@ -306,9 +314,8 @@ func (p *Pool) listenLocked(key listenKey) (*listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{key: key, ln: ln, pending: make(map[netip.Addr]*Reservation), idleAt: -1}
+	l := &listener{key: key, ln: ln.(*net.TCPListener), pending: make(map[netip.Addr]*Reservation), idleAt: -1}
 	p.listeners[key] = l
-	p.wg.Go(func() { p.acceptLoop(l) })
 	return l, nil
 }
 
@@ -400,8 +407,10 @@ func (p *Pool) unidleLocked(l *listener) {
 	l.idleAt = -1
 }
 
-// endLocked finishes a pending r with err.
+// endLocked finishes a pending r with err: no connection came for it (or
+// none was accepted in time).
 func (p *Pool) endLocked(r *Reservation, err error) {
+	r.wakeLocked()
 	p.unpendLocked(r)
 	r.state = stateEnded
 	r.err = err
@@ -410,53 +419,84 @@ func (p *Pool) endLocked(r *Reservation, err error) {
 
 func (p *Pool) expire(r *Reservation) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	l := r.l
 	if r.state == statePending {
 		p.endLocked(r, ErrTimeout)
 	}
+	p.mu.Unlock()
+	p.drain(l)
 }
 
-func (p *Pool) acceptLoop(l *listener) {
-	var backoff time.Duration
+// drainer stands for drain in listener.accepting.
+var drainer = new(Reservation)
+
+// drainWait bounds drain's accept: what waits in the queue is accepted at
+// once; the wait only ends an accept that finds the queue empty.
+const drainWait = time.Millisecond
+
+// drain accepts what waits in l's listen queue now, if l is still open and
+// nobody accepts on it. It follows a reservation that ended without its
+// connection, which its client may have opened all the same: accepted now,
+// that connection is refused (or, on a shared port, handed to the pending
+// reservation of its client) instead of waiting in the queue for its
+// client's next transfer on the port, which it would otherwise reach
+// before that transfer's own.
+func (p *Pool) drain(l *listener) {
+	if l == nil {
+		return
+	}
+	p.mu.Lock()
+	if l.closed || l.accepting != nil {
+		p.mu.Unlock()
+		return // closing resets the queue; an accepting waiter drains it
+	}
+	l.accepting = drainer
+	l.ln.SetDeadline(time.Now().Add(drainWait))
+	p.mu.Unlock()
 	for {
 		c, err := l.ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			p.mu.Lock()
-			closed := l.closed
-			p.mu.Unlock()
-			if closed {
-				return
-			}
-			// Temporary trouble such as EMFILE: back off and retry.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			p.logger().Warn("passive: accept failed", "port", l.key.port, "local", l.key.local, "err", err)
-			time.Sleep(backoff)
-			continue
+			break
 		}
-		backoff = 0
-		if p.ClientAddr == nil {
-			var addr netip.Addr
-			if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-				addr = ta.AddrPort().Addr()
-			} else if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-				addr = ap.Addr()
-			}
-			p.dispatch(l, c, c, addr)
-			continue
-		}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		p.inflight[c] = struct{}{}
-		p.wg.Go(func() { p.resolve(l, c) })
-		p.mu.Unlock()
+		p.take(l, c)
 	}
+	p.mu.Lock()
+	p.acceptEndedLocked(l)
+	p.mu.Unlock()
+}
+
+// acceptEndedLocked records that l's accepting waiter left its Accept, and
+// lets the other waiters of a shared port take the accept over.
+func (p *Pool) acceptEndedLocked(l *listener) {
+	l.accepting = nil
+	if l.free != nil {
+		close(l.free)
+		l.free = nil
+	}
+}
+
+// take hands the connection c, just accepted on l, to the reservation of
+// its client (dispatch), or, with a ClientAddr hook, to a goroutine that
+// runs the hook first (resolve).
+func (p *Pool) take(l *listener, c net.Conn) {
+	if p.ClientAddr == nil {
+		var addr netip.Addr
+		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			addr = ta.AddrPort().Addr()
+		} else if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+			addr = ap.Addr()
+		}
+		p.dispatch(l, c, c, addr)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		c.Close()
+		return
+	}
+	p.inflight[c] = struct{}{}
+	p.wg.Go(func() { p.resolve(l, c) })
 }
 
 // resolve runs the ClientAddr hook for c and dispatches the result.
@@ -502,6 +542,7 @@ func (p *Pool) dispatch(l *listener, raw, conn net.Conn, addr netip.Addr) {
 		r = l.pending[addr]
 	}
 	if r != nil {
+		r.wakeLocked()
 		p.unpendLocked(r)
 		r.state = stateDelivered
 		r.conn = conn
@@ -615,23 +656,19 @@ func (r *Reservation) String() string {
 // returns at the latest when the reservation's accept timeout (counted from
 // Reserve) expires (ErrTimeout), when ctx is done (ctx.Err(); the
 // reservation stays pending), or when Release is called (ErrClosed). A
-// connection that arrived before Accept was called is returned at once. The
-// connection is returned once; the caller owns it and must close it.
+// connection that was delivered before (WaitReady) is returned at once, even
+// with ctx done. The connection is returned once; the caller owns it and
+// must close it.
 func (r *Reservation) Accept(ctx context.Context) (net.Conn, error) {
 	r.expireIfDue()
 	select {
 	case <-r.done:
 	default:
 		r.waiting.Add(1)
-		defer r.waiting.Add(-1)
-		select {
-		case <-r.done:
-		case <-ctx.Done():
-			select {
-			case <-r.done: // prefer a connection that is already there
-			default:
-				return nil, ctx.Err()
-			}
+		ready := r.await(ctx, time.Time{})
+		r.waiting.Add(-1)
+		if !ready {
+			return nil, ctx.Err()
 		}
 	}
 	p := r.pool
@@ -662,25 +699,135 @@ func (r *Reservation) WaitReady(d time.Duration) bool {
 	if d <= 0 {
 		return false
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-r.done:
-		return true
-	case <-t.C:
-		return false
+	return r.await(context.Background(), time.Now().Add(d))
+}
+
+// await waits until r is no longer pending (true), or until ctx is done or
+// the time until (if not zero) has come (false).
+//
+// Connections are accepted here, by the goroutine that waits for one, not
+// by a goroutine of the pool: a connection usually waits in the listen
+// queue when its transfer starts, so the accept returns at once, in the
+// goroutine that needs the connection, without a hand-over. Connections
+// from other addresses are refused here too, as the waiter comes to them.
+// One waiter per listener accepts (listener.accepting); the waiters of the
+// other clients of a shared port wait for their delivery or take the
+// accept over when it ends. A waiter in Accept is woken by a deadline in
+// the past on the listener (wakeLocked): when its reservation ends or is
+// delivered by a ClientAddr goroutine, or ctx is done.
+func (r *Reservation) await(ctx context.Context, until time.Time) bool {
+	p := r.pool
+	var backoff time.Duration
+	var stopWake func() bool
+	defer func() {
+		if stopWake != nil {
+			stopWake()
+		}
+	}()
+	for {
+		p.mu.Lock()
+		if r.state != statePending {
+			p.mu.Unlock()
+			return true
+		}
+		if ctx.Err() != nil || (!until.IsZero() && !time.Now().Before(until)) {
+			p.mu.Unlock()
+			return false
+		}
+		l := r.l
+		if l.accepting != nil {
+			// A shared port, accepted on by another client's waiter.
+			if l.free == nil {
+				l.free = make(chan struct{})
+			}
+			free := l.free
+			p.mu.Unlock()
+			r.waitOther(ctx, until, free)
+			continue
+		}
+		l.accepting = r
+		l.ln.SetDeadline(until) // zero: none; under p.mu, so that no wake is lost
+		p.mu.Unlock()
+		if stopWake == nil && ctx.Done() != nil {
+			stopWake = context.AfterFunc(ctx, func() {
+				p.mu.Lock()
+				r.wakeLocked()
+				p.mu.Unlock()
+			})
+		}
+		c, err := l.ln.Accept()
+		p.mu.Lock()
+		p.acceptEndedLocked(l)
+		p.mu.Unlock()
+		if err == nil {
+			backoff = 0
+			p.take(l, c)
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // woken: see above why
+		}
+		if errors.Is(err, net.ErrClosed) {
+			// The listener closes only when r has ended (Release,
+			// the timeout, Close); should it close under a pending r,
+			// r ends too, rather than accept on it again.
+			p.mu.Lock()
+			if r.state == statePending {
+				p.endLocked(r, ErrClosed)
+			}
+			p.mu.Unlock()
+			continue
+		}
+		// Temporary trouble such as EMFILE: back off and retry.
+		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+		p.logger().Warn("passive: accept failed", "port", l.key.port, "local", l.key.local, "err", err)
+		if !until.IsZero() {
+			backoff = min(backoff, time.Until(until))
+		}
+		r.waitOther(ctx, time.Now().Add(backoff), nil)
 	}
 }
+
+// waitOther waits for r's delivery or end, ctx, the time until (if not
+// zero) or free (if not nil) to be closed.
+func (r *Reservation) waitOther(ctx context.Context, until time.Time, free chan struct{}) {
+	var timeout <-chan time.Time
+	if !until.IsZero() {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-r.done:
+	case <-free:
+	case <-ctx.Done():
+	case <-timeout:
+	}
+}
+
+// wakeLocked wakes r's waiter from the listener's Accept, if it is there:
+// r leaves its pending state, or its waiter's context is done.
+func (r *Reservation) wakeLocked() {
+	if l := r.l; l != nil && l.accepting == r {
+		l.ln.SetDeadline(aLongTimeAgo)
+	}
+}
+
+// aLongTimeAgo is a deadline that has passed: it ends an Accept at once.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // expireIfDue ends r with ErrTimeout if its accept timeout has passed but
 // the timer has not run yet (a busy machine can run it late).
 func (r *Reservation) expireIfDue() {
 	p := r.pool
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	var drain *listener
 	if r.state == statePending && !p.clock().Now().Before(r.expiry) {
+		drain = r.l
 		p.endLocked(r, ErrTimeout)
 	}
+	p.mu.Unlock()
+	p.drain(drain)
 }
 
 // Release gives the port back. It is idempotent and safe to call on every
@@ -691,8 +838,10 @@ func (r *Reservation) Release() {
 	p := r.pool
 	p.mu.Lock()
 	var c net.Conn
+	var drain *listener
 	switch r.state {
 	case statePending:
+		drain = r.l
 		p.endLocked(r, ErrClosed)
 	case stateDelivered:
 		c = r.conn
@@ -711,4 +860,5 @@ func (r *Reservation) Release() {
 	if c != nil {
 		c.Close()
 	}
+	p.drain(drain)
 }

@@ -260,6 +260,7 @@ func TestWrongClientRefused(t *testing.T) {
 	r := mustReserve(t, p, lo1, lo2)
 	thief := netip.MustParseAddr("127.0.0.66")
 	bad := mustDial(t, thief, r)
+	expectNotReady(t, r) // accepts and refuses the thief's connection
 	expectClosedByPeer(t, bad)
 	waitFor(t, "refusal to be logged", func() bool { return strings.Contains(logs.String(), "refused") })
 	log := logs.String()
@@ -509,7 +510,10 @@ func TestConnectionBeforeAccept(t *testing.T) {
 	r := mustReserve(t, p, lo1, lo2)
 	c := mustDial(t, lo2, r)
 	sendLine(t, c, "early")
-	waitFor(t, "delivery", func() bool { return p.Stats().Delivered == 1 })
+	mustWaitReady(t, r)
+	if st := p.Stats(); st.Delivered != 1 {
+		t.Fatalf("Stats after WaitReady = %+v, want 1 delivered", st)
+	}
 	// Returned at once: even with its context already done, Accept prefers
 	// the connection that is there.
 	done, cancel := context.WithCancel(context.Background())
@@ -525,7 +529,7 @@ func TestConnectionBeforeAccept(t *testing.T) {
 
 	r = mustReserve(t, p, lo1, lo2)
 	c = mustDial(t, lo2, r)
-	waitFor(t, "delivery", func() bool { return p.Stats().Delivered == 2 })
+	mustWaitReady(t, r)
 	r.Release()
 	expectClosedByPeer(t, c)
 	_, err = r.Accept(acceptCtx(t))
@@ -543,7 +547,7 @@ func TestDeliveredSurvivesTimeout(t *testing.T) {
 	r := mustReserve(t, p, lo1, lo2)
 	defer r.Release()
 	mustDial(t, lo2, r)
-	waitFor(t, "delivery", func() bool { return p.Stats().Delivered == 1 })
+	mustWaitReady(t, r)
 	clk.Advance(100 * time.Millisecond)
 	mustAccept(t, r)
 }
@@ -558,7 +562,7 @@ func TestClose(t *testing.T) {
 	}
 	delivered := mustReserve(t, p, lo1, lo2)
 	dc := mustDial(t, lo2, delivered)
-	waitFor(t, "delivery", func() bool { return p.Stats().Delivered == 1 })
+	mustWaitReady(t, delivered)
 
 	errc := make(chan error, len(rs))
 	for _, r := range rs {
@@ -620,6 +624,7 @@ func TestIPv6(t *testing.T) {
 		t.Fatalf("listener on [::1]:%d also reachable on 127.0.0.1", r.Port())
 	}
 	c = mustDial(t, lo6, r) // wrong client IP for this reservation
+	expectNotReady(t, r)
 	expectClosedByPeer(t, c)
 	waitFor(t, "refusal to be logged", func() bool { return strings.Contains(logs.String(), "remote=[::1]:") })
 	r.Release()
@@ -654,7 +659,7 @@ func TestInvalidArguments(t *testing.T) {
 	expectErr(t, "Reserve on empty range", err, ErrExhausted)
 }
 
-// The ClientAddr hook (PROXY protocol) runs off the accept loop: a stalled
+// The ClientAddr hook (PROXY protocol) runs off the accepting waiter: a stalled
 // connection does not hold up others, its answer decides the client IP, and
 // its errors refuse the connection.
 func TestClientAddrHook(t *testing.T) {
@@ -676,6 +681,11 @@ func TestClientAddrHook(t *testing.T) {
 	}
 	proxied := netip.MustParseAddr("127.0.0.9")
 	r := mustReserve(t, p, lo1, proxied)
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := r.Accept(acceptCtx(t)) // accepts, and gives each to the hook
+		accepted <- c
+	}()
 
 	stalled := mustDial(t, lo1, r) // sends no header: hook blocks on it
 	garbage := mustDial(t, lo1, r)
@@ -690,7 +700,15 @@ func TestClientAddrHook(t *testing.T) {
 	c := mustDial(t, lo1, r)
 	sendLine(t, c, proxied.String())
 	sendLine(t, c, "payload")
-	sc := mustAccept(t, r)
+	var sc net.Conn
+	select {
+	case sc = <-accepted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Accept did not return the hook's connection")
+	}
+	if sc == nil {
+		t.Fatal("Accept failed")
+	}
 	if line, err := readLine(sc); err != nil || line != "payload" {
 		t.Fatalf("read %q, %v", line, err)
 	}
@@ -722,6 +740,7 @@ func TestClientAddrHookDeadline(t *testing.T) {
 	}
 	r := mustReserve(t, p, lo1, lo2)
 	defer r.Release()
+	errc := acceptAsync(t, r) // takes the connection to the hook
 	mustDial(t, lo2, r)
 	select {
 	case err := <-hookDone:
@@ -732,6 +751,7 @@ func TestClientAddrHookDeadline(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("hook not bounded by the accept timeout")
 	}
+	expectErr(t, "Accept", result(t, "Accept", errc), ErrTimeout)
 }
 
 type bufConn struct {
@@ -779,15 +799,18 @@ func TestNoLeaks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "delivery", func() bool { return r.deliveredForTest() })
+			mustWaitReady(t, r)
+			if !r.deliveredForTest() {
+				t.Fatal("WaitReady did not deliver")
+			}
 			c.Close()
 		case 3: // a thief first, then nothing: timeout
+			errc := acceptAsync(t, r)
+			waitAccepting(t, r)
 			if c, err := dialFrom(thief, r); err == nil {
 				expectClosedByPeer(t, c)
 				c.Close()
 			}
-			errc := acceptAsync(t, r)
-			waitAccepting(t, r)
 			clk.Advance(60 * time.Millisecond)
 			expectErr(t, "Accept", result(t, "Accept", errc), ErrTimeout)
 		case 4: // timeout without Accept; Release afterwards

@@ -140,7 +140,10 @@ func TestPoolUsageDeliveredNotTaken(t *testing.T) {
 	r := mustReserve(t, p, lo1, lo2)
 	c := mustDial(t, lo2, r)
 	defer c.Close()
-	waitFor(t, "the connection delivered", func() bool { return u.Snapshot().Conns == 1 })
+	mustWaitReady(t, r)
+	if s := u.Snapshot(); s.Conns != 1 {
+		t.Fatalf("after the delivery: %+v, want 1 running", s)
+	}
 	r.Release()
 	if s := u.Snapshot(); s.Pending != 0 || s.Conns != 0 {
 		t.Fatalf("after release: %+v", s)

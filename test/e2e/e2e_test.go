@@ -573,11 +573,7 @@ func TestProxyProtocol(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	thief.SetDeadline(time.Now().Add(10 * time.Second))
-	if b, _ := io.ReadAll(thief); len(b) != 0 {
-		t.Fatalf("127.0.0.6 received data meant for 127.0.0.5: %d bytes", len(b))
-	}
-	thief.Close()
+	defer thief.Close()
 	own, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}).Dial("tcp", fmt.Sprintf("127.0.0.2:%d", port))
 	if err != nil {
 		t.Fatal(err)
@@ -591,6 +587,12 @@ func TestProxyProtocol(t *testing.T) {
 	got, _ := io.ReadAll(own)
 	if !bytes.Equal(got, data) {
 		t.Fatalf("own data connection got %d bytes", len(got))
+	}
+	// The thief's connection came first; the transfer's accept refused it
+	// on the way to its own.
+	thief.SetDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(thief); len(b) != 0 || os.IsTimeout(err) {
+		t.Fatalf("127.0.0.6's data connection: %d bytes, %v; want it closed without data", len(b), err)
 	}
 	if !serve.out.WaitForText(5*time.Second, "127.0.0.6") {
 		t.Errorf("refused data connection from 127.0.0.6 not logged")
