@@ -45,8 +45,9 @@
 // waiters of other clients of a shared port wait for the connection it
 // hands them, or take the accept over when it returns. A reservation that
 // ends without its connection (released, timed out) may leave one in the
-// queue, so its listener takes no new reservation of that client and
-// closes instead of lingering.
+// queue; the goroutine that ends it accepts what waits there (refusing it,
+// or handing it to another client's reservation), so that an old
+// connection never reaches its client's next transfer on the port.
 //
 // A reservation stops being pending when it receives its connection, when it
 // is released, when its accept timeout (counted from Reserve, implemented
