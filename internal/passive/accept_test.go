@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -176,5 +177,48 @@ func TestNoGoroutinePerPort(t *testing.T) {
 	}
 	if st := p.Stats(); st.Delivered != 0 || st.Pending != 50 {
 		t.Errorf("Stats = %+v: delivered while nobody waited", st)
+	}
+}
+
+// A connection that reaches a lingering port while no transfer is pending
+// there (a stray, or a second connection after the transfer got its own)
+// is refused when the port is reserved again, before the new reservation
+// exists: from the new reservation's own client address it would
+// otherwise come first in the queue and take that transfer's data.
+func TestStrayOnLingeringPortRefusedAtReserve(t *testing.T) {
+	if !sweepsQueue {
+		t.Skip("this system's listeners cannot be swept without waiting")
+	}
+	local := netip.MustParseAddr("127.0.0.1")
+	p, logs := newTestPool(t, freeRange(t, 1, local))
+	p.Linger = time.Hour
+	client := loClient(1)
+
+	r1 := mustReserve(t, p, local, client)
+	c1 := mustDial(t, client, r1)
+	mustAccept(t, r1).Close()
+	c1.Close()
+	r1.Release()
+
+	stray := mustDial(t, client, r1) // the port lingers: nothing accepts
+	sendLine(t, stray, "stray")
+	time.Sleep(20 * time.Millisecond) // the handshake ends in the queue
+
+	r2 := mustReserve(t, p, local, client)
+	defer r2.Release()
+	if r2.Port() != r1.Port() {
+		t.Fatalf("ports %d, %d: the range has one", r1.Port(), r2.Port())
+	}
+	expectClosedByPeer(t, stray)
+	c2 := mustDial(t, client, r2)
+	sendLine(t, c2, "own")
+	if line, err := readLine(mustAccept(t, r2)); err != nil || line != "own" {
+		t.Fatalf("the second transfer read %q, %v, want its own connection's \"own\"", line, err)
+	}
+	if s := p.Stats(); s.Refused != 1 {
+		t.Errorf("refused %d, want the stray (1)", s.Refused)
+	}
+	if !strings.Contains(logs.String(), "no pending transfer") {
+		t.Errorf("the stray's refusal is not logged:\n%s", logs.String())
 	}
 }

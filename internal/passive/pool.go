@@ -234,6 +234,18 @@ func (p *Pool) reserve(local, client netip.Addr, rng Range) (*Reservation, error
 	client = clientKey(client)
 	n := rng.Len()
 
+	var swept []string // refused by sweepLocked: logged after the unlock
+	var sweepErr error
+	var sweptPort int
+	defer func() {
+		for _, remote := range swept {
+			p.logger().Warn("passive: refused data connection: no pending transfer for this client on this port",
+				"port", sweptPort, "local", local.String(), "remote", remote)
+		}
+		if sweepErr != nil {
+			p.logger().Warn("passive: clearing a lingering port's queue failed", "port", sweptPort, "err", sweepErr)
+		}
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -263,6 +275,8 @@ func (p *Pool) reserve(local, client netip.Addr, rng Range) (*Reservation, error
 	}
 	if next != nil {
 		p.cursor[local] = (next.key.port - rng.Lo + 1) % n
+		sweptPort = next.key.port
+		swept, sweepErr = p.sweepLocked(next)
 		return p.addLocked(next, local, client), nil
 	}
 	// Pass 1: a port with no listener at all.
@@ -299,6 +313,23 @@ func (p *Pool) reserve(local, client netip.Addr, rng Range) (*Reservation, error
 		return nil, fmt.Errorf("%w in %s on %s for client %s (last bind error: %w)", ErrExhausted, rng, local, client, bindErr)
 	}
 	return nil, fmt.Errorf("%w in %s on %s for client %s", ErrExhausted, rng, local, client)
+}
+
+// sweepLocked refuses what waits in the queue of l, a lingering listener
+// with nothing pending, before a new reservation takes it: a connection
+// that came while no transfer was pending would otherwise come first to
+// the new transfer's accept and, from that transfer's client address, take
+// its data. (A drain in progress, after an undelivered end, refuses it.)
+func (p *Pool) sweepLocked(l *listener) ([]string, error) {
+	if l.accepting != nil {
+		return nil, nil
+	}
+	swept, err := sweepQueue(l.ln)
+	for range swept {
+		p.refused++
+		p.Usage.refuse()
+	}
+	return swept, err
 }
 
 // listenLocked binds key. Nothing accepts on it until a reservation waits.
