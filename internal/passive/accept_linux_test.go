@@ -56,3 +56,51 @@ func TestAcceptFailureBacksOff(t *testing.T) {
 		t.Fatalf("after the descriptors were freed: read %q, %v", line, err)
 	}
 }
+
+// Clearing a lingering listener's queue at Reserve can fail (no file
+// descriptor for the accept): the reservation is still made and the failure
+// is logged.
+func TestSweepFailureLogged(t *testing.T) {
+	p, logs := newTestPool(t, freeRange(t, 1, lo1))
+	p.Linger = time.Hour
+	r1 := mustReserve(t, p, lo1, lo2)
+	c1 := mustDial(t, lo2, r1)
+	mustAccept(t, r1).Close()
+	c1.Close()
+	r1.Release()
+	stray := mustDial(t, lo2, r1)
+	defer stray.Close()
+	time.Sleep(20 * time.Millisecond) // the handshake ends in the queue
+
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skip(err)
+	}
+	low := lim
+	low.Cur = 256
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Skipf("lower RLIMIT_NOFILE: %v", err)
+	}
+	var filler []*os.File
+	defer func() {
+		for _, f := range filler {
+			f.Close()
+		}
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}()
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			break
+		}
+		filler = append(filler, f)
+	}
+	r2, err := p.Reserve(lo1, lo2)
+	if err != nil {
+		t.Fatalf("Reserve with the sweep failing: %v", err)
+	}
+	defer r2.Release()
+	if !strings.Contains(logs.String(), "clearing a lingering port's queue failed") {
+		t.Errorf("the failed sweep is not logged:\n%s", logs.String())
+	}
+}
