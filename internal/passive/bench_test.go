@@ -2,6 +2,7 @@ package passive
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 )
@@ -53,4 +54,21 @@ func BenchmarkReserveConnectRelease(b *testing.B) {
 	}
 	b.StopTimer()
 	waitStats(b, p, 0, 0)
+}
+
+// BenchmarkSweepEmptyQueue measures what Reserve adds when it takes a
+// lingering listener back: clearing a queue that holds nothing (Unix).
+func BenchmarkSweepEmptyQueue(b *testing.B) {
+	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		swept, err := sweepQueue(ln)
+		if err != nil || len(swept) != 0 {
+			b.Fatal(swept, err)
+		}
+	}
 }

@@ -50,8 +50,9 @@
 // connection never reaches its client's next transfer on the port. What
 // reaches a lingering listener while nothing is pending on it is refused
 // when the listener is reserved again, before the new reservation exists
-// (one accept that returns at once; Unix only: elsewhere the next waiter
-// refuses it unless it comes from its own client).
+// (a poll that returns at once, then an accept for what it found; Unix
+// only: elsewhere the next waiter refuses it unless it comes from its own
+// client).
 //
 // A reservation stops being pending when it receives its connection, when it
 // is released, when its accept timeout (counted from Reserve, implemented
