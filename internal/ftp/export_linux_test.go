@@ -11,3 +11,10 @@ func ParkedSessions() int {
 	defer p.mu.Unlock()
 	return len(p.parked)
 }
+
+// QueuedTakes counts the data connections small RETRs took straight from
+// the listen queue (takeQueued), in the whole test binary.
+func QueuedTakes() int64 { return queuedTakes.Load() }
+
+// QueuedSendMax is the largest file sent on such a connection.
+const QueuedSendMax = queuedSendMax

@@ -84,6 +84,9 @@ type transfer struct {
 	// (startTransferSized). Its body must not wait on the client then: it
 	// returns errWouldWait, and the rest runs in a goroutine of its own.
 	inline bool
+	// queued is the data connection taken from the listen queue before
+	// the transfer began (takeQueued), for openTransferData.
+	queued net.Conn
 }
 
 // inlineWait is how long a small RETR waits for its data connection to be
@@ -224,13 +227,15 @@ func (s *session) abortTransfer() {
 // reply. finish, when not nil, always runs once, even when no data
 // connection could be opened.
 func (s *session) startTransfer(verb, p, opener string, body transferBody, finish transferFinish) {
-	s.startTransferSized(verb, p, -1, opener, false, body, finish)
+	s.startTransferSized(verb, p, -1, opener, false, false, body, finish)
 }
 
 // startTransferSized is startTransfer for a transfer of a known size. With
 // lazyOpener the body writes the 150 reply itself (transfer.sendOpener),
-// or leaves it to go out with the final reply.
-func (s *session) startTransferSized(verb, p string, size int64, opener string, lazyOpener bool, body transferBody, finish transferFinish) {
+// or leaves it to go out with the final reply. With bare as well, a data
+// connection waiting in the listen queue is taken as a bare socket
+// (takeQueued): for a body that sends a local file with sendSmall.
+func (s *session) startTransferSized(verb, p string, size int64, opener string, lazyOpener, bare bool, body transferBody, finish transferFinish) {
 	res, early, target := s.pasv, s.early, s.port
 	s.pasv, s.early, s.port = nil, nil, nil
 	s.restOffset = 0
@@ -247,7 +252,11 @@ func (s *session) startTransferSized(verb, p string, size int64, opener string, 
 	s.xferMu.Lock()
 	s.xfer = t
 	s.xferMu.Unlock()
-	if lazyOpener && res != nil && early == nil && !s.protP && res.WaitReady(inlineWait) {
+	if lazyOpener && bare && res != nil && early == nil && !s.protP {
+		// Waiting in the listen queue already: taken as a bare socket.
+		t.queued = takeQueued(res, size)
+	}
+	if lazyOpener && res != nil && early == nil && !s.protP && (t.queued != nil || res.WaitReady(inlineWait)) {
 		// A small RETR whose data connection is there already: one
 		// non-blocking sendfile usually sends all of it, so it runs here,
 		// without a goroutine, a context switch and a wake-up of the
@@ -376,7 +385,12 @@ func (s *session) runTransfer(t *transfer, res *passive.Reservation, early *earl
 // unless t's body does (lazyOpener). When it cannot, it gives the reply,
 // runs finish, and returns nil and the transfer's result for the log.
 func (s *session) openTransferData(t *transfer, res *passive.Reservation, early *earlyTLS, target *net.TCPAddr, opener string, finish transferFinish) (net.Conn, string) {
-	data, err := s.openData(t.ctx, res, early, target)
+	data, err := t.queued, error(nil)
+	if t.queued != nil {
+		t.queued = nil
+	} else {
+		data, err = s.openData(t.ctx, res, early, target)
+	}
 	if err != nil {
 		if finish != nil {
 			finish(err)
@@ -454,15 +468,19 @@ func (s *session) handleRETR(arg string) {
 		sent  int64 // by sendFileOnce; runTransfer reports it as progress
 		tried bool  // sendFileOnce ran (an inline body that handed over)
 	)
-	s.startTransferSized("RETR", p, known, opener, lazy, func(t *transfer, data net.Conn) (int64, error) {
-		of, isFile := f.(*os.File)
-		if tc, plain := data.(*net.TCPConn); plain && isFile && lazy && !tried {
+	of, isFile := f.(*os.File)
+	s.startTransferSized("RETR", p, known, opener, lazy, lazy && isFile, func(t *transfer, data net.Conn) (int64, error) {
+		if isFile && lazy && !tried {
 			tried = true
-			n, err := sendFileOnce(tc, of, size)
-			if err != nil || n == size {
+			n, err, plain := sendSmall(data, of, size)
+			if plain && (err != nil || n == size) {
 				return n, err
 			}
 			sent = n // the rest follows from f's position
+		}
+		data, err := usualConn(data)
+		if err != nil {
+			return sent, err
 		}
 		if t.inline {
 			return sent, errWouldWait

@@ -41,7 +41,10 @@
 // returns at once, in the goroutine that needs it, with no hand-over from
 // another goroutine. Until then the connection waits in the kernel, and so
 // does a thief's: it is refused when a waiter comes to it in the queue,
-// before the client's own. One waiter per listener is in its Accept; the
+// before the client's own. [Reservation.TakeQueued] (Linux) takes such a
+// waiting connection as a bare socket, outside Go's poller, refusing
+// thieves on the way in the same manner, for a transfer too small to pay
+// for a net.Conn. One waiter per listener is in its Accept; the
 // waiters of other clients of a shared port wait for the connection it
 // hands them, or take the accept over when it returns. A reservation that
 // ends without its connection (released, timed out) may leave one in the
