@@ -5,7 +5,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rotary-ftp/rotary/internal/passive"
@@ -51,13 +50,9 @@ func takeQueued(res *passive.Reservation, size int64) net.Conn {
 	return &queuedConn{fd: fd, local: net.TCPAddrFromAddrPort(res.AddrPort()), remote: net.TCPAddrFromAddrPort(remote)}
 }
 
-// sendFileOnce is the package's sendFileOnce on the raw socket.
+// sendFileOnce is the package's sendFileOnce on the bare socket.
 func (c *queuedConn) sendFileOnce(f *os.File, size int64) (int64, error) {
 	if size <= 0 {
-		return 0, nil
-	}
-	src, err := f.SyscallConn()
-	if err != nil {
 		return 0, nil
 	}
 	c.mu.Lock()
@@ -65,27 +60,7 @@ func (c *queuedConn) sendFileOnce(f *os.File, size int64) (int64, error) {
 	if c.fd < 0 {
 		return 0, nil // closed (an abort), or handed over: the usual path says so
 	}
-	var (
-		n       int
-		sendErr error
-	)
-	if err := src.Control(func(srcFD uintptr) {
-		for {
-			n, sendErr = syscall.Sendfile(c.fd, int(srcFD), nil, int(size))
-			if sendErr != syscall.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return 0, nil
-	}
-	switch {
-	case sendErr == syscall.EAGAIN:
-		return 0, nil
-	case sendErr != nil:
-		return 0, &net.OpError{Op: "sendfile", Net: "tcp", Addr: c.remote, Err: os.NewSyscallError("sendfile", sendErr)}
-	}
-	return int64(max(n, 0)), nil
+	return sendFileNow(c.fd, f, size, c.remote)
 }
 
 // tcp turns c into a *net.TCPConn (once; later calls return the same).

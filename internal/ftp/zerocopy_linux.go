@@ -282,14 +282,31 @@ const spliceSize = 512 << 10
 // socket had no room or c or f cannot be used this way, and the caller
 // then takes the usual path.
 func sendFileOnce(c *net.TCPConn, f *os.File, size int64) (int64, error) {
-	if size <= 0 {
-		return 0, nil
-	}
-	src, err := f.SyscallConn()
-	if err != nil {
-		return 0, nil
-	}
 	dst, err := c.SyscallConn()
+	if err != nil || size <= 0 {
+		return 0, nil
+	}
+	var (
+		n       int64
+		sendErr error
+	)
+	werr := dst.Write(func(dstFD uintptr) bool {
+		n, sendErr = sendFileNow(int(dstFD), f, size, c.RemoteAddr())
+		return true // whatever came: never wait here
+	})
+	if sendErr == nil && werr != nil {
+		// c closed meanwhile (an abort)
+		return 0, &net.OpError{Op: "sendfile", Net: "tcp", Addr: c.RemoteAddr(), Err: os.NewSyscallError("sendfile", werr)}
+	}
+	return n, sendErr
+}
+
+// sendFileNow is sendFileOnce's system call on the socket dst: one
+// non-blocking sendfile(2) of up to size bytes of f. A full socket buffer
+// (EAGAIN) or an f that cannot be used this way gives 0 and no error;
+// addr names the peer in an error.
+func sendFileNow(dst int, f *os.File, size int64, addr net.Addr) (int64, error) {
+	src, err := f.SyscallConn()
 	if err != nil {
 		return 0, nil
 	}
@@ -297,26 +314,23 @@ func sendFileOnce(c *net.TCPConn, f *os.File, size int64) (int64, error) {
 		n       int
 		sendErr error
 	)
-	cerr := src.Control(func(srcFD uintptr) {
-		werr := dst.Write(func(dstFD uintptr) bool {
-			for {
-				n, sendErr = syscall.Sendfile(int(dstFD), int(srcFD), nil, int(size))
-				if sendErr != syscall.EINTR {
-					return true // done, whatever came: never wait here
-				}
+	// The file's descriptor is used inside its Control call, which keeps
+	// it from being closed (and its number reused) meanwhile.
+	if err := src.Control(func(srcFD uintptr) {
+		for {
+			n, sendErr = syscall.Sendfile(dst, int(srcFD), nil, int(size))
+			if sendErr != syscall.EINTR {
+				return
 			}
-		})
-		if sendErr == nil {
-			sendErr = werr
 		}
-	})
+	}); err != nil {
+		return 0, nil
+	}
 	switch {
 	case sendErr == syscall.EAGAIN:
 		return 0, nil
 	case sendErr != nil:
-		return 0, &net.OpError{Op: "sendfile", Net: "tcp", Addr: c.RemoteAddr(), Err: os.NewSyscallError("sendfile", sendErr)}
-	case cerr != nil:
-		return 0, nil
+		return 0, &net.OpError{Op: "sendfile", Net: "tcp", Addr: addr, Err: os.NewSyscallError("sendfile", sendErr)}
 	}
 	return int64(max(n, 0)), nil
 }

@@ -36,14 +36,7 @@ func acceptQueued(ln *net.TCPListener) (int, netip.AddrPort, error) {
 	if err != nil {
 		return -1, netip.AddrPort{}, err
 	}
-	var remote netip.AddrPort
-	switch sa := sa.(type) {
-	case *syscall.SockaddrInet4:
-		remote = netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
-	case *syscall.SockaddrInet6:
-		remote = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
-	}
-	return fd, remote, nil
+	return fd, sockaddrAddrPort(sa), nil
 }
 
 func closeSocket(fd int) { syscall.Close(fd) }
