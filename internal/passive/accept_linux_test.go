@@ -18,32 +18,7 @@ func TestAcceptFailureBacksOff(t *testing.T) {
 	c := mustDial(t, lo2, r)
 	sendLine(t, c, "after EMFILE")
 
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Skip(err)
-	}
-	// Take every descriptor left under a low limit, so the accept has none.
-	low := lim
-	low.Cur = 256
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-		t.Skipf("lower RLIMIT_NOFILE: %v", err)
-	}
-	var filler []*os.File
-	release := func() {
-		for _, f := range filler {
-			f.Close()
-		}
-		filler = nil
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-	}
-	defer release()
-	for {
-		f, err := os.Open(os.DevNull)
-		if err != nil {
-			break
-		}
-		filler = append(filler, f)
-	}
+	release := exhaustFDs(t)
 	if r.WaitReady(200 * time.Millisecond) {
 		t.Fatal("delivered with no file descriptor left")
 	}
@@ -72,6 +47,23 @@ func TestSweepFailureLogged(t *testing.T) {
 	defer stray.Close()
 	time.Sleep(20 * time.Millisecond) // the handshake ends in the queue
 
+	exhaustFDs(t)
+	r2, err := p.Reserve(lo1, lo2)
+	if err != nil {
+		t.Fatalf("Reserve with the sweep failing: %v", err)
+	}
+	defer r2.Release()
+	if !strings.Contains(logs.String(), "clearing a lingering port's queue failed") {
+		t.Errorf("the failed sweep is not logged:\n%s", logs.String())
+	}
+}
+
+// exhaustFDs takes every file descriptor left under a low RLIMIT_NOFILE, so
+// that the next accept fails with EMFILE, and returns what gives them back;
+// the test's cleanup gives them back too. The package's tests do not run in
+// parallel, so nothing else is starved.
+func exhaustFDs(t *testing.T) (release func()) {
+	t.Helper()
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Skip(err)
@@ -82,12 +74,14 @@ func TestSweepFailureLogged(t *testing.T) {
 		t.Skipf("lower RLIMIT_NOFILE: %v", err)
 	}
 	var filler []*os.File
-	defer func() {
+	release = func() {
 		for _, f := range filler {
 			f.Close()
 		}
+		filler = nil
 		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-	}()
+	}
+	t.Cleanup(release)
 	for {
 		f, err := os.Open(os.DevNull)
 		if err != nil {
@@ -95,12 +89,5 @@ func TestSweepFailureLogged(t *testing.T) {
 		}
 		filler = append(filler, f)
 	}
-	r2, err := p.Reserve(lo1, lo2)
-	if err != nil {
-		t.Fatalf("Reserve with the sweep failing: %v", err)
-	}
-	defer r2.Release()
-	if !strings.Contains(logs.String(), "clearing a lingering port's queue failed") {
-		t.Errorf("the failed sweep is not logged:\n%s", logs.String())
-	}
+	return release
 }

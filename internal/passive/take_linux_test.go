@@ -138,3 +138,31 @@ func TestTakeQueuedRefusesStrays(t *testing.T) {
 	}
 	r.Release()
 }
+
+// A take that fails for want of a file descriptor (EMFILE) takes nothing
+// and loses nothing: the reservation stays pending, the connection stays in
+// the queue, and Accept delivers it, bytes intact, once descriptors are free.
+func TestTakeQueuedFailureLeavesToAccept(t *testing.T) {
+	p, _ := newTestPool(t, freeRange(t, 1))
+	r := mustReserve(t, p, lo1, lo2)
+	defer r.Release()
+	c := mustDial(t, lo2, r)
+	sendLine(t, c, "after EMFILE")
+	time.Sleep(20 * time.Millisecond) // the handshake ends in the queue
+
+	release := exhaustFDs(t)
+	for range 5 {
+		if fd, remote, ok := r.TakeQueued(); ok {
+			syscall.Close(fd)
+			t.Fatalf("TakeQueued took %v with no file descriptor left", remote)
+		}
+	}
+	if s := p.Stats(); s.Pending != 1 || s.Delivered != 0 {
+		release()
+		t.Fatalf("after the failed takes: %+v, want one pending and nothing delivered", s)
+	}
+	release()
+	if line, err := readLine(mustAccept(t, r)); err != nil || line != "after EMFILE" {
+		t.Fatalf("Accept after the failed takes: read %q, %v", line, err)
+	}
+}
