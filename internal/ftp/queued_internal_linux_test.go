@@ -126,3 +126,20 @@ func TestQueuedConnSmallFileAndClose(t *testing.T) {
 		t.Errorf("sendFileOnce after Close: %d, %v; want nothing sent and no error", n, err)
 	}
 }
+
+// A client that dropped the data connection (a reset) before the file went
+// out: sendFileOnce on the bare socket sends nothing and says what failed
+// and with whom, so the transfer ends in its error reply, not a hang.
+func TestQueuedConnSendToDroppedClient(t *testing.T) {
+	c, client := queuedPair(t, 0)
+	client.SetLinger(0) // close with a reset
+	client.Close()
+	time.Sleep(20 * time.Millisecond) // the reset reaches the server's socket
+	data := bytes.Repeat([]byte("lost "), 100)
+	n, err := c.sendFileOnce(tempFile(t, data), int64(len(data)))
+	var op *net.OpError
+	if n != 0 || !errors.As(err, &op) || op.Op != "sendfile" || op.Addr.String() != c.remote.String() ||
+		!(errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		t.Fatalf("sendFileOnce to a reset client: %d bytes, %v; want 0 and a sendfile error naming %v", n, err, c.remote)
+	}
+}

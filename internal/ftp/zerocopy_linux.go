@@ -282,8 +282,11 @@ const spliceSize = 512 << 10
 // socket had no room or c or f cannot be used this way, and the caller
 // then takes the usual path.
 func sendFileOnce(c *net.TCPConn, f *os.File, size int64) (int64, error) {
+	if size <= 0 {
+		return 0, nil
+	}
 	dst, err := c.SyscallConn()
-	if err != nil || size <= 0 {
+	if err != nil {
 		return 0, nil
 	}
 	var (
